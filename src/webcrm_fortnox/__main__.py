@@ -1,0 +1,3 @@
+from webcrm_fortnox.cli import main
+
+main()

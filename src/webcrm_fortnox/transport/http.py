@@ -1,0 +1,172 @@
+"""The HTTP core both API clients build on: limiter, retries, auth refresh, classification.
+
+A vendor client supplies three things: an :class:`AuthProvider` (headers, and how to get new
+credentials), a classifier turning a non-2xx :class:`httpx.Response` into an :class:`ApiError`, and
+its base URL. :class:`ApiTransport` does the rest the same way for both vendors.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable, Mapping
+from typing import Any, Protocol
+
+import httpx
+
+from webcrm_fortnox.transport.errors import (
+    ApiError,
+    AuthExpired,
+    RateLimited,
+    TransientError,
+)
+from webcrm_fortnox.transport.ratelimit import RateLimiter
+from webcrm_fortnox.transport.retry import RetryPolicy
+
+log = logging.getLogger(__name__)
+
+Classifier = Callable[[httpx.Response], ApiError]
+
+
+class AuthProvider(Protocol):
+    """Supplies credentials to :class:`ApiTransport`."""
+
+    async def headers(self) -> Mapping[str, str]:
+        """Headers that authenticate one request (obtaining a token first if needed)."""
+        ...
+
+    async def invalidate(self, rejected: Mapping[str, str]) -> None:
+        """The vendor refused ``rejected``; make the next :meth:`headers` fetch fresh credentials."""
+        ...
+
+
+class CallStats:
+    """What one client has spent: calls, 429s, retries. Read by metrics and benchmarks."""
+
+    def __init__(self) -> None:
+        self.calls = 0
+        self.rate_limited = 0
+        self.retries = 0
+        self.errors = 0
+
+    def as_dict(self) -> dict[str, int]:
+        return dict(vars(self))
+
+
+def _transport_error(system: str, exc: Exception, *, not_sent: bool) -> TransientError:
+    return TransientError(
+        f"no answer from {system}: {type(exc).__name__}: {exc}".rstrip(": "),
+        system=system,
+        not_sent=not_sent,
+    )
+
+
+class ApiTransport:
+    """Sends requests for one credential, within its rate limit, with retries.
+
+    Args:
+        system: ``"fortnox"`` or ``"webcrm"`` (named in errors and logs).
+        base_url: the API root.
+        auth: credentials.
+        classify: maps a failed response to a typed error.
+        limiter: the shared limiter of this credential.
+        retry: the backoff policy.
+        http: an :class:`httpx.AsyncClient` to use (tests pass one with an ASGI transport);
+            one is created, and owned, when omitted.
+        sleep: the sleeper used between retries (injectable for tests).
+    """
+
+    def __init__(
+        self,
+        *,
+        system: str,
+        base_url: str,
+        auth: AuthProvider,
+        classify: Classifier,
+        limiter: RateLimiter,
+        retry: RetryPolicy | None = None,
+        http: httpx.AsyncClient | None = None,
+        timeout: float = 30.0,
+        sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+    ) -> None:
+        self.system = system
+        self.base_url = base_url.rstrip("/")
+        self.auth = auth
+        self.classify = classify
+        self.limiter = limiter
+        self.retry = retry or RetryPolicy()
+        self._owns_http = http is None
+        self.http = http or httpx.AsyncClient(timeout=timeout)
+        self._sleep = sleep
+        self.stats = CallStats()
+
+    async def aclose(self) -> None:
+        if self._owns_http:
+            await self.http.aclose()
+
+    async def request(
+        self,
+        method: str,
+        path: str,
+        *,
+        params: Mapping[str, Any] | None = None,
+        json: Any = None,
+        idempotent: bool | None = None,
+    ) -> httpx.Response:
+        """Send one logical request and return its successful response.
+
+        Retries transient failures with backoff; refreshes credentials once on a 401. A
+        non-idempotent request (POST by default) is only repeated when the vendor provably did
+        not act on it.
+
+        Raises:
+            ApiError: a subclass naming what went wrong, after retries are exhausted.
+        """
+        if idempotent is None:
+            idempotent = method.upper() != "POST"
+        url = f"{self.base_url}/{path.lstrip('/')}"
+        attempt = 0
+        reauthenticated = False
+        while True:
+            attempt += 1
+            headers = dict(await self.auth.headers())
+            await self.limiter.acquire()
+            self.stats.calls += 1
+            try:
+                response = await self.http.request(
+                    method, url, params=params, json=json, headers=headers
+                )
+            except (httpx.ConnectError, httpx.ConnectTimeout) as exc:
+                error: ApiError = _transport_error(self.system, exc, not_sent=True)
+            except (httpx.TransportError, OSError) as exc:
+                error = _transport_error(self.system, exc, not_sent=False)
+            else:
+                if response.is_success:
+                    return response
+                error = self.classify(response)
+            self.stats.errors += 1
+            if isinstance(error, AuthExpired) and not reauthenticated:
+                # 401 means the request was not carried out, so repeating it is always safe.
+                reauthenticated = True
+                await self.auth.invalidate(headers)
+                attempt -= 1
+                continue
+            if isinstance(error, RateLimited):
+                self.stats.rate_limited += 1
+                self.limiter.penalise(self.retry.delay(attempt, error))
+            if not self.retry.should_retry(attempt, error, idempotent=idempotent):
+                raise error
+            self.stats.retries += 1
+            delay = 0.0 if isinstance(error, RateLimited) else self.retry.delay(attempt, error)
+            log.info(
+                "retrying",
+                extra={
+                    "system": self.system,
+                    "method": method,
+                    "path": path,
+                    "attempt": attempt,
+                    "delay": round(delay, 3),
+                    "error": type(error).__name__,
+                },
+            )
+            await self._sleep(delay)

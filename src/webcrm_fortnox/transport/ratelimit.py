@@ -1,0 +1,95 @@
+"""Sliding-window rate limiting, shared by the clients (to stay under) and the emulators (to enforce).
+
+Both vendors count requests in a sliding window (Fortnox 25 per 5 s per client and tenant, webCRM
+250 per 60 s per application token). A token or leaky bucket with the same average would still let
+bursts through that the vendor refuses, so the client side keeps the exact window too.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections import deque
+from collections.abc import Awaitable, Callable
+
+
+class SlidingWindow:
+    """Counts events in the last ``period`` seconds and admits at most ``limit`` of them.
+
+    Not thread-safe and not async: callers serialise. Times are any monotonic seconds.
+    """
+
+    def __init__(self, limit: int, period: float) -> None:
+        if limit < 1 or period <= 0:
+            raise ValueError("limit must be >= 1 and period > 0")
+        self.limit = limit
+        self.period = period
+        self._events: deque[float] = deque()
+
+    def _expire(self, now: float) -> None:
+        events = self._events
+        while events and events[0] <= now - self.period:
+            events.popleft()
+
+    def try_acquire(self, now: float) -> float:
+        """Take a slot if one is free.
+
+        Returns:
+            0.0 when the event was admitted (and counted), otherwise the seconds until a slot frees.
+        """
+        self._expire(now)
+        if len(self._events) < self.limit:
+            self._events.append(now)
+            return 0.0
+        return max(self._events[0] + self.period - now, 1e-3)
+
+    def in_window(self, now: float) -> int:
+        """How many events the window holds at ``now``."""
+        self._expire(now)
+        return len(self._events)
+
+
+class RateLimiter:
+    """An async limiter over a :class:`SlidingWindow`, shared by every task using one credential.
+
+    ``acquire()`` waits until a slot is free. Waiters are served in arrival order, so a saturating
+    caller spreads its requests exactly at the limit instead of bursting into 429s.
+
+    Args:
+        limit: requests allowed per ``period``.
+        period: the window in seconds.
+        monotonic: the clock (injectable for tests).
+        sleep: the sleeper (injectable for tests).
+    """
+
+    def __init__(
+        self,
+        limit: int,
+        period: float,
+        *,
+        monotonic: Callable[[], float] = time.monotonic,
+        sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+    ) -> None:
+        self.window = SlidingWindow(limit, period)
+        self._monotonic = monotonic
+        self._sleep = sleep
+        self._lock = asyncio.Lock()
+        self.waited_seconds = 0.0
+
+    async def acquire(self) -> None:
+        """Wait for, and take, one slot."""
+        async with self._lock:
+            while True:
+                wait = self.window.try_acquire(self._monotonic())
+                if wait == 0.0:
+                    return
+                self.waited_seconds += wait
+                await self._sleep(wait)
+
+    def penalise(self, seconds: float) -> None:
+        """Fill the window after the vendor answered 429, so nobody sends for ``seconds``."""
+        now = self._monotonic()
+        events = self.window._events
+        events.clear()
+        start = now + seconds - self.window.period
+        events.extend([start] * self.window.limit)
