@@ -23,7 +23,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Awaitable, Callable, MutableMapping
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Annotated, Any, Protocol
 
 from fastapi import APIRouter, Body, FastAPI, Request
 from fastapi.responses import JSONResponse, Response
@@ -170,7 +170,9 @@ class _KitMiddleware:
         self.kit.stats.record(tenant, scope["method"], _route_of(scope), response.status_code)
         await response(scope, receive, send)
 
-    async def _counted(self, scope: Scope, receive: Receive, send: Send, tenant: str | None) -> None:
+    async def _counted(
+        self, scope: Scope, receive: Receive, send: Send, tenant: str | None
+    ) -> None:
         status = 0
 
         async def counting_send(message: Message) -> None:
@@ -264,14 +266,14 @@ def control_router(kit: EmulatorKit, vendor: EmulatedVendor) -> APIRouter:
         return {"ok": True}
 
     @router.post("/seed")
-    def seed(payload: dict[str, Any] = Body(default_factory=dict)) -> dict[str, Any]:
+    def seed(payload: Annotated[dict[str, Any], Body()] = {})  # noqa: B006 -> dict[str, Any]:
         options = dict(payload)
         tenant = options.pop("tenant", None)
         kind = options.pop("seed", "demo")
         return vendor.seed(None if tenant is None else str(tenant), str(kind), options)
 
     @router.post("/tenants")
-    def add_tenant(payload: dict[str, Any] = Body(default_factory=dict)) -> dict[str, Any]:
+    def add_tenant(payload: Annotated[dict[str, Any], Body()] = {})  # noqa: B006 -> dict[str, Any]:
         return vendor.add_tenant(payload)
 
     @router.post("/tokens/expire")
@@ -290,4 +292,4 @@ def install(app: FastAPI, kit: EmulatorKit, vendor: EmulatedVendor) -> None:
     async def _never(request: Request, exc: EmulatedConnectionDrop) -> JSONResponse:
         raise exc  # let the drop reach the server, which aborts the connection
 
-    app.add_middleware(_KitMiddleware, kit=kit, vendor=vendor)  # type: ignore[arg-type]
+    app.add_middleware(_KitMiddleware, kit=kit, vendor=vendor)

@@ -10,7 +10,7 @@ exactly one of these classes, so callers decide with ``except`` clauses instead 
     │   ├── AuthExpired            access token expired or unknown: log in / refresh and retry once
     │   └── ReconnectNeeded        grant revoked, refresh token used or client invalid: a person
     │                              must reconnect; the tenant pauses
-    ├── PermissionDenied           missing scope, licence or plan (Fortnox 2000663, 2001101, 2001103)
+    ├── PermissionDenied           missing scope, licence or plan (Fortnox 2000663, 2001103)
     ├── NotFound                   the record does not exist (404)
     └── ValidationError            the vendor rejected the content (400, 422); never retried as is
         └── BookedInvoiceError     a change to a booked invoice, which accounting forbids

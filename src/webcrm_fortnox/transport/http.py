@@ -36,7 +36,7 @@ class AuthProvider(Protocol):
         ...
 
     async def invalidate(self, rejected: Mapping[str, str]) -> None:
-        """The vendor refused ``rejected``; make the next :meth:`headers` fetch fresh credentials."""
+        """The vendor refused ``rejected``: the next :meth:`headers` must bring fresh ones."""
         ...
 
 

@@ -1,4 +1,4 @@
-"""Sliding-window rate limiting, shared by the clients (to stay under) and the emulators (to enforce).
+"""Sliding-window rate limiting: the clients stay under it, the emulators enforce it.
 
 Both vendors count requests in a sliding window (Fortnox 25 per 5 s per client and tenant, webCRM
 250 per 60 s per application token). A token or leaky bucket with the same average would still let
