@@ -266,15 +266,15 @@ def control_router(kit: EmulatorKit, vendor: EmulatedVendor) -> APIRouter:
         return {"ok": True}
 
     @router.post("/seed")
-    def seed(payload: Annotated[dict[str, Any], Body()] = {})  # noqa: B006 -> dict[str, Any]:
-        options = dict(payload)
+    def seed(payload: Annotated[dict[str, Any] | None, Body()] = None) -> dict[str, Any]:
+        options = dict(payload or {})
         tenant = options.pop("tenant", None)
         kind = options.pop("seed", "demo")
         return vendor.seed(None if tenant is None else str(tenant), str(kind), options)
 
     @router.post("/tenants")
-    def add_tenant(payload: Annotated[dict[str, Any], Body()] = {})  # noqa: B006 -> dict[str, Any]:
-        return vendor.add_tenant(payload)
+    def add_tenant(payload: Annotated[dict[str, Any] | None, Body()] = None) -> dict[str, Any]:
+        return vendor.add_tenant(payload or {})
 
     @router.post("/tokens/expire")
     def expire_tokens() -> dict[str, Any]:
