@@ -1,0 +1,1 @@
+"""The sync engine: change detection, plan, apply, three-way merge, matching."""
