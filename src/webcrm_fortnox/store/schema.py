@@ -1,0 +1,188 @@
+"""The state tables, as SQLAlchemy Core metadata. Every row carries its tenant.
+
+The migrations in ``migrations/versions`` create exactly these tables; a test compares the two.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+from decimal import Decimal
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Dialect
+
+metadata = sa.MetaData()
+
+_DECIMAL_TAG = "__decimal__"
+
+
+def _encode(value: Any) -> Any:
+    # Decimal survives the round trip exactly: the engine compares base values with ``==`` and
+    # Decimal("0.1") != 0.1, so a float would turn a stored base into a phantom change.
+    if isinstance(value, Decimal):
+        return {_DECIMAL_TAG: str(value)}
+    if isinstance(value, dict):
+        return {k: _encode(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_encode(v) for v in value]
+    return value
+
+
+def _decode(value: Any) -> Any:
+    if isinstance(value, dict):
+        if set(value) == {_DECIMAL_TAG}:
+            return Decimal(value[_DECIMAL_TAG])
+        return {k: _decode(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_decode(v) for v in value]
+    return value
+
+
+class JsonValue(sa.types.TypeDecorator[Any]):
+    """JSON text that keeps :class:`~decimal.Decimal` values exact.
+
+    Stored as text on every backend, so both compare and serialise identically.
+    """
+
+    impl = sa.Text
+    cache_ok = True
+
+    def process_bind_param(self, value: Any, dialect: Dialect) -> str | None:
+        return None if value is None else json.dumps(_encode(value), sort_keys=True)
+
+    def process_result_value(self, value: str | None, dialect: Dialect) -> Any:
+        return None if value is None else _decode(json.loads(value))
+
+
+class UtcDateTime(sa.types.TypeDecorator[datetime]):
+    """An aware UTC timestamp on every backend (SQLite keeps no zone, so it is put back)."""
+
+    impl = sa.DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime given to the state store")
+        return value.astimezone(UTC)
+
+    def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+def _tenant() -> sa.Column[str]:
+    return sa.Column("tenant", sa.String(200), nullable=False)
+
+
+links = sa.Table(
+    "links",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    _tenant(),
+    sa.Column("entity", sa.String(50), nullable=False),
+    sa.Column("webcrm_id", sa.String(100), nullable=False),
+    sa.Column("fortnox_id", sa.String(100), nullable=False),
+    sa.Column("base", JsonValue, nullable=False),
+    sa.Column("updated_at", UtcDateTime, nullable=False),
+    sa.UniqueConstraint("tenant", "entity", "webcrm_id", name="uq_links_webcrm"),
+    sa.UniqueConstraint("tenant", "entity", "fortnox_id", name="uq_links_fortnox"),
+)
+
+cursors = sa.Table(
+    "cursors",
+    metadata,
+    _tenant(),
+    sa.Column("system", sa.String(20), nullable=False),
+    sa.Column("entity", sa.String(50), nullable=False),
+    sa.Column("value", sa.String(200), nullable=True),
+    sa.Column("updated_at", UtcDateTime, nullable=False),
+    sa.PrimaryKeyConstraint("tenant", "system", "entity", name="pk_cursors"),
+)
+
+intents = sa.Table(
+    "intents",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    _tenant(),
+    sa.Column("entity", sa.String(50), nullable=False),
+    sa.Column("target", sa.String(20), nullable=False),
+    sa.Column("key", sa.String(200), nullable=False),
+    sa.Column("source_id", sa.String(100), nullable=False),
+    sa.Column("payload", JsonValue, nullable=False),
+    sa.Column("state", sa.String(20), nullable=False),
+    sa.Column("created_at", UtcDateTime, nullable=False),
+    sa.Column("finished_at", UtcDateTime, nullable=True),
+    sa.Index("ix_intents_pending", "tenant", "entity", "state"),
+)
+
+record_errors = sa.Table(
+    "record_errors",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    _tenant(),
+    sa.Column("entity", sa.String(50), nullable=False),
+    sa.Column("system", sa.String(20), nullable=False),
+    sa.Column("record_id", sa.String(100), nullable=False),
+    sa.Column("field", sa.String(100), nullable=True),
+    sa.Column("vendor_code", sa.String(50), nullable=True),
+    sa.Column("vendor_message", sa.Text, nullable=True),
+    sa.Column("reason", sa.Text, nullable=False),
+    sa.Column("attempts", sa.Integer, nullable=False),
+    sa.Column("first_seen", UtcDateTime, nullable=False),
+    sa.Column("last_seen", UtcDateTime, nullable=False),
+    sa.Column("state", sa.String(20), nullable=False),
+    sa.Index("ix_record_errors_record", "tenant", "entity", "system", "record_id", "state"),
+)
+
+conflicts = sa.Table(
+    "conflicts",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    _tenant(),
+    sa.Column("entity", sa.String(50), nullable=False),
+    # No foreign key: a conflict outlives its link when a record is deleted and unlinked.
+    sa.Column("link_id", sa.Integer, nullable=False),
+    sa.Column("webcrm_id", sa.String(100), nullable=False),
+    sa.Column("fortnox_id", sa.String(100), nullable=False),
+    sa.Column("field", sa.String(100), nullable=False),
+    sa.Column("webcrm_value", JsonValue, nullable=True),
+    sa.Column("fortnox_value", JsonValue, nullable=True),
+    sa.Column("base_value", JsonValue, nullable=True),
+    sa.Column("policy", sa.String(20), nullable=False),
+    sa.Column("resolution", sa.String(20), nullable=True),
+    sa.Column("created_at", UtcDateTime, nullable=False),
+    sa.Column("resolved_at", UtcDateTime, nullable=True),
+    sa.Index("ix_conflicts_tenant", "tenant", "entity", "resolved_at"),
+)
+
+match_decisions = sa.Table(
+    "match_decisions",
+    metadata,
+    _tenant(),
+    sa.Column("entity", sa.String(50), nullable=False),
+    sa.Column("webcrm_id", sa.String(100), nullable=False),
+    sa.Column("fortnox_id", sa.String(100), nullable=False),
+    sa.Column("verdict", sa.String(20), nullable=False),
+    sa.Column("key", sa.String(100), nullable=False),
+    sa.Column("decided_at", UtcDateTime, nullable=False),
+    sa.PrimaryKeyConstraint("tenant", "entity", "webcrm_id", "fortnox_id", name="pk_match"),
+)
+
+runs = sa.Table(
+    "runs",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    _tenant(),
+    sa.Column("mode", sa.String(20), nullable=False),
+    sa.Column("status", sa.String(20), nullable=False),
+    sa.Column("started_at", UtcDateTime, nullable=False),
+    sa.Column("finished_at", UtcDateTime, nullable=True),
+    sa.Column("counts", JsonValue, nullable=False),
+    sa.Column("message", sa.Text, nullable=True),
+    sa.Index("ix_runs_tenant", "tenant", "id"),
+)

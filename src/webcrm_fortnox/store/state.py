@@ -1,0 +1,564 @@
+"""The SQL state store: one database for many tenants, one :class:`TenantState` per tenant."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from datetime import UTC, datetime
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+
+from webcrm_fortnox.engine.ports import (
+    Conflict,
+    ConflictReport,
+    ErrorReport,
+    ErrorState,
+    Intent,
+    IntentState,
+    Link,
+    MatchDecision,
+    MatchVerdict,
+    Policy,
+    RecordError,
+    RunRecord,
+    System,
+)
+from webcrm_fortnox.store import schema as t
+from webcrm_fortnox.store.database import create_engine, migrate
+
+Clock = Callable[[], datetime]
+
+
+def _utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+class StateDatabase:
+    """The state database shared by every tenant of one deployment.
+
+    Open it with :meth:`open` (which migrates to the newest schema), hand out per-tenant views
+    with :meth:`tenant`, and :meth:`close` it at shutdown.
+    """
+
+    def __init__(self, engine: AsyncEngine, *, clock: Clock = _utcnow) -> None:
+        self.engine = engine
+        self.clock = clock
+
+    @classmethod
+    async def open(
+        cls, url: str, *, schema: str | None = None, clock: Clock = _utcnow
+    ) -> StateDatabase:
+        """Connect to ``url`` and run the migrations.
+
+        Args:
+            url: ``sqlite:///path.db`` or ``postgresql+psycopg://user@host/db``.
+            schema: PostgreSQL only: the schema holding the tables (created when missing).
+            clock: the source of timestamps written to rows (tests pass a fixed one).
+        """
+        engine = create_engine(url, schema=schema)
+        try:
+            await migrate(engine, schema=schema)
+        except BaseException:
+            await engine.dispose()
+            raise
+        return cls(engine, clock=clock)
+
+    def tenant(self, name: str) -> TenantState:
+        """The state of one tenant (a :class:`~webcrm_fortnox.engine.ports.StateStore`)."""
+        return TenantState(self, name)
+
+    async def close(self) -> None:
+        await self.engine.dispose()
+
+    async def __aenter__(self) -> StateDatabase:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.close()
+
+
+def _new_id(result: sa.CursorResult[Any]) -> int:
+    key = result.inserted_primary_key
+    assert key is not None, "an insert into a table with an id column returns the id"
+    return int(key[0])
+
+
+def _link(row: sa.Row[Any]) -> Link:
+    return Link(
+        id=row.id,
+        entity=row.entity,
+        webcrm_id=row.webcrm_id,
+        fortnox_id=row.fortnox_id,
+        base=row.base,
+        updated_at=row.updated_at,
+    )
+
+
+def _intent(row: sa.Row[Any]) -> Intent:
+    return Intent(
+        id=row.id,
+        entity=row.entity,
+        target=row.target,
+        key=row.key,
+        source_id=row.source_id,
+        payload=row.payload,
+        state=IntentState(row.state),
+        created_at=row.created_at,
+    )
+
+
+def _error(row: sa.Row[Any]) -> RecordError:
+    return RecordError(
+        id=row.id,
+        entity=row.entity,
+        system=row.system,
+        record_id=row.record_id,
+        field=row.field,
+        vendor_code=row.vendor_code,
+        vendor_message=row.vendor_message,
+        reason=row.reason,
+        attempts=row.attempts,
+        first_seen=row.first_seen,
+        last_seen=row.last_seen,
+        state=ErrorState(row.state),
+    )
+
+
+def _conflict(row: sa.Row[Any]) -> Conflict:
+    return Conflict(
+        id=row.id,
+        entity=row.entity,
+        link_id=row.link_id,
+        webcrm_id=row.webcrm_id,
+        fortnox_id=row.fortnox_id,
+        report=ConflictReport(
+            field=row.field,
+            webcrm_value=row.webcrm_value,
+            fortnox_value=row.fortnox_value,
+            base_value=row.base_value,
+            policy=Policy(row.policy),
+            resolution=row.resolution,
+        ),
+        created_at=row.created_at,
+        resolved_at=row.resolved_at,
+    )
+
+
+class TenantState:
+    """The state of one tenant in a :class:`StateDatabase`; implements ``StateStore``.
+
+    Every method runs in its own transaction and commits before returning.
+    """
+
+    def __init__(self, db: StateDatabase, tenant: str) -> None:
+        self.db = db
+        self.tenant = tenant
+
+    def _now(self) -> datetime:
+        return self.db.clock()
+
+    # links ------------------------------------------------------------------------------------
+
+    async def links(self, entity: str) -> list[Link]:
+        query = (
+            sa.select(t.links)
+            .where(t.links.c.tenant == self.tenant, t.links.c.entity == entity)
+            .order_by(t.links.c.id)
+        )
+        async with self.db.engine.connect() as conn:
+            return [_link(row) for row in await conn.execute(query)]
+
+    async def link_for(self, entity: str, system: System, record_id: str) -> Link | None:
+        column = t.links.c.webcrm_id if system == "webcrm" else t.links.c.fortnox_id
+        query = sa.select(t.links).where(
+            t.links.c.tenant == self.tenant, t.links.c.entity == entity, column == record_id
+        )
+        async with self.db.engine.connect() as conn:
+            row = (await conn.execute(query)).first()
+        return None if row is None else _link(row)
+
+    async def save_link(
+        self,
+        entity: str,
+        webcrm_id: str,
+        fortnox_id: str,
+        base: Mapping[str, Any],
+        *,
+        intent_id: int | None = None,
+        conflicts: Sequence[ConflictReport] = (),
+    ) -> Link:
+        now = self._now()
+        mine = (t.links.c.tenant == self.tenant) & (t.links.c.entity == entity)
+        async with self.db.engine.begin() as conn:
+            # A record is linked to at most one partner: an older pairing of either id goes.
+            await conn.execute(
+                sa.delete(t.links).where(
+                    mine,
+                    ((t.links.c.webcrm_id == webcrm_id) & (t.links.c.fortnox_id != fortnox_id))
+                    | ((t.links.c.fortnox_id == fortnox_id) & (t.links.c.webcrm_id != webcrm_id)),
+                )
+            )
+            values = {"base": dict(base), "updated_at": now}
+            updated = await conn.execute(
+                sa.update(t.links)
+                .where(mine, t.links.c.webcrm_id == webcrm_id, t.links.c.fortnox_id == fortnox_id)
+                .values(**values)
+            )
+            if updated.rowcount == 0:
+                await conn.execute(
+                    sa.insert(t.links).values(
+                        tenant=self.tenant,
+                        entity=entity,
+                        webcrm_id=webcrm_id,
+                        fortnox_id=fortnox_id,
+                        **values,
+                    )
+                )
+            row = (
+                await conn.execute(sa.select(t.links).where(mine, t.links.c.webcrm_id == webcrm_id))
+            ).one()
+            link = _link(row)
+            if intent_id is not None:
+                await self._finish_intent(conn, intent_id, IntentState.DONE, now)
+            await self._insert_conflicts(conn, entity, link, conflicts, now)
+            for system, record_id in (("webcrm", webcrm_id), ("fortnox", fortnox_id)):
+                await self._resolve_errors(conn, entity, system, record_id, now)
+        return link
+
+    async def unlink(self, entity: str, link_id: int) -> None:
+        now = self._now()
+        async with self.db.engine.begin() as conn:
+            await conn.execute(
+                sa.delete(t.links).where(
+                    t.links.c.tenant == self.tenant,
+                    t.links.c.entity == entity,
+                    t.links.c.id == link_id,
+                )
+            )
+            await conn.execute(
+                sa.update(t.conflicts)
+                .where(
+                    t.conflicts.c.tenant == self.tenant,
+                    t.conflicts.c.link_id == link_id,
+                    t.conflicts.c.resolved_at.is_(None),
+                )
+                .values(resolved_at=now)
+            )
+
+    # cursors ----------------------------------------------------------------------------------
+
+    async def cursor(self, system: System, entity: str) -> str | None:
+        query = sa.select(t.cursors.c.value).where(
+            t.cursors.c.tenant == self.tenant,
+            t.cursors.c.system == system,
+            t.cursors.c.entity == entity,
+        )
+        async with self.db.engine.connect() as conn:
+            value: str | None = (await conn.execute(query)).scalar()
+        return value
+
+    async def set_cursor(self, system: System, entity: str, value: str | None) -> None:
+        now = self._now()
+        where = (
+            (t.cursors.c.tenant == self.tenant)
+            & (t.cursors.c.system == system)
+            & (t.cursors.c.entity == entity)
+        )
+        async with self.db.engine.begin() as conn:
+            updated = await conn.execute(
+                sa.update(t.cursors).where(where).values(value=value, updated_at=now)
+            )
+            if updated.rowcount == 0:
+                await conn.execute(
+                    sa.insert(t.cursors).values(
+                        tenant=self.tenant,
+                        system=system,
+                        entity=entity,
+                        value=value,
+                        updated_at=now,
+                    )
+                )
+
+    # intents ----------------------------------------------------------------------------------
+
+    async def add_intent(
+        self, entity: str, target: System, key: str, source_id: str, payload: Mapping[str, Any]
+    ) -> Intent:
+        now = self._now()
+        async with self.db.engine.begin() as conn:
+            result = await conn.execute(
+                sa.insert(t.intents).values(
+                    tenant=self.tenant,
+                    entity=entity,
+                    target=target,
+                    key=key,
+                    source_id=source_id,
+                    payload=dict(payload),
+                    state=IntentState.PENDING.value,
+                    created_at=now,
+                )
+            )
+            intent_id = _new_id(result)
+        return Intent(
+            id=intent_id,
+            entity=entity,
+            target=target,
+            key=key,
+            source_id=source_id,
+            payload=dict(payload),
+            state=IntentState.PENDING,
+            created_at=now,
+        )
+
+    async def pending_intents(self, entity: str) -> list[Intent]:
+        query = (
+            sa.select(t.intents)
+            .where(
+                t.intents.c.tenant == self.tenant,
+                t.intents.c.entity == entity,
+                t.intents.c.state == IntentState.PENDING.value,
+            )
+            .order_by(t.intents.c.id)
+        )
+        async with self.db.engine.connect() as conn:
+            return [_intent(row) for row in await conn.execute(query)]
+
+    async def finish_intent(self, intent_id: int, state: IntentState) -> None:
+        async with self.db.engine.begin() as conn:
+            await self._finish_intent(conn, intent_id, state, self._now())
+
+    async def _finish_intent(
+        self, conn: AsyncConnection, intent_id: int, state: IntentState, now: datetime
+    ) -> None:
+        await conn.execute(
+            sa.update(t.intents)
+            .where(t.intents.c.tenant == self.tenant, t.intents.c.id == intent_id)
+            .values(state=state.value, finished_at=now)
+        )
+
+    # per-record errors ------------------------------------------------------------------------
+
+    async def record_error(self, report: ErrorReport) -> RecordError:
+        now = self._now()
+        values = {
+            "field": report.field,
+            "vendor_code": report.vendor_code,
+            "vendor_message": report.vendor_message,
+            "reason": report.reason,
+            "last_seen": now,
+        }
+        where = self._error_where(report.entity, report.system, report.record_id)
+        async with self.db.engine.begin() as conn:
+            row = (await conn.execute(sa.select(t.record_errors).where(where))).first()
+            if row is None:
+                result = await conn.execute(
+                    sa.insert(t.record_errors).values(
+                        tenant=self.tenant,
+                        entity=report.entity,
+                        system=report.system,
+                        record_id=report.record_id,
+                        attempts=1,
+                        first_seen=now,
+                        state=ErrorState.OPEN.value,
+                        **values,
+                    )
+                )
+                error_id = _new_id(result)
+            else:
+                error_id = row.id
+                await conn.execute(
+                    sa.update(t.record_errors)
+                    .where(t.record_errors.c.id == error_id)
+                    .values(attempts=t.record_errors.c.attempts + 1, **values)
+                )
+            stored = (
+                await conn.execute(
+                    sa.select(t.record_errors).where(t.record_errors.c.id == error_id)
+                )
+            ).one()
+        return _error(stored)
+
+    async def open_errors(self, entity: str | None = None) -> list[RecordError]:
+        query = sa.select(t.record_errors).where(
+            t.record_errors.c.tenant == self.tenant,
+            t.record_errors.c.state == ErrorState.OPEN.value,
+        )
+        if entity is not None:
+            query = query.where(t.record_errors.c.entity == entity)
+        async with self.db.engine.connect() as conn:
+            return [_error(row) for row in await conn.execute(query.order_by(t.record_errors.c.id))]
+
+    async def resolve_errors(self, entity: str, system: System, record_id: str) -> None:
+        async with self.db.engine.begin() as conn:
+            await self._resolve_errors(conn, entity, system, record_id, self._now())
+
+    def _error_where(self, entity: str, system: str, record_id: str) -> sa.ColumnElement[bool]:
+        return sa.and_(
+            t.record_errors.c.tenant == self.tenant,
+            t.record_errors.c.entity == entity,
+            t.record_errors.c.system == system,
+            t.record_errors.c.record_id == record_id,
+            t.record_errors.c.state == ErrorState.OPEN.value,
+        )
+
+    async def _resolve_errors(
+        self, conn: AsyncConnection, entity: str, system: str, record_id: str, now: datetime
+    ) -> None:
+        await conn.execute(
+            sa.update(t.record_errors)
+            .where(self._error_where(entity, system, record_id))
+            .values(state=ErrorState.RESOLVED.value, last_seen=now)
+        )
+
+    # conflicts --------------------------------------------------------------------------------
+
+    async def add_conflicts(
+        self, entity: str, link: Link, conflicts: Sequence[ConflictReport]
+    ) -> None:
+        async with self.db.engine.begin() as conn:
+            await self._insert_conflicts(conn, entity, link, conflicts, self._now())
+
+    async def _insert_conflicts(
+        self,
+        conn: AsyncConnection,
+        entity: str,
+        link: Link,
+        conflicts: Sequence[ConflictReport],
+        now: datetime,
+    ) -> None:
+        if not conflicts:
+            return
+        await conn.execute(
+            sa.insert(t.conflicts),
+            [
+                {
+                    "tenant": self.tenant,
+                    "entity": entity,
+                    "link_id": link.id,
+                    "webcrm_id": link.webcrm_id,
+                    "fortnox_id": link.fortnox_id,
+                    "field": c.field,
+                    "webcrm_value": c.webcrm_value,
+                    "fortnox_value": c.fortnox_value,
+                    "base_value": c.base_value,
+                    "policy": c.policy.value,
+                    "resolution": c.resolution,
+                    # A conflict a policy settled is recorded already resolved.
+                    "resolved_at": None if c.resolution is None else now,
+                    "created_at": now,
+                }
+                for c in conflicts
+            ],
+        )
+
+    async def conflicts(
+        self, entity: str | None = None, *, open_only: bool = False
+    ) -> list[Conflict]:
+        query = sa.select(t.conflicts).where(t.conflicts.c.tenant == self.tenant)
+        if entity is not None:
+            query = query.where(t.conflicts.c.entity == entity)
+        if open_only:
+            query = query.where(t.conflicts.c.resolved_at.is_(None))
+        async with self.db.engine.connect() as conn:
+            rows = await conn.execute(query.order_by(t.conflicts.c.id))
+            return [_conflict(row) for row in rows]
+
+    async def resolve_conflict(self, conflict_id: int, resolution: System) -> None:
+        async with self.db.engine.begin() as conn:
+            await conn.execute(
+                sa.update(t.conflicts)
+                .where(t.conflicts.c.tenant == self.tenant, t.conflicts.c.id == conflict_id)
+                .values(resolution=resolution, resolved_at=self._now())
+            )
+
+    # match decisions --------------------------------------------------------------------------
+
+    async def save_match_decision(
+        self, entity: str, webcrm_id: str, fortnox_id: str, verdict: MatchVerdict, key: str
+    ) -> None:
+        pair = sa.and_(
+            t.match_decisions.c.tenant == self.tenant,
+            t.match_decisions.c.entity == entity,
+            t.match_decisions.c.webcrm_id == webcrm_id,
+            t.match_decisions.c.fortnox_id == fortnox_id,
+        )
+        async with self.db.engine.begin() as conn:
+            await conn.execute(sa.delete(t.match_decisions).where(pair))
+            await conn.execute(
+                sa.insert(t.match_decisions).values(
+                    tenant=self.tenant,
+                    entity=entity,
+                    webcrm_id=webcrm_id,
+                    fortnox_id=fortnox_id,
+                    verdict=verdict.value,
+                    key=key,
+                    decided_at=self._now(),
+                )
+            )
+
+    async def match_decisions(self, entity: str) -> list[MatchDecision]:
+        query = sa.select(t.match_decisions).where(
+            t.match_decisions.c.tenant == self.tenant, t.match_decisions.c.entity == entity
+        )
+        async with self.db.engine.connect() as conn:
+            rows = await conn.execute(query.order_by(t.match_decisions.c.decided_at))
+            return [
+                MatchDecision(
+                    entity=row.entity,
+                    webcrm_id=row.webcrm_id,
+                    fortnox_id=row.fortnox_id,
+                    verdict=MatchVerdict(row.verdict),
+                    key=row.key,
+                    decided_at=row.decided_at,
+                )
+                for row in rows
+            ]
+
+    # run log ----------------------------------------------------------------------------------
+
+    async def start_run(self, mode: str) -> int:
+        async with self.db.engine.begin() as conn:
+            result = await conn.execute(
+                sa.insert(t.runs).values(
+                    tenant=self.tenant,
+                    mode=mode,
+                    status="running",
+                    started_at=self._now(),
+                    counts={},
+                )
+            )
+            return _new_id(result)
+
+    async def finish_run(
+        self, run_id: int, status: str, counts: Mapping[str, int], message: str | None = None
+    ) -> None:
+        async with self.db.engine.begin() as conn:
+            await conn.execute(
+                sa.update(t.runs)
+                .where(t.runs.c.tenant == self.tenant, t.runs.c.id == run_id)
+                .values(
+                    status=status, counts=dict(counts), message=message, finished_at=self._now()
+                )
+            )
+
+    async def runs(self, limit: int = 20) -> list[RunRecord]:
+        query = (
+            sa.select(t.runs)
+            .where(t.runs.c.tenant == self.tenant)
+            .order_by(t.runs.c.id.desc())
+            .limit(limit)
+        )
+        async with self.db.engine.connect() as conn:
+            return [
+                RunRecord(
+                    id=row.id,
+                    mode=row.mode,
+                    status=row.status,
+                    started_at=row.started_at,
+                    finished_at=row.finished_at,
+                    counts=row.counts,
+                    message=row.message,
+                )
+                for row in await conn.execute(query)
+            ]
