@@ -1,0 +1,129 @@
+"""Finding, reading and validating the configuration file.
+
+Where the file is: ``--config FILE`` if given, else ``$WEBCRM_FORTNOX_CONFIG``, else
+``webcrm-fortnox.toml`` in the current folder. Whatever is wrong comes back as one
+:class:`ConfigError` whose message names the file, each offending key and what is wrong, e.g.::
+
+    webcrm-fortnox.toml: tenant[0].fortnox.client_secret: environment variable
+    FORTNOX_CLIENT_SECRET is not set
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import pydantic
+from pydantic_core import ErrorDetails
+
+from webcrm_fortnox.config.checks import Problem, check_config
+from webcrm_fortnox.config.models import Config
+
+CONFIG_ENV = "WEBCRM_FORTNOX_CONFIG"
+DEFAULT_FILE = "webcrm-fortnox.toml"
+
+
+class ConfigError(Exception):
+    """The configuration cannot be used; ``str()`` is the message to show (the CLI exits 1).
+
+    Attributes:
+        path: the file concerned.
+        problems: each key and what is wrong with it.
+    """
+
+    def __init__(self, path: Path, problems: Sequence[Problem]) -> None:
+        self.path = path
+        self.problems = list(problems)
+        lines = [f"{path}: {problem}" for problem in self.problems]
+        super().__init__("\n".join(lines))
+
+
+def config_path(
+    explicit: str | os.PathLike[str] | None = None, environ: Mapping[str, str] | None = None
+) -> Path:
+    """The configuration file to use: ``explicit``, else the environment's, else the default."""
+    if explicit is not None:
+        return Path(explicit)
+    env = os.environ if environ is None else environ
+    if env.get(CONFIG_ENV):
+        return Path(env[CONFIG_ENV])
+    return Path(DEFAULT_FILE)
+
+
+def load_config(
+    path: str | os.PathLike[str] | None = None, *, environ: Mapping[str, str] | None = None
+) -> Config:
+    """Read and validate the configuration.
+
+    Args:
+        path: the file (``--config``); ``None`` looks it up as :func:`config_path` does.
+        environ: where ``env:NAME`` secrets are looked up (default: the process environment).
+
+    Raises:
+        ConfigError: the file is missing, is not TOML, or has invalid or inconsistent settings.
+    """
+    env = os.environ if environ is None else environ
+    file = config_path(path, env)
+    try:
+        raw = file.read_bytes()
+    except FileNotFoundError:
+        hint = f"give one with --config FILE or {CONFIG_ENV}, or create {DEFAULT_FILE}"
+        raise ConfigError(file, [Problem("", f"no such file ({hint})")]) from None
+    except OSError as exc:
+        raise ConfigError(file, [Problem("", f"cannot be read: {exc.strerror or exc}")]) from None
+    try:
+        data = tomllib.loads(raw.decode("utf-8"))
+    except UnicodeDecodeError:
+        raise ConfigError(file, [Problem("", "is not UTF-8 text")]) from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(file, [Problem("", f"is not valid TOML: {exc}")]) from None
+    return parse_config(data, file, environ=env)
+
+
+def parse_config(
+    data: Mapping[str, Any], path: Path, *, environ: Mapping[str, str] | None = None
+) -> Config:
+    """Validate already-parsed configuration data (``path`` is named in errors).
+
+    Raises:
+        ConfigError: invalid or inconsistent settings.
+    """
+    env = os.environ if environ is None else environ
+    try:
+        config = Config.model_validate(data, context={"environ": env})
+    except pydantic.ValidationError as exc:
+        raise ConfigError(path, [_problem(error) for error in exc.errors()]) from None
+    problems = check_config(config)
+    if problems:
+        raise ConfigError(path, problems)
+    return config
+
+
+def key_path(loc: Sequence[int | str]) -> str:
+    """``("tenant", 0, "fortnox", "client_secret")`` → ``tenant[0].fortnox.client_secret``."""
+    out = ""
+    for part in loc:
+        if isinstance(part, int):
+            out += f"[{part}]"
+        else:
+            out += f".{part}" if out else str(part)
+    return out
+
+
+def _problem(error: ErrorDetails) -> Problem:
+    key = key_path(error["loc"])
+    kind = error["type"]
+    if kind == "missing":
+        return Problem(key, "is required but missing")
+    if kind == "extra_forbidden":
+        return Problem(key, "is not a known setting (misspelt?)")
+    message = error["msg"].removeprefix("Value error, ")
+    given = error.get("input")
+    echo = kind not in ("value_error", "assertion_error") and isinstance(given, str | int | float)
+    # Secrets are never echoed, not even values that failed to validate.
+    if echo and not key.endswith(("secret", "token")):
+        message += f" (got {given!r})"
+    return Problem(key, message)

@@ -1,0 +1,209 @@
+"""The shape of ``webcrm-fortnox.toml``: one ``[state]`` table and one ``[[tenant]]`` per company.
+
+Every table forbids unknown keys, so a misspelt setting is an error rather than silently
+ignored. Checks that involve several keys (unique tenant names, private types among the customer
+types, plain HTTP only on loopback) live in :mod:`webcrm_fortnox.config.checks` so that their
+messages can name the exact key.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator
+
+from webcrm_fortnox.config.secrets import Secret
+from webcrm_fortnox.domain.fields import ACCOUNTING_FIELDS, MAPPABLE_FIELDS
+from webcrm_fortnox.domain.types import type_key
+
+Direction = Literal["both", "to_fortnox", "to_webcrm"]
+ConflictPolicy = Literal["webcrm", "fortnox", "newest", "manual"]
+NonEmpty = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1)]
+TenantName = Annotated[
+    str,
+    StringConstraints(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$"),
+]
+
+DEFAULT_STATE_URL = "sqlite:///webcrm-fortnox.db"
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class StateSettings(_Strict):
+    """``[state]``: where the sync keeps its links, snapshots and cursors."""
+
+    url: str = DEFAULT_STATE_URL
+
+    @field_validator("url")
+    @classmethod
+    def _known_database(cls, url: str) -> str:
+        scheme = url.split("://", 1)[0] if "://" in url else ""
+        if scheme not in ("sqlite", "sqlite+aiosqlite", "postgresql+psycopg"):
+            raise ValueError(
+                "must start with sqlite:/// (a file) or postgresql+psycopg:// "
+                f"(got {url.split('://', 1)[0]!r})"
+            )
+        return url
+
+
+class WebcrmSettings(_Strict):
+    """``[tenant.webcrm]``: the webCRM system and its application token."""
+
+    base_url: str = "https://api.webcrm.com"
+    api_token: Secret
+    # webCRM keeps a country as a name in the system's language ("Sverige", "Danmark"); names
+    # in any language are understood when reading, this one is used when writing.
+    country_language: NonEmpty = "sv"
+
+
+class FortnoxSettings(_Strict):
+    """``[tenant.fortnox]``: the Fortnox company and the app's OAuth credentials."""
+
+    base_url: str = "https://api.fortnox.se"
+    auth_url: str = "https://apps.fortnox.se"
+    ws_url: str = "wss://ws.fortnox.se/topics-v1"
+    auth: Literal["service-account", "authorization-code"] = "service-account"
+    client_id: NonEmpty
+    client_secret: Secret
+    tenant_id: Annotated[int, Field(gt=0)] | None = None
+
+
+class FieldPolicy(_Strict):
+    """``[tenant.field_policy.<field>]``: how one canonical field syncs.
+
+    Unset keys take the field's default (see :func:`default_policy`).
+    """
+
+    direction: Direction | None = None
+    conflict: ConflictPolicy | None = None
+    blank_overwrites: bool | None = None
+
+
+class ResolvedPolicy(_Strict):
+    """A field's effective policy: the user's settings over the field's defaults."""
+
+    direction: Direction
+    conflict: ConflictPolicy
+    blank_overwrites: bool
+
+
+WebcrmField = Annotated[str, StringConstraints(strip_whitespace=True)]
+
+
+class WebcrmFields(_Strict):
+    """``[tenant.fields]``: which webCRM organisation field holds each canonical field.
+
+    ``""`` leaves a field out of the sync. The defaults use webCRM's standard field where there
+    is one (OrganisationDto in webCRM's 2019 OpenAPI document) and custom fields otherwise:
+    ExtraCustom fields for the identifiers, because webCRM lets those be flagged unique (the
+    vendor's own ERP integration stores ERP ids there), and Custom fields for the rest.
+    """
+
+    zip_code: WebcrmField = "OrganisationPostCode"
+    city: WebcrmField = "OrganisationCity"
+    country: WebcrmField = "OrganisationCountry"
+    phone: WebcrmField = "OrganisationTelephone"
+    website: WebcrmField = "OrganisationWww"
+    fax: WebcrmField = "OrganisationFax"
+    vat_number: WebcrmField = "OrganisationVatNumber"
+    customer_number: WebcrmField = "OrganisationExtraCustom1"
+    organisation_number: WebcrmField = "OrganisationExtraCustom2"
+    visiting_address: WebcrmField = "OrganisationCustom1"
+    visiting_zip_code: WebcrmField = "OrganisationCustom2"
+    visiting_city: WebcrmField = "OrganisationCustom3"
+    visiting_country: WebcrmField = "OrganisationCustom4"
+    terms_of_payment: WebcrmField = "OrganisationCustom5"
+    currency: WebcrmField = "OrganisationCustom6"
+    email: WebcrmField = "OrganisationCustom7"
+
+    def mapping(self) -> dict[str, str]:
+        """Canonical field → webCRM field, for the fields kept in webCRM."""
+        return {name: getattr(self, name) for name in MAPPABLE_FIELDS if getattr(self, name)}
+
+
+class TenantConfig(_Strict):
+    """``[[tenant]]``: one webCRM system paired with one Fortnox company."""
+
+    name: TenantName
+    sync_interval_seconds: Annotated[int, Field(ge=10)] = 360
+    webcrm_poll_seconds: Annotated[int, Field(ge=1)] = 15
+    customer_types: Annotated[list[NonEmpty], Field(min_length=1)]
+    private_customer_types: list[NonEmpty] = Field(default_factory=list)
+    new_customer_type: NonEmpty | None = None
+    new_private_customer_type: NonEmpty | None = None
+    customer_number_owner: Literal["fortnox", "webcrm"] = "fortnox"
+    delivery_target: Literal["order", "invoice"] = "order"
+    allow_insecure_http: bool = False
+    webcrm: WebcrmSettings
+    fortnox: FortnoxSettings
+    fields: WebcrmFields = Field(default_factory=WebcrmFields)
+    field_policy: dict[str, FieldPolicy] = Field(default_factory=dict)
+
+    @property
+    def company_type_for_new(self) -> str:
+        """The Type given to organisations created from Fortnox company customers."""
+        if self.new_customer_type is not None:
+            return self.new_customer_type
+        private = {type_key(t) for t in self.private_customer_types}
+        return next(
+            (t for t in self.customer_types if type_key(t) not in private), self.customer_types[0]
+        )
+
+    @property
+    def private_type_for_new(self) -> str | None:
+        """The Type given to organisations created from Fortnox private customers, if any."""
+        if self.new_private_customer_type is not None:
+            return self.new_private_customer_type
+        return self.private_customer_types[0] if self.private_customer_types else None
+
+    def policy(self, field: str) -> ResolvedPolicy:
+        """The effective sync policy of one canonical field."""
+        base = default_policy(field, self.customer_number_owner)
+        own = self.field_policy.get(field)
+        if own is None:
+            return base
+        return ResolvedPolicy(
+            direction=own.direction or base.direction,
+            conflict=own.conflict or base.conflict,
+            blank_overwrites=(
+                base.blank_overwrites if own.blank_overwrites is None else own.blank_overwrites
+            ),
+        )
+
+
+def default_policy(field: str, customer_number_owner: str = "fortnox") -> ResolvedPolicy:
+    """The policy a field has when the configuration says nothing about it.
+
+    Contact data is edited by sales people in webCRM, so webCRM wins a conflict there;
+    accounting data (type, terms, currency, VAT and organisation numbers) is Fortnox's. The
+    customer number flows only from its owner. A blank never overwrites a value by default.
+    """
+    if field == "customer_number":
+        owner_is_fortnox = customer_number_owner == "fortnox"
+        return ResolvedPolicy(
+            direction="to_webcrm" if owner_is_fortnox else "to_fortnox",
+            conflict="fortnox" if owner_is_fortnox else "webcrm",
+            blank_overwrites=False,
+        )
+    conflict: ConflictPolicy = "fortnox" if field in ACCOUNTING_FIELDS else "webcrm"
+    return ResolvedPolicy(direction="both", conflict=conflict, blank_overwrites=False)
+
+
+class Config(_Strict):
+    """The whole configuration file."""
+
+    state: StateSettings = Field(default_factory=StateSettings)
+    tenant: list[TenantConfig] = Field(default_factory=list)
+
+    def tenant_named(self, name: str) -> TenantConfig:
+        """The tenant called ``name``.
+
+        Raises:
+            KeyError: no tenant has that name.
+        """
+        for tenant in self.tenant:
+            if tenant.name == name:
+                return tenant
+        raise KeyError(name)

@@ -1,0 +1,1 @@
+"""Canonical records and the mappings between them and each system's own form."""
