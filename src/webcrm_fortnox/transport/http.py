@@ -111,13 +111,14 @@ class ApiTransport:
         *,
         params: Mapping[str, Any] | None = None,
         json: Any = None,
+        data: Mapping[str, str] | None = None,
         idempotent: bool | None = None,
     ) -> httpx.Response:
         """Send one logical request and return its successful response.
 
         Retries transient failures with backoff; refreshes credentials once on a 401. A
         non-idempotent request (POST by default) is only repeated when the vendor provably did
-        not act on it.
+        not act on it. The body is ``json``, or the form fields ``data`` (urlencoded).
 
         Raises:
             ApiError: a subclass naming what went wrong, after retries are exhausted.
@@ -134,7 +135,7 @@ class ApiTransport:
             self.stats.calls += 1
             try:
                 response = await self.http.request(
-                    method, url, params=params, json=json, headers=headers
+                    method, url, params=params, json=json, data=data, headers=headers
                 )
             except (httpx.ConnectError, httpx.ConnectTimeout) as exc:
                 error: ApiError = _transport_error(self.system, exc, not_sent=True)
