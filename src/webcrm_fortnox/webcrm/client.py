@@ -153,7 +153,10 @@ class WebcrmClient:
         self.create_attempts = max(1, create_attempts)
         self._owns_http = http is None
         self.http = http or httpx.AsyncClient(timeout=30.0)
-        registry = limiters or webcrm_limiters(monotonic=clock, sleep=sleep)
+        # not ``limiters or …``: an empty registry is falsy, and must still be shared
+        registry = (
+            limiters if limiters is not None else webcrm_limiters(monotonic=clock, sleep=sleep)
+        )
         self.limiter = registry.get(limiter_key(api_token))
         self.auth = ApiTokenAuth.create(
             api_token,
@@ -322,10 +325,11 @@ class WebcrmClient:
         return exact or matching
 
     async def _update(self, kind: Kind[Any], record_id: int, changes: Record) -> None:
+        body = self._body(kind, changes)
         current = await self._call("GET", f"{kind.path}/{record_id}")
         if not isinstance(current, dict):
             raise ApiError(f"webCRM answered {kind.path}/{record_id} with no record", system=SYSTEM)
-        merged = {**current, **self._body(kind, changes), kind.id_field: record_id}
+        merged = {**current, **body, kind.id_field: record_id}
         await self._call("PUT", f"{kind.path}/{record_id}", json=merged)
 
     async def _delete(self, path: str, missing_ok: bool) -> None:
