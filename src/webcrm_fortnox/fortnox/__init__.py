@@ -7,7 +7,8 @@ The client works against the real API and the emulator alike; only :class:`Fortn
   iterator, ``changed_since`` over ``lastmodified`` and exact-match search.
 - :mod:`~webcrm_fortnox.fortnox.auth`: service accounts (``client_credentials``) and the
   authorization-code flow with rotating refresh tokens.
-- :class:`LimiterRegistry`: one client-side limiter per client id and tenant.
+- :func:`fortnox_limiters` and :func:`limiter_key`: one client-side limiter per client id and
+  tenant, shared through a :class:`~webcrm_fortnox.transport.limiters.LimiterRegistry`.
 - :class:`EventStream`: the WebSocket change feed, resuming from stored offsets.
 - :mod:`~webcrm_fortnox.fortnox.models`: typed records.
 
@@ -37,7 +38,7 @@ from webcrm_fortnox.fortnox.auth import (
 )
 from webcrm_fortnox.fortnox.classify import EXPLANATIONS, FortnoxClassifier
 from webcrm_fortnox.fortnox.client import DEFAULT_OVERLAP, FortnoxClient, lastmodified_value
-from webcrm_fortnox.fortnox.limits import LimiterRegistry
+from webcrm_fortnox.fortnox.limits import fortnox_limiters, limiter_key
 from webcrm_fortnox.fortnox.models import BLANK
 from webcrm_fortnox.fortnox.urls import FortnoxUrls
 
@@ -49,9 +50,10 @@ __all__ = [
     "FortnoxClassifier",
     "FortnoxClient",
     "FortnoxUrls",
-    "LimiterRegistry",
     "OAuthClient",
     "ServiceAccountAuth",
     "TokenSet",
+    "fortnox_limiters",
     "lastmodified_value",
+    "limiter_key",
 ]

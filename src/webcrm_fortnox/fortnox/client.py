@@ -4,7 +4,7 @@ One :class:`FortnoxClient` acts for one company with one credential, on top of
 :class:`~webcrm_fortnox.transport.ApiTransport` (rate limit, retries, one re-authentication after
 a 401, typed errors). Resources hang off it as collections::
 
-    client = FortnoxClient(auth, limiter=registry.for_tenant(client_id, tenant_id))
+    client = FortnoxClient(auth, limiter=registry.get(limiter_key(client_id, tenant_id)))
     customer = await client.customers.create(Customer(name="Acme AB"))
     async for item in client.invoices.iterate(filter="unbooked"):
         ...
@@ -111,8 +111,8 @@ class FortnoxClient:
             :class:`~webcrm_fortnox.fortnox.auth.AuthorizationCodeAuth`).
         urls: where Fortnox is; ``FortnoxUrls.single_host(url)`` for the emulator.
         limiter: the limiter shared by everyone using this client id and tenant (see
-            :class:`~webcrm_fortnox.fortnox.limits.LimiterRegistry`); a private one of
-            24 requests per 5 s when omitted.
+            :func:`~webcrm_fortnox.fortnox.limits.limiter_key`); a private one of 24 requests
+            per 5 s when omitted.
         http: the HTTP client to send with (tests pass one over an ASGI transport).
         retry: backoff for 429, 5xx, timeouts and dropped connections.
         booked_invoice_codes: vendor codes that mean "the invoice is booked" (unconfirmed in the
