@@ -38,6 +38,7 @@ from webcrm_fortnox.fortnox.auth import (
 )
 from webcrm_fortnox.fortnox.classify import EXPLANATIONS, FortnoxClassifier
 from webcrm_fortnox.fortnox.client import DEFAULT_OVERLAP, FortnoxClient, lastmodified_value
+from webcrm_fortnox.fortnox.events import ChangeEvent, EventStream, MemoryOffsetStore, OffsetStore
 from webcrm_fortnox.fortnox.limits import fortnox_limiters, limiter_key
 from webcrm_fortnox.fortnox.models import BLANK
 from webcrm_fortnox.fortnox.urls import FortnoxUrls
@@ -47,10 +48,14 @@ __all__ = [
     "DEFAULT_OVERLAP",
     "EXPLANATIONS",
     "AuthorizationCodeAuth",
+    "ChangeEvent",
+    "EventStream",
     "FortnoxClassifier",
     "FortnoxClient",
     "FortnoxUrls",
+    "MemoryOffsetStore",
     "OAuthClient",
+    "OffsetStore",
     "ServiceAccountAuth",
     "TokenSet",
     "fortnox_limiters",
