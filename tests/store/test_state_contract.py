@@ -210,3 +210,11 @@ async def test_the_run_log_lists_runs_newest_first_with_counts(state: StateStore
     assert runs[1].counts == {"created": 2, "updated": 1}
     assert runs[1].finished_at is not None and runs[1].finished_at > runs[1].started_at
     assert [r.id for r in await state.runs(limit=1)] == [second]
+
+
+async def test_a_partly_synced_pair_keeps_its_errors_open(state: StateStore) -> None:
+    await state.record_error(ErrorReport("customer", "webcrm", "17", "Fortnox refused it"))
+
+    await state.save_link("customer", "17", "1001", {}, resolve_errors=False)
+
+    assert [e.record_id for e in await state.open_errors()] == ["17"]

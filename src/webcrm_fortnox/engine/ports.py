@@ -307,11 +307,15 @@ class ErrorState(StrEnum):
 
 @dataclass(frozen=True)
 class RecordError:
-    """A record a system refused (or that could not be handled), kept until it syncs."""
+    """A record whose change could not be applied, kept until it syncs.
+
+    ``system`` and ``record_id`` name the *source* record (the one whose change or creation
+    failed, i.e. what a retry reads again); the vendor code and message are those of the system
+    that refused it, which ``reason`` names.
+    """
 
     id: int
     entity: str
-    #: the system the record lives on (the one whose change could not be applied).
     system: System
     record_id: str
     field: str | None
@@ -423,12 +427,14 @@ class StateStore(Protocol):
         *,
         intent_id: int | None = None,
         conflicts: Sequence[ConflictReport] = (),
+        resolve_errors: bool = True,
     ) -> Link:
         """Create or update the link of this pair with a new base, all in one transaction.
 
         In the same transaction: the intent ``intent_id`` (if given) becomes ``done``, the
-        ``conflicts`` are recorded against the link, and open errors of both records are
-        resolved (they synced). A link that held either id with another partner is replaced.
+        ``conflicts`` are recorded against the link, and (unless ``resolve_errors`` is false, as
+        when only part of a pair's writes succeeded) open errors of both records are resolved
+        because they synced. A link that held either id with another partner is replaced.
         """
         ...
 

@@ -187,6 +187,7 @@ class TenantState:
         *,
         intent_id: int | None = None,
         conflicts: Sequence[ConflictReport] = (),
+        resolve_errors: bool = True,
     ) -> Link:
         now = self._now()
         mine = (t.links.c.tenant == self.tenant) & (t.links.c.entity == entity)
@@ -222,8 +223,9 @@ class TenantState:
             if intent_id is not None:
                 await self._finish_intent(conn, intent_id, IntentState.DONE, now)
             await self._insert_conflicts(conn, entity, link, conflicts, now)
-            for system, record_id in (("webcrm", webcrm_id), ("fortnox", fortnox_id)):
-                await self._resolve_errors(conn, entity, system, record_id, now)
+            if resolve_errors:
+                for system, record_id in (("webcrm", webcrm_id), ("fortnox", fortnox_id)):
+                    await self._resolve_errors(conn, entity, system, record_id, now)
         return link
 
     async def unlink(self, entity: str, link_id: int) -> None:

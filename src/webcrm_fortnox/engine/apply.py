@@ -1,0 +1,360 @@
+"""Applying a plan's actions one by one, each record's outcome committed on its own.
+
+A failure of one record (the vendor refused it, no reliable answer) is stored as a per-record error
+and the run goes on; only an authentication or permission failure stops the run, because every
+further call would fail the same way.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from enum import StrEnum
+from typing import Any
+
+from webcrm_fortnox.engine.merge import FieldChange, merge
+from webcrm_fortnox.engine.plan import Action, ActionKind, one_sided_action, system_name
+from webcrm_fortnox.engine.ports import (
+    SYSTEMS,
+    ConflictReport,
+    EntitySpec,
+    ErrorReport,
+    IntentState,
+    MatchVerdict,
+    RecordSource,
+    SourceRecord,
+    StateStore,
+    System,
+    other_system,
+)
+from webcrm_fortnox.transport.errors import (
+    ApiError,
+    AuthError,
+    PermissionDenied,
+    TransientError,
+)
+
+log = logging.getLogger(__name__)
+
+#: Failures that end the tenant's run: every further call would fail the same way.
+STOPPING = (AuthError, PermissionDenied)
+
+
+class RecordStatus(StrEnum):
+    """How one action ended."""
+
+    SYNCED = "synced"  #: created, updated, linked, or its base refreshed
+    EXCLUDED = "excluded"  #: not synced by configuration
+    UNLINKED = "unlinked"  #: one side is gone; the pair was forgotten, nothing deleted
+    CONFLICT = "conflict"  #: waiting for a manual decision on a field
+    REVIEW = "review"  #: ambiguous match waiting for a person
+    FAILED = "failed"  #: stored as a per-record error, retried later
+
+
+#: Outcomes that need a person (a run with any of them exits with status 3).
+ATTENTION = frozenset({RecordStatus.FAILED, RecordStatus.REVIEW, RecordStatus.CONFLICT})
+
+
+@dataclass(frozen=True)
+class RecordOutcome:
+    """What happened to one action's record(s).
+
+    Attributes:
+        action: the action applied.
+        status: how it ended.
+        webcrm_id: the webCRM record, including one created by this action.
+        fortnox_id: the Fortnox record, including one created by this action.
+        detail: plain English: why it failed, was excluded or needs review.
+        error: the vendor error, when one caused the failure.
+    """
+
+    action: Action
+    status: RecordStatus
+    webcrm_id: str | None
+    fortnox_id: str | None
+    detail: str | None = None
+    error: ApiError | None = None
+
+
+class _WriteFailed(Exception):
+    """A write to ``target`` failed; carries the vendor error."""
+
+    def __init__(self, target: System, error: ApiError) -> None:
+        super().__init__(str(error))
+        self.target = target
+        self.error = error
+
+
+class Applier:
+    """Applies actions of one entity for one tenant.
+
+    Args:
+        spec: the entity's fields and rules.
+        state: the tenant's state store.
+        sources: the entity's record source per system.
+    """
+
+    def __init__(
+        self, spec: EntitySpec, state: StateStore, sources: Mapping[System, RecordSource]
+    ) -> None:
+        self.spec = spec
+        self.state = state
+        self.sources = sources
+
+    @property
+    def entity(self) -> str:
+        return self.spec.entity
+
+    async def apply(self, action: Action) -> RecordOutcome:
+        """Apply one action; a per-record failure is stored and returned, never raised.
+
+        Raises:
+            AuthError: the credentials stopped working; the run must stop.
+            PermissionDenied: the account lacks a scope or licence; the run must stop.
+        """
+        try:
+            return await self._apply(action)
+        except STOPPING:
+            raise
+        except _WriteFailed as failed:
+            if isinstance(failed.error, STOPPING):
+                raise failed.error from None
+            return await self._failed(action, other_system(failed.target), failed.error)
+        except ApiError as error:
+            return await self._failed(action, action.source or "webcrm", error)
+
+    async def _apply(self, action: Action) -> RecordOutcome:
+        kind = action.kind
+        if kind is ActionKind.CREATE:
+            return await self._create(action)
+        if kind is ActionKind.RESOLVE:
+            return await self._resolve(action)
+        if kind is ActionKind.LINK:
+            if action.key != "decision":
+                # An automatic pairing is recorded like a person's, for the match review.
+                await self.state.save_match_decision(
+                    self.entity,
+                    _id(action.webcrm_id),
+                    _id(action.fortnox_id),
+                    MatchVerdict.ACCEPTED,
+                    action.key or "",
+                )
+            await self._settle(action.records, action.changes, action.base, None, action.conflicts)
+            return self._outcome(action, RecordStatus.SYNCED)
+        if kind in (ActionKind.UPDATE, ActionKind.REFRESH, ActionKind.CONFLICT):
+            assert action.link is not None
+            await self._settle(
+                action.records, action.changes, action.base, action.link.base, action.conflicts
+            )
+            status = RecordStatus.CONFLICT if kind is ActionKind.CONFLICT else RecordStatus.SYNCED
+            return self._outcome(action, status, action.reason)
+        if kind is ActionKind.UNLINK:
+            assert action.link is not None
+            await self.state.unlink(self.entity, action.link.id)
+            return self._outcome(action, RecordStatus.UNLINKED, action.reason)
+        if kind is ActionKind.EXCLUDE:
+            return self._outcome(action, RecordStatus.EXCLUDED, action.reason)
+        if kind is ActionKind.REVIEW:
+            return self._outcome(action, RecordStatus.REVIEW, action.reason)
+        # SKIP: it cannot be sent as it is; stored so that `errors` lists it and `retry` retries.
+        source = action.source or "webcrm"
+        await self.state.record_error(
+            ErrorReport(
+                self.entity, source, _id(action.id_on(source)), action.reason or "", action.key
+            )
+        )
+        return self._outcome(action, RecordStatus.FAILED, action.reason)
+
+    def _outcome(
+        self,
+        action: Action,
+        status: RecordStatus,
+        detail: str | None = None,
+        *,
+        webcrm_id: str | None = None,
+        fortnox_id: str | None = None,
+    ) -> RecordOutcome:
+        return RecordOutcome(
+            action,
+            status,
+            webcrm_id or action.webcrm_id,
+            fortnox_id or action.fortnox_id,
+            detail,
+        )
+
+    async def _failed(self, action: Action, source: System, error: ApiError) -> RecordOutcome:
+        target = other_system(source)
+        refuser = system_name(error.system) if error.system in SYSTEMS else system_name(target)
+        if isinstance(error, TransientError) and not error.not_sent:
+            reason = (
+                f"no reliable answer from {refuser} ({error.explanation}); "
+                "it is looked up before anything is sent again"
+            )
+        else:
+            reason = f"{refuser} refused it: {error.explanation}"
+        record_id = action.id_on(source) or action.id_on(target)
+        await self.state.record_error(
+            ErrorReport(
+                self.entity,
+                source,
+                _id(record_id),
+                reason,
+                field=error.field,
+                vendor_code=None if error.code is None else str(error.code),
+                vendor_message=error.vendor_message,
+            )
+        )
+        log.warning(
+            "record failed",
+            extra={"entity": self.entity, "system": source, "record": record_id, "error": reason},
+        )
+        return RecordOutcome(
+            action, RecordStatus.FAILED, action.webcrm_id, action.fortnox_id, reason, error
+        )
+
+    async def _create(self, action: Action) -> RecordOutcome:
+        source = action.source
+        assert source is not None
+        target = other_system(source)
+        record = action.records[source]
+        if action.lookup_first:
+            # Not read in full this run: a record created from this one may already exist.
+            existing = await self.sources[target].find_by_key(record.id)
+            if existing is not None:
+                return await self._adopt(action, record, existing, None, None)
+        intent = await self.state.add_intent(self.entity, target, record.id, record.id, action.base)
+        try:
+            created = await self.sources[target].create(action.base, record.id)
+        except ApiError as error:
+            if not isinstance(error, TransientError) or error.not_sent:
+                # Refused, or never arrived: nothing was created, nothing to look up later.
+                await self.state.finish_intent(intent.id, IntentState.FAILED)
+            raise _WriteFailed(target, error) from error
+        return await self._adopt(action, record, created, action.base, intent.id)
+
+    async def _resolve(self, action: Action) -> RecordOutcome:
+        intent = action.intent
+        assert intent is not None
+        source = other_system(intent.target)
+        record = action.records.get(source)
+        try:
+            found = await self.sources[intent.target].find_by_key(intent.key)
+        except ApiError as error:
+            raise _WriteFailed(intent.target, error) from error
+        if found is None:
+            # The earlier create never happened: it may be sent now, as a fresh intent.
+            await self.state.finish_intent(intent.id, IntentState.FAILED)
+            if record is None:
+                return self._outcome(action, RecordStatus.UNLINKED, "its source record is gone")
+            retry = one_sided_action(self.spec, source, record, lookup_first=False)
+            outcome = await self.apply(retry)
+            return RecordOutcome(
+                action, outcome.status, outcome.webcrm_id, outcome.fortnox_id, outcome.detail
+            )
+        if record is None:
+            await self.state.finish_intent(intent.id, IntentState.DONE)
+            detail = f"created earlier as {found.id}, but its source record is gone: not linked"
+            return self._outcome(action, RecordStatus.UNLINKED, detail)
+        return await self._adopt(action, record, found, intent.payload, intent.id)
+
+    async def _adopt(
+        self,
+        action: Action,
+        record: SourceRecord,
+        created: SourceRecord,
+        sent: Mapping[str, Any] | None,
+        intent_id: int | None,
+    ) -> RecordOutcome:
+        """Link ``record`` with the record created from it, writing back what the target set.
+
+        The merge runs against what was sent as the base, so a value the target assigned or
+        normalised (e.g. a Fortnox customer number) flows back to the source at once, and a
+        second run sees nothing new.
+        """
+        source = action.source
+        assert source is not None
+        records: dict[System, SourceRecord] = {source: record, other_system(source): created}
+        result = merge(self.spec.rules, sent, records["webcrm"], records["fortnox"])
+        changes = tuple(c for s in SYSTEMS for c in result.writes[s].values())
+        await self._settle(
+            records, changes, result.base, sent, result.conflicts, intent_id=intent_id
+        )
+        return self._outcome(
+            action,
+            RecordStatus.SYNCED,
+            webcrm_id=records["webcrm"].id,
+            fortnox_id=records["fortnox"].id,
+        )
+
+    async def _settle(
+        self,
+        records: Mapping[System, SourceRecord],
+        changes: Sequence[FieldChange],
+        base: Mapping[str, Any],
+        old_base: Mapping[str, Any] | None,
+        conflicts: Sequence[ConflictReport],
+        *,
+        intent_id: int | None = None,
+    ) -> None:
+        """Write ``changes`` to each side, then store the new base.
+
+        A freshly created record is linked before anything else is written, so a failure of a
+        write-back never loses the pair. When a write fails, the base keeps the old values of
+        the fields it carried, so the next run sends them again; the other fields' new base is
+        kept, so nothing that did sync is sent twice.
+        """
+        webcrm, fortnox = records["webcrm"].id, records["fortnox"].id
+        by_target: dict[System, dict[str, Any]] = {s: {} for s in SYSTEMS}
+        for change in changes:
+            by_target[change.system][change.field] = change.new
+        pending = {s for s in SYSTEMS if by_target[s]}
+        if intent_id is not None:
+            await self.state.save_link(
+                self.entity,
+                webcrm,
+                fortnox,
+                _partial(base, old_base, by_target, pending),
+                intent_id=intent_id,
+            )
+        for target in SYSTEMS:
+            if not by_target[target]:
+                continue
+            try:
+                await self.sources[target].update(
+                    records[target].id, by_target[target], records[target]
+                )
+            except ApiError as error:
+                await self.state.save_link(
+                    self.entity,
+                    webcrm,
+                    fortnox,
+                    _partial(base, old_base, by_target, pending),
+                    conflicts=conflicts,
+                    resolve_errors=False,
+                )
+                raise _WriteFailed(target, error) from error
+            pending.discard(target)
+        await self.state.save_link(self.entity, webcrm, fortnox, base, conflicts=conflicts)
+
+
+def _partial(
+    base: Mapping[str, Any],
+    old_base: Mapping[str, Any] | None,
+    by_target: Mapping[System, Mapping[str, Any]],
+    pending: set[System],
+) -> dict[str, Any]:
+    """The base to keep while the writes to ``pending`` systems have not happened."""
+    partial = dict(base)
+    for system in pending:
+        for name in by_target[system]:
+            if old_base is not None and name in old_base:
+                partial[name] = old_base[name]
+            else:
+                partial.pop(name, None)
+    return partial
+
+
+def _id(record_id: str | None) -> str:
+    assert record_id is not None, "the planner sets the ids an action needs"
+    return record_id
