@@ -8,7 +8,6 @@ the test waiting for it.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
 from datetime import timedelta
 from decimal import Decimal
 from typing import Any
@@ -16,6 +15,7 @@ from urllib.parse import parse_qs, urlsplit
 
 import httpx
 import pytest
+from tests.fortnox.fixtures.emulator import BASE_URL, CLIENT_ID, CLIENT_SECRET
 
 from webcrm_fortnox.emulation import EmulatorClock
 from webcrm_fortnox.fortnox.auth import (
@@ -25,7 +25,6 @@ from webcrm_fortnox.fortnox.auth import (
     TokenSet,
 )
 from webcrm_fortnox.fortnox.client import FortnoxClient
-from webcrm_fortnox.fortnox.emulator import create_app
 from webcrm_fortnox.fortnox.limits import limiter_key
 from webcrm_fortnox.fortnox.models import (
     Article,
@@ -47,8 +46,8 @@ from webcrm_fortnox.transport.errors import (
 )
 from webcrm_fortnox.transport.limiters import LimiterRegistry
 
-CLIENT_ID, SECRET, TENANT = "crm-sync", "s3cret", 1
-URLS = FortnoxUrls.single_host("http://fortnox.local")
+TENANT = 1
+URLS = FortnoxUrls.single_host(BASE_URL)
 
 
 class Env:
@@ -63,7 +62,7 @@ class Env:
         self.clock.advance(max(seconds, 0.0))
         await asyncio.sleep(0)
 
-    def oauth(self, secret: str = SECRET) -> OAuthClient:
+    def oauth(self, secret: str = CLIENT_SECRET) -> OAuthClient:
         return OAuthClient(
             CLIENT_ID, secret, urls=URLS, http=self.http, clock=self.clock.timestamp,
             sleep=self.sleep,
@@ -97,18 +96,8 @@ class Env:
 
 
 @pytest.fixture
-def clock() -> EmulatorClock:
-    return EmulatorClock()
-
-
-@pytest.fixture
-async def env(clock: EmulatorClock) -> AsyncIterator[Env]:
-    app = create_app(
-        client_id=CLIENT_ID, client_secret=SECRET, tenant_id=TENANT, seed="empty", clock=clock
-    )
-    transport = httpx.ASGITransport(app=app)
-    async with httpx.AsyncClient(transport=transport, base_url=URLS.api) as http:
-        yield Env(clock, http)
+def env(fortnox_clock: EmulatorClock, fortnox_http: httpx.AsyncClient) -> Env:
+    return Env(fortnox_clock, fortnox_http)
 
 
 @pytest.fixture
