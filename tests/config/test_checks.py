@@ -206,3 +206,9 @@ def test_policies_of_unknown_fields_and_values_are_rejected() -> None:
     ]
     (problem,) = problems(tenant(field_policy={"mobile": {}}))
     assert problem.startswith("tenant[0].field_policy.mobile: 'mobile' is not a customer field")
+
+
+def test_the_country_language_must_be_known() -> None:
+    (problem,) = problems(tenant(webcrm={"country_language": "xx"}))
+    assert problem.startswith("tenant[0].webcrm.country_language: 'xx' is not a language code")
+    assert parsed(tenant(webcrm={"country_language": "da"})).webcrm.country_language == "da"

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
+from babel import Locale, UnknownLocaleError
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator
 
 from webcrm_fortnox.config.secrets import Secret
@@ -56,6 +57,17 @@ class WebcrmSettings(_Strict):
     # webCRM keeps a country as a name in the system's language ("Sverige", "Danmark"); names
     # in any language are understood when reading, this one is used when writing.
     country_language: NonEmpty = "sv"
+
+    @field_validator("country_language")
+    @classmethod
+    def _known_language(cls, language: str) -> str:
+        try:
+            Locale.parse(language)
+        except (ValueError, UnknownLocaleError):
+            raise ValueError(
+                f"{language!r} is not a language code babel knows (e.g. sv, da, nb, en)"
+            ) from None
+        return language
 
 
 class FortnoxSettings(_Strict):
