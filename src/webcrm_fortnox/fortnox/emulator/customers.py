@@ -12,8 +12,10 @@ from __future__ import annotations
 from typing import Any
 
 from babel import Locale
+from fastapi.responses import Response
 
 from webcrm_fortnox.fortnox.emulator import errors, fields
+from webcrm_fortnox.fortnox.emulator.api import Context, answer
 from webcrm_fortnox.fortnox.emulator.collection import Collection
 from webcrm_fortnox.fortnox.emulator.query import ListRules
 from webcrm_fortnox.fortnox.emulator.state import Tenant
@@ -76,7 +78,16 @@ def _item(tenant: Tenant, record: dict[str, Any]) -> dict[str, Any]:
 
 
 class Customers(Collection):
-    """Customers burn their number on delete."""
+    """Customers burn their number on delete and echo ``SalesAccount`` as a number on create."""
+
+    def one(self, ctx: Context, record: dict[str, Any], status: int = 200) -> Response:
+        if status != 201 or not str(record.get("SalesAccount") or "").isdigit():
+            return super().one(ctx, record, status)
+        # recorded: customers/save_new_with_sales_account.yml answers "SalesAccount":3001 while
+        # every later read (find_with_sales_account.yml) answers "3001"
+        body = self.render(ctx, record)
+        body["SalesAccount"] = int(record["SalesAccount"])
+        return answer({self.single: body}, status, self.location)
 
     def delete(self, tenant: Tenant, key: str) -> None:
         super().delete(tenant, key)
