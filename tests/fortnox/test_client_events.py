@@ -202,3 +202,14 @@ async def test_gives_up_after_max_reconnects() -> None:
     feed.drop_after = [-1, -1, -1]
     with pytest.raises(TransientError):
         await take(stream(feed, MemoryOffsetStore(), Token("t1"), max_reconnects=2).events(), 1)
+
+
+async def test_live_while_subscribed_only() -> None:
+    feed = Feed([event("customers", 1), event("customers", 2)], valid_tokens={"t1"})
+    es = stream(feed, MemoryOffsetStore(), Token("t1"))
+    assert not es.live.is_set()
+    source = es.events()
+    await anext(source)
+    assert es.live.is_set()
+    await source.aclose()
+    assert not es.live.is_set()

@@ -161,6 +161,9 @@ class EventStream:
         self.connections = 0
         self.duplicates_dropped = 0
         self.tenant_ids: dict[str, int] = {}
+        #: Set while subscribed (events flow), cleared while reconnecting: for health checks,
+        #: and for callers that must not make changes before the feed can see them.
+        self.live = asyncio.Event()
 
     async def events(self) -> AsyncIterator[ChangeEvent]:
         """Every new event, forever (until the consumer stops or reconnecting gives up).
@@ -178,6 +181,7 @@ class EventStream:
                 async with self._connect(self.url) as socket:
                     self.connections += 1
                     pending = await self._handshake(socket)
+                    self.live.set()
                     failures = 0
                     for message in pending:
                         async for event in self._deliver(message):
@@ -189,6 +193,8 @@ class EventStream:
                 error = TransientError("the change feed closed the connection", system=SYSTEM)
             except (ConnectionClosed, InvalidHandshake, OSError, TimeoutError) as exc:
                 error = TransientError(f"change feed connection lost: {exc!r}", system=SYSTEM)
+            finally:
+                self.live.clear()
             failures += 1
             if self.max_reconnects is not None and failures > self.max_reconnects:
                 raise error
