@@ -5,7 +5,7 @@
 * ``fortnox_emulator``: its state object (``app.state.fortnox``);
 * ``fortnox_token``: a valid access token for tenant 1 with every scope;
 * ``fortnox_http``: an ``httpx.AsyncClient`` over ``httpx.ASGITransport``, no auth header;
-* ``fortnox_api``: the same with ``Authorization: Bearer <fortnox_token>``.
+* ``fortnox_api``: the same with ``Authorization: Bearer <fortnox_token>`` (alias ``api``).
 
 Helpers to import: ``tests.fortnox.fixtures.emulator`` (``access_token``, ``basic_auth``, …).
 """
@@ -53,3 +53,8 @@ async def fortnox_http(fortnox_app: FastAPI) -> AsyncIterator[httpx.AsyncClient]
 async def fortnox_api(fortnox_app: FastAPI, fortnox_token: str) -> AsyncIterator[httpx.AsyncClient]:
     async with client_for(fortnox_app, fortnox_token) as client:
         yield client
+
+
+@pytest.fixture
+def api(fortnox_api: httpx.AsyncClient) -> httpx.AsyncClient:
+    return fortnox_api

@@ -10,17 +10,9 @@ from __future__ import annotations
 from typing import Any
 
 from webcrm_fortnox.fortnox.emulator import errors, fields
-from webcrm_fortnox.fortnox.emulator.collection import Collection
+from webcrm_fortnox.fortnox.emulator.collection import Collection, Series
 from webcrm_fortnox.fortnox.emulator.query import ListRules
 from webcrm_fortnox.fortnox.emulator.state import Tenant
-
-
-def _next_number(tenant: Tenant) -> str:
-    table = tenant.table("articles")
-    while True:
-        number = str(tenant.next_number("article"))
-        if number not in table:
-            return number
 
 
 def _prepare(tenant: Tenant, record: dict[str, Any], changes: dict[str, Any], new: bool) -> None:
@@ -75,7 +67,7 @@ ARTICLES = Collection(
     location="articles",
     topic="articles",
     event_names=("article-created-v1", "article-updated-v1", "article-deleted-v1"),
-    new_key=_next_number,
+    series=Series("article", ("articles",)),
     prepare=_prepare,
     item_view=_item,
 )

@@ -43,6 +43,31 @@ def _same(tenant: Tenant, record: Record) -> Record:
     return record
 
 
+@dataclass(frozen=True)
+class Series:
+    """A number series ("1", "2", …) whose next number is only used up by a stored record, so a
+    refused request leaves the series as it was.
+
+    Attributes:
+        name: the counter's name in the tenant's storage.
+        tables: tables whose keys are taken (a number found there is skipped).
+    """
+
+    name: str
+    tables: tuple[str, ...]
+
+    def peek(self, tenant: Tenant) -> str:
+        number = tenant.emulator.kit.storage.peek_number(tenant.namespace, self.name)
+        while any(str(number) in tenant.table(t) for t in self.tables):
+            number += 1
+        return str(number)
+
+    def claim(self, tenant: Tenant, key: str) -> None:
+        storage = tenant.emulator.kit.storage
+        if key.isdigit() and int(key) >= storage.peek_number(tenant.namespace, self.name):
+            tenant.table("_counters").put(self.name, {"next": int(key) + 1})
+
+
 @dataclass
 class Collection:
     """One resource of the API.
@@ -60,7 +85,7 @@ class Collection:
         location: the bare word of the ``Location`` header on 201.
         topic: the change-feed topic, if any.
         event_names: (created, updated, deleted) event types.
-        new_key: hands out the key of a new record when the client gave none (None: required).
+        series: numbers new records when the client gives no key (None: the key is required).
         prepare: resource rules applied to each write after the generic merge.
         item_view: prepares a stored record for the list rendering.
         deletable: whether DELETE exists (not for documents).
@@ -78,7 +103,7 @@ class Collection:
     location: str
     topic: str | None = None
     event_names: tuple[str, str, str] | None = None
-    new_key: Callable[[Tenant], str] | None = None
+    series: Series | None = None
     prepare: Prepare = _no_prepare
     item_view: View = _same
     deletable: bool = True
@@ -139,12 +164,13 @@ class Collection:
         changes = schema.parse(self.spec, payload, fields=self.fields)
         record = schema.defaults(self.spec)
         schema.merge(record, changes, self.spec)
-        key = changes.get(self.key)
-        if key is None:
-            if self.new_key is None:
+        if changes.get(self.key) is None:
+            if self.series is None:
                 raise errors.invalid(errors.NO_DATA)
-            record[self.key] = self.new_key(tenant)
+            record[self.key] = self.series.peek(tenant)
         self.prepare(tenant, record, changes, True)
+        if self.series is not None and changes.get(self.key) is None:
+            self.series.claim(tenant, str(record[self.key]))
         self.store(tenant, record, 0 if announce else None)
         return record
 

@@ -16,7 +16,7 @@ from fastapi.responses import Response
 
 from webcrm_fortnox.fortnox.emulator import errors, fields
 from webcrm_fortnox.fortnox.emulator.api import Context, answer
-from webcrm_fortnox.fortnox.emulator.collection import Collection
+from webcrm_fortnox.fortnox.emulator.collection import Collection, Series
 from webcrm_fortnox.fortnox.emulator.query import ListRules
 from webcrm_fortnox.fortnox.emulator.state import Tenant
 
@@ -38,13 +38,6 @@ def country_name(code: str) -> str:
 
 def _taken(tenant: Tenant, number: str) -> bool:
     return number in tenant.table("customers") or number in tenant.table(BURNED)
-
-
-def _next_number(tenant: Tenant) -> str:
-    while True:
-        number = str(tenant.next_number("customer"))
-        if not _taken(tenant, number):
-            return number
 
 
 def _prepare(tenant: Tenant, record: dict[str, Any], changes: dict[str, Any], new: bool) -> None:
@@ -126,7 +119,7 @@ CUSTOMERS = Customers(
     topic="customers",
     # reference §7.2: note the v2 of the update event
     event_names=("customer-created-v1", "customer-updated-v2", "customer-deleted-v1"),
-    new_key=_next_number,
+    series=Series("customer", ("customers", BURNED)),
     prepare=_prepare,
     item_view=_item,
 )

@@ -34,7 +34,7 @@ from fastapi.responses import Response
 
 from webcrm_fortnox.fortnox.emulator import errors, fields, schema
 from webcrm_fortnox.fortnox.emulator.api import Context, requires
-from webcrm_fortnox.fortnox.emulator.collection import Collection, crud_routes
+from webcrm_fortnox.fortnox.emulator.collection import Collection, Series, crud_routes
 from webcrm_fortnox.fortnox.emulator.prices import sales_price
 from webcrm_fortnox.fortnox.emulator.query import ListRules
 from webcrm_fortnox.fortnox.emulator.schema import round_half_up
@@ -314,17 +314,6 @@ def _check_changeable(tenant: Tenant, kind: Kind, record: Record, verb: str) -> 
 # -- collections ------------------------------------------------------------------------------
 
 
-def _next_number(kind: Kind) -> Callable[[Tenant], str]:
-    def take(tenant: Tenant) -> str:
-        table = tenant.table(kind.name + "s")
-        while True:
-            number = str(tenant.next_number(kind.name))
-            if number not in table:
-                return number
-
-    return take
-
-
 class Documents(Collection):
     """Orders or invoices: the generic collection plus actions announced as their own events."""
 
@@ -436,7 +425,7 @@ def _documents(
         location=kind.name + "s",
         topic=kind.name + "s",
         event_names=(f"{kind.name}-created-v1", f"{kind.name}-updated-v1", ""),
-        new_key=_next_number(kind),
+        series=Series(kind.name, (kind.name + "s",)),
         prepare=_prepare(kind),
         deletable=False,  # reference §8.18: cancel or credit instead
     )

@@ -206,10 +206,13 @@ def _plain(number: int | float) -> str:
 
 
 def merge(record: dict[str, Any], changes: dict[str, Any], spec: Spec) -> None:
-    """Apply :func:`parse` output to a stored record in place (nested objects merged)."""
+    """Apply :func:`parse` output to a stored record in place (nested objects merged, lists of
+    structured items such as document rows left to the resource)."""
     known = by_name(spec)
     for key, value in changes.items():
         f = known[key]
+        if f.kind == "list" and f.fields:
+            continue  # rows: the resource merges them by its own rules
         if f.kind == "obj" and isinstance(value, dict):
             nested = dict(record.get(key) or defaults(f.fields))
             merge(nested, value, f.fields)
