@@ -168,3 +168,11 @@ async def test_retries_stop_after_the_last_attempt() -> None:
     with pytest.raises(TransientError):
         await h.transport.request("GET", "x")
     assert len(h.requests) == 4
+
+
+async def test_form_fields_are_sent_urlencoded() -> None:
+    h = Harness()
+    await h.transport.request("POST", "Auth/ApiLogin", data={"authCode": "a b"})
+    request = h.requests[0]
+    assert request.headers["Content-Type"] == "application/x-www-form-urlencoded"
+    assert request.content == b"authCode=a+b"

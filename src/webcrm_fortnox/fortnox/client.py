@@ -199,9 +199,19 @@ class FortnoxClient:
 
     def collection(self, resource: str) -> Listing[Any]:
         """The collection named like its path, e.g. ``"customers"`` or ``"invoices"``."""
-        for value in vars(self).values():
-            if isinstance(value, Listing) and value.path == resource:
-                return value
+        listings: tuple[Listing[Any], ...] = (
+            self.customers,
+            self.articles,
+            self.orders,
+            self.invoices,
+            self.terms_of_payments,
+            self.currencies,
+            self.units,
+            self.price_lists,
+        )
+        for listing in listings:
+            if listing.path == resource:
+                return listing
         raise ValueError(f"unknown Fortnox resource {resource!r}")
 
     def changed_since(
