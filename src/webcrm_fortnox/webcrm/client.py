@@ -250,6 +250,11 @@ class WebcrmClient:
         wrong = [name for name in body if not name.startswith(kind.prefix)]
         if wrong:
             raise ValueError(f"not fields of a webCRM {kind.prefix}: {', '.join(sorted(wrong))}")
+        return body
+
+    @staticmethod
+    def _complete(kind: Kind[Any], body: dict[str, Any]) -> dict[str, Any]:
+        """A whole body as webCRM accepts it: product-register Data fields never empty."""
         if kind is PRODUCT_REGISTER:
             for n in range(1, 10):
                 name = f"{kind.prefix}Data{n}"
@@ -258,7 +263,7 @@ class WebcrmClient:
         return body
 
     async def _create(self, kind: Kind[Any], record: Record, unique_field: str | None) -> int:
-        body = {**self._body(kind, record), kind.id_field: 0}
+        body = self._complete(kind, {**self._body(kind, record), kind.id_field: 0})
         unique: tuple[str, Value] | None = None
         if unique_field is not None:
             value = body.get(unique_field)
@@ -329,7 +334,7 @@ class WebcrmClient:
         current = await self._call("GET", f"{kind.path}/{record_id}")
         if not isinstance(current, dict):
             raise ApiError(f"webCRM answered {kind.path}/{record_id} with no record", system=SYSTEM)
-        merged = {**current, **body, kind.id_field: record_id}
+        merged = self._complete(kind, {**current, **body, kind.id_field: record_id})
         await self._call("PUT", f"{kind.path}/{record_id}", json=merged)
 
     async def _delete(self, path: str, missing_ok: bool) -> None:
