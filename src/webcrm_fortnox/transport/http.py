@@ -130,14 +130,15 @@ class ApiTransport:
         reauthenticated = False
         while True:
             attempt += 1
-            headers = dict(await self.auth.headers())
+            # Wait for the slot first, so the credentials are as fresh as possible when sent.
             await self.limiter.acquire()
+            headers = dict(await self.auth.headers())
             self.stats.calls += 1
             try:
                 response = await self.http.request(
                     method, url, params=params, json=json, data=data, headers=headers
                 )
-            except (httpx.ConnectError, httpx.ConnectTimeout) as exc:
+            except (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout) as exc:
                 error: ApiError = _transport_error(self.system, exc, not_sent=True)
             except (httpx.TransportError, OSError) as exc:
                 error = _transport_error(self.system, exc, not_sent=False)
