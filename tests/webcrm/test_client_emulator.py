@@ -44,6 +44,10 @@ class Harness:
         self.http = httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url=BASE_URL)
         self._control = httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url=BASE_URL)
 
+    async def aclose(self) -> None:
+        await self.http.aclose()
+        await self._control.aclose()
+
     async def sleep(self, seconds: float) -> None:
         self.clock.advance(seconds)
 
@@ -82,8 +86,7 @@ class Harness:
 async def emulator(webcrm_app: FastAPI, webcrm_clock: EmulatorClock) -> AsyncIterator[Harness]:
     harness = Harness(webcrm_app, webcrm_clock)
     yield harness
-    await harness.http.aclose()
-    await harness._control.aclose()
+    await harness.aclose()
 
 
 @pytest.fixture
@@ -400,3 +403,24 @@ async def test_hooks(client: WebcrmClient) -> None:
     ]
     await client.delete_hook("Organisations", hook_id)
     assert [h async for h in client.hooks("Organisations")] == []
+
+
+async def test_every_demo_record_reads_into_the_models(
+    webcrm_demo_app: FastAPI, webcrm_clock: EmulatorClock
+) -> None:
+    harness = Harness(webcrm_demo_app, webcrm_clock)
+    client = harness.client()
+    organisations = [o async for o in client.organisations()]
+    deliveries = [d async for d in client.deliveries()]
+    assert organisations and deliveries
+    assert all(o.name and o.created_at and o.updated_at for o in organisations)
+    persons = [p for o in organisations async for p in client.persons_of_organisation(o.id)]
+    lines = [line for d in deliveries async for line in client.quotation_lines_of_delivery(d.id)]
+    assert persons and lines and all(p.last_name for p in persons)
+    assert all(line.opportunity_id in {d.id for d in deliveries} for line in lines)
+    assert all(item.data(1) for item in await client.product_register())
+    changed = [
+        o.id async for o in client.changed_since("Organisation", organisations[0].created_at)
+    ]
+    assert sorted(changed) == sorted(o.id for o in organisations)
+    await harness.aclose()
