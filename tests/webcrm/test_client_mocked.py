@@ -268,7 +268,7 @@ async def test_lost_create_answer_is_resolved_by_lookup_not_by_a_second_post(
 
 
 async def test_failed_create_that_did_not_happen_is_sent_again(
-    client: WebcrmClient, fake: FakeWebcrm
+    client: WebcrmClient, fake: FakeWebcrm, time_: FakeTime
 ) -> None:
     answers = iter([httpx.Response(500, json={"Message": "id clash", "Type": "Exception"}), 61])
     fake.route(
@@ -282,6 +282,7 @@ async def test_failed_create_that_did_not_happen_is_sent_again(
     record = Organisation(name="A", OrganisationExtraCustom8="C-8")
     assert await client.create_organisation(record, unique_field="OrganisationExtraCustom8") == 61
     assert len(fake.calls("POST", "/Organisations")) == 2
+    assert time_.slept  # backed off before sending it again
 
 
 async def test_failed_create_without_unique_field_is_not_repeated(

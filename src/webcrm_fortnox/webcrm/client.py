@@ -151,6 +151,7 @@ class WebcrmClient:
         self.page_size = page_size
         self.naive_tz = naive_tz
         self.create_attempts = max(1, create_attempts)
+        self._sleep = sleep
         self._owns_http = http is None
         self.http = http or httpx.AsyncClient(timeout=30.0)
         # not ``limiters or …``: an empty registry is falsy, and must still be shared
@@ -273,7 +274,7 @@ class WebcrmClient:
         for attempt in range(1, self.create_attempts + 1):
             try:
                 answer = await self._call("POST", kind.path, json=body)
-            except TransientError:
+            except TransientError as error:
                 # The create may or may not have happened (lost answer, or webCRM's failing
                 # creates under fast id generation, §9 Q2): only a lookup can tell.
                 if unique is None:
@@ -283,6 +284,7 @@ class WebcrmClient:
                     return found
                 if attempt == self.create_attempts:
                     raise
+                await self._sleep(self.transport.retry.delay(attempt, error))
                 continue
             new_id = _id_in(answer, kind.id_field)
             if new_id is not None:
