@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import itertools
 import json
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -113,7 +114,7 @@ class EventLog:
         return event
 
     def _prune(self, table: Any, now: float) -> None:
-        for key in list(table)[:16]:  # a few per publish keeps pruning O(1)
+        for key in list(itertools.islice(table, 16)):  # a few per publish keeps pruning O(1)
             row = table.get(key)
             if row is None or row["_at"] >= now - RETENTION:
                 break
