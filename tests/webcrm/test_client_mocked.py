@@ -13,7 +13,7 @@ import httpx
 import pytest
 
 from webcrm_fortnox.transport.errors import AuthExpired, TransientError, ValidationError
-from webcrm_fortnox.webcrm import Organisation, WebcrmClient, webcrm_limiters
+from webcrm_fortnox.webcrm import Hook, Organisation, WebcrmClient, webcrm_limiters
 from webcrm_fortnox.webcrm.models import ORGANISATION, parse_timestamp
 from webcrm_fortnox.webcrm.queries import Query
 
@@ -456,6 +456,23 @@ async def test_changed_since_refuses_unknown_entities_and_naive_times(client: We
         client.changed_since("Users", datetime(2024, 1, 1, tzinfo=UTC))
     with pytest.raises(ValueError, match="timezone-aware"):
         client.changed_since("Organisation", datetime(2024, 1, 1))
+
+
+async def test_hook_create_sends_the_whole_dto_but_no_audit_fields(
+    client: WebcrmClient, fake: FakeWebcrm
+) -> None:
+    fake.route("POST", "/Deliveries/Hooks", 77)
+    hook = Hook(target_url="https://sync.example/h", event_type="Create", filter=["Responsible"])
+    assert await client.create_hook("Deliveries", hook) == 77
+    assert body_of(fake.calls("POST", "/Deliveries/Hooks")[0]) == {
+        "Id": 0,
+        "TargetUrl": "https://sync.example/h",
+        "EventType": "Create",
+        "Filter": ["Responsible"],
+        "IsEnabled": True,
+    }
+    with pytest.raises(ValueError, match="no hooks"):
+        await client.delete_hook("Users", 1)  # type: ignore[arg-type]
 
 
 async def test_query_passes_the_script_and_custom_field_format(

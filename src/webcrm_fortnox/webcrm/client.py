@@ -508,7 +508,9 @@ class WebcrmClient:
 
     async def create_hook(self, entity: HookEntity, hook: Hook) -> int:
         """Register a hook and return its id."""
-        body = {**hook.model_dump(mode="json", by_alias=True), "Id": 0}
+        # the audit fields are the server's to set (they read null on a new hook, §8.1)
+        audit = {"created_at", "created_by", "updated_at", "updated_by"}
+        body = {**hook.model_dump(mode="json", by_alias=True, exclude=audit), "Id": 0}
         new_id = _id_in(await self._call("POST", _hook_path(entity), json=body), "Id")
         if new_id is None:
             raise ApiError("webCRM created the hook without saying its id", system=SYSTEM)
