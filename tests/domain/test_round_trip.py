@@ -7,10 +7,12 @@ from __future__ import annotations
 
 from typing import Any
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from tests.domain.tenants import make_tenant
+from webcrm_fortnox.domain.errors import MappingError
 from webcrm_fortnox.domain.fields import CUSTOMER_FIELDS
 from webcrm_fortnox.domain.fortnox_customer import (
     API_BLANK,
@@ -32,7 +34,8 @@ CODES = sorted(country_codes())
 plain_text = st.text(
     alphabet=st.characters(codec="utf-8", exclude_categories=("Cs", "Cc")), max_size=30
 ).map(text)
-blank_or = st.one_of(st.none(), plain_text.filter(bool))
+# "API_BLANK" is Fortnox's clear command, refused by the mapping (tested on its own below).
+blank_or = st.one_of(st.none(), plain_text.filter(lambda v: bool(v) and v.upper() != "API_BLANK"))
 VALID_ORGNRS = ["5560360793", "2021005489", "8112289874"]
 VALID_VATS = ["SE556036079301", "DK13585628", "FI20774740"]
 
@@ -112,3 +115,9 @@ def test_fortnox_to_webcrm_and_back_keeps_every_field(record: dict[str, str | No
         stored_by_fortnox(customer_payload(in_webcrm, creating=True, send_customer_number=True))
     )
     assert back == record
+
+
+def test_the_clear_command_as_a_value_is_refused_not_sent() -> None:
+    with pytest.raises(MappingError) as caught:
+        customer_payload({"email": "api_blank"}, creating=False)
+    assert caught.value.field == "email"

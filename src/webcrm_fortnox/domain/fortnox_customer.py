@@ -142,6 +142,14 @@ def customer_payload(
             if creating or field in _NEVER_BLANK:
                 continue
             body[FORTNOX_FIELDS[field]] = API_BLANK
+        elif value.strip().upper() == API_BLANK:
+            # Fortnox reads this word as "clear the field", so it can never be stored as text.
+            raise MappingError(
+                f"the text {value!r} is Fortnox's command to clear a field and cannot be stored "
+                "as a value; change it in webCRM",
+                system="fortnox",
+                field=field,
+            )
         else:
             body[FORTNOX_FIELDS[field]] = fortnox_value(field, value)
     if key is not None:
