@@ -117,3 +117,20 @@ async def test_settings_of_an_unknown_system_are_404(webcrm_http: httpx.AsyncCli
     assert response.status_code == 404
     refused = await webcrm_http.put("/_emulator/settings", json={"unique_fields": ["OrgName"]})
     assert refused.status_code == 400
+
+
+async def test_sessions_survive_a_restart_with_a_data_file(
+    tmp_path: Path, webcrm_clock: EmulatorClock, webcrm_session: Session
+) -> None:
+    data = tmp_path / "webcrm.sqlite"
+    first = create_app(data=data, seed="empty", clock=webcrm_clock)
+    bearer = (await webcrm_session(first)).headers["Authorization"]
+    first.state.webcrm.kit.storage.close()
+
+    second = create_app(data=data, seed="empty", clock=webcrm_clock)
+    async with httpx.AsyncClient(
+        transport=httpx.ASGITransport(app=second),
+        base_url="https://api.webcrm.com",
+        headers={"Authorization": bearer},
+    ) as client:
+        assert (await client.get("/Organisations")).status_code == 200

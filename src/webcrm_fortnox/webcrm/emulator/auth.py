@@ -14,13 +14,13 @@ import secrets
 from collections.abc import Mapping
 from email.parser import BytesParser
 from email.policy import HTTP
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 from urllib.parse import parse_qsl
 
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, Response
 
-from webcrm_fortnox.emulation import EmulatorClock, Storage
+from webcrm_fortnox.emulation import EmulatorClock, Storage, Table
 from webcrm_fortnox.webcrm.emulator.dto import Record
 
 if TYPE_CHECKING:
@@ -43,11 +43,12 @@ class TokenStore:
         self.ttl = ttl
 
     @property
-    def _access(self) -> Any:
+    def _access(self) -> Table:
+        # looked up on each use: a reset of the storage replaces its tables
         return self._storage.table(REGISTRY, "access_tokens")
 
     @property
-    def _refresh(self) -> Any:
+    def _refresh(self) -> Table:
         return self._storage.table(REGISTRY, "refresh_tokens")
 
     def issue(self, api_token: str, refresh_token: str | None = None) -> Record:
@@ -89,13 +90,9 @@ class TokenStore:
         table = self._access
         now = self._clock.timestamp()
         for key in list(table):
-            table.put(key, {**table.get(key), "expires": now})
-
-    def forget(self, api_token: str) -> None:
-        """Drop every token of one system."""
-        for table in (self._access, self._refresh):
-            for key in [k for k in table if table.get(k)["api_token"] == api_token]:
-                table.delete(key)
+            row = table.get(key)
+            if row is not None:
+                table.put(key, {**row, "expires": now})
 
     def _live(self, row: Record | None) -> str | None:
         if row is None or row["expires"] <= self._clock.timestamp():
@@ -104,7 +101,7 @@ class TokenStore:
 
     def _purge(self, now: float) -> None:
         table = self._access
-        for key in [k for k in table if table.get(k)["expires"] <= now - 3600]:
+        for key in [k for k in table if (table.get(k) or {}).get("expires", 0) <= now - 3600]:
             table.delete(key)
 
 

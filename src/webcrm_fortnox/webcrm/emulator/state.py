@@ -14,7 +14,7 @@ from typing import Any
 import pydantic
 from fastapi.responses import Response
 
-from webcrm_fortnox.emulation import Caller, EmulatorKit
+from webcrm_fortnox.emulation import Caller, EmulatorKit, Table
 from webcrm_fortnox.webcrm.emulator import errors
 from webcrm_fortnox.webcrm.emulator.auth import REGISTRY, TokenStore
 from webcrm_fortnox.webcrm.emulator.catalogue import KINDS
@@ -141,7 +141,7 @@ class WebcrmEmulator:
 
     # --- internals -------------------------------------------------------------------------
 
-    def _registry(self) -> Any:
+    def _registry(self) -> Table:
         return self.kit.storage.table(REGISTRY, "systems")
 
     def _open(self, settings: SystemSettings) -> System:
