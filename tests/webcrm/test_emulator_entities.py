@@ -313,3 +313,26 @@ async def test_the_linked_setup_describes_the_register(webcrm_api: httpx.AsyncCl
         True,
         False,
     ]
+
+
+async def test_deliveries_sharing_a_number_cannot_be_edited_until_one_is_renumbered(
+    webcrm_api: httpx.AsyncClient,
+) -> None:
+    org = await organisation(webcrm_api)
+    first = await post(
+        webcrm_api, "/Deliveries", {"DeliveryOrganisationId": org, "DeliveryNumber": "4634"}
+    )
+    second = await post(
+        webcrm_api, "/Deliveries", {"DeliveryOrganisationId": org, "DeliveryNumber": "4634"}
+    )
+    for delivery in (first, second):
+        locked = await webcrm_api.put(f"/Deliveries/{delivery}", json={"DeliveryNote": "x"})
+        assert locked.status_code == 400
+        assert "4634" in locked.json()["Message"]
+    assert (await webcrm_api.get(f"/Deliveries/{first}")).json()["DeliveryNote"] == ""
+    third = await post(
+        webcrm_api, "/Deliveries", {"DeliveryOrganisationId": org, "DeliveryNumber": "9"}
+    )
+    assert (
+        await webcrm_api.put(f"/Deliveries/{third}", json={"DeliveryNote": "y"})
+    ).status_code == 200

@@ -5,7 +5,7 @@ from __future__ import annotations
 from fastapi import APIRouter, Request
 from fastapi.responses import Response
 
-from webcrm_fortnox.webcrm.emulator.collection import IndexSpec
+from webcrm_fortnox.webcrm.emulator.collection import IndexSpec, folded
 from webcrm_fortnox.webcrm.emulator.dto import DELIVERY, DELIVERY_STATUSES, Record
 from webcrm_fortnox.webcrm.emulator.errors import bad_request
 from webcrm_fortnox.webcrm.emulator.kinds import EntityKind, EntityRules
@@ -22,6 +22,15 @@ OPPORTUNITY_SERIES = "opportunity"
 
 class DeliveryRules(EntityRules):
     def check(self, system: System, record: Record, previous: Record | None) -> None:
+        if previous is not None and previous["DeliveryNumber"].strip():
+            # recorded (official ERP sync README, Q3): two deliveries with one number are both
+            # created, and then neither can be edited through the API until one is renumbered
+            holders = system.of(DELIVERIES).index("DeliveryNumber").ids(previous["DeliveryNumber"])
+            if len(holders) > 1:
+                raise bad_request(
+                    f"Delivery number {previous['DeliveryNumber']} is used by deliveries "
+                    f"{', '.join(map(str, holders))}; it must be unique before they can be edited."
+                )
         organisation_id = record["DeliveryOrganisationId"]
         if previous is None or organisation_id != previous["DeliveryOrganisationId"]:
             require_organisation(system, organisation_id, "DeliveryOrganisationId")
@@ -35,7 +44,11 @@ DELIVERIES = EntityKind(
     id_series=OPPORTUNITY_SERIES,
     audit_prefix="Delivery",
     derived=("DeliveryHistory",),
-    indexes=(IndexSpec("DeliveryOrganisationId"), IndexSpec("DeliveryStatus")),
+    indexes=(
+        IndexSpec("DeliveryOrganisationId"),
+        IndexSpec("DeliveryStatus"),
+        IndexSpec("DeliveryNumber", folded),
+    ),
     hooks=True,
     rules=DeliveryRules(),
 )
