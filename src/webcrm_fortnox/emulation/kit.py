@@ -224,41 +224,43 @@ def _route_of(scope: Scope) -> str:
 
 def control_router(kit: EmulatorKit, vendor: EmulatedVendor) -> APIRouter:
     """The ``/_emulator/`` routes (see the module docstring)."""
+    # Every route is async so that it runs on the event loop, serialised with the API requests,
+    # never in a worker thread beside them (the vendors' state is not thread-safe).
     router = APIRouter(prefix=CONTROL_PREFIX, tags=["emulator control"])
 
     @router.get("/health")
-    def health() -> dict[str, Any]:
+    async def health() -> dict[str, Any]:
         return {"ok": True, "vendor": vendor.name}
 
     @router.get("/stats")
-    def stats(tenant: str | None = None) -> dict[str, Any]:
+    async def stats(tenant: str | None = None) -> dict[str, Any]:
         return kit.stats.snapshot(tenant)
 
     @router.delete("/stats")
-    def reset_stats() -> dict[str, Any]:
+    async def reset_stats() -> dict[str, Any]:
         kit.stats.reset()
         return {"ok": True}
 
     @router.get("/faults")
-    def get_faults() -> FaultSettings:
+    async def get_faults() -> FaultSettings:
         return kit.faults.settings
 
     @router.put("/faults")
-    def put_faults(settings: FaultSettings) -> FaultSettings:
+    async def put_faults(settings: FaultSettings) -> FaultSettings:
         kit.faults.configure(settings)
         return kit.faults.settings
 
     @router.get("/clock")
-    def get_clock() -> dict[str, Any]:
+    async def get_clock() -> dict[str, Any]:
         return {"now": kit.clock.now().isoformat(), "offset_seconds": kit.clock.offset}
 
     @router.post("/clock/advance")
-    def advance(seconds: float = Body(..., embed=True, ge=0)) -> dict[str, Any]:
+    async def advance(seconds: float = Body(..., embed=True, ge=0)) -> dict[str, Any]:
         kit.clock.advance(seconds)
-        return get_clock()
+        return await get_clock()
 
     @router.post("/reset")
-    def reset() -> dict[str, Any]:
+    async def reset() -> dict[str, Any]:
         vendor.reset()
         kit.stats.reset()
         kit.faults.configure(FaultSettings())
@@ -266,18 +268,20 @@ def control_router(kit: EmulatorKit, vendor: EmulatedVendor) -> APIRouter:
         return {"ok": True}
 
     @router.post("/seed")
-    def seed(payload: Annotated[dict[str, Any] | None, Body()] = None) -> dict[str, Any]:
+    async def seed(payload: Annotated[dict[str, Any] | None, Body()] = None) -> dict[str, Any]:
         options = dict(payload or {})
         tenant = options.pop("tenant", None)
         kind = options.pop("seed", "demo")
         return vendor.seed(None if tenant is None else str(tenant), str(kind), options)
 
     @router.post("/tenants")
-    def add_tenant(payload: Annotated[dict[str, Any] | None, Body()] = None) -> dict[str, Any]:
+    async def add_tenant(
+        payload: Annotated[dict[str, Any] | None, Body()] = None,
+    ) -> dict[str, Any]:
         return vendor.add_tenant(payload or {})
 
     @router.post("/tokens/expire")
-    def expire_tokens() -> dict[str, Any]:
+    async def expire_tokens() -> dict[str, Any]:
         vendor.expire_tokens()
         return {"ok": True}
 
