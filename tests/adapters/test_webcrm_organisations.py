@@ -13,14 +13,11 @@ from webcrm_fortnox.engine.adapters import WebcrmOrganisations
 from webcrm_fortnox.engine.ports import RecordSource
 from webcrm_fortnox.transport.errors import ValidationError
 
-# The emulator's demo field setup (its configuration module): ExtraCustom1 organisation number,
-# ExtraCustom2 customer number, Custom2 a currency dropdown ("00: SEK"…), Custom4 visiting
-# address; the remaining custom fields are switched on here as plain text.
+# The emulator's demo field setup (its configuration module) is the default field table:
+# ExtraCustom1 customer number, ExtraCustom2 organisation number, Custom1 visiting address,
+# Custom6 a currency dropdown ("00: SEK"…). Some fields are moved here to Plus fields the
+# emulator has not switched on, so that the check has something to report.
 EMULATOR_FIELDS = {
-    "organisation_number": "OrganisationExtraCustom1",
-    "customer_number": "OrganisationExtraCustom2",
-    "currency": "OrganisationCustom2",
-    "visiting_address": "OrganisationCustom4",
     "visiting_zip_code": "OrganisationPlus1",
     "visiting_city": "OrganisationPlus2",
     "visiting_country": "OrganisationPlus3",
@@ -70,20 +67,19 @@ def test_it_is_a_record_source(env: Emulators) -> None:
     assert isinstance(source(env), RecordSource)
 
 
-async def test_the_default_field_table_meets_the_emulators_setup_with_clear_problems(
-    env: Emulators,
-) -> None:
-    problems = [str(p) for p in await source(env, make_tenant()).check_setup()]
-    assert (
-        "webCRM's OrganisationCustom1 ('Betalningsvillkor') is a dropdown field, but visiting "
-        "address needs a field of kind text: change it in webCRM, or map "
-        "fields.visiting_address to another field"
-    ) in problems
-    assert (
-        "webCRM has no OrganisationCustom6 on organisations: create a custom field of kind text "
-        "(or dropdown) named 'Currency' as OrganisationCustom6, or map fields.currency to "
-        "another field"
-    ) in problems
+async def test_the_default_field_table_meets_the_emulators_setup(env: Emulators) -> None:
+    assert await source(env, make_tenant()).check_setup() == []
+
+
+async def test_unsuitable_and_missing_fields_are_reported_clearly(env: Emulators) -> None:
+    config = make_tenant(fields={"email": "OrganisationCustom8", "fax": "OrganisationCustom9"})
+    problems = [str(p) for p in await source(env, config).check_setup()]
+    assert problems == [
+        "webCRM has no OrganisationCustom9 on organisations: create a custom field of kind text "
+        "named 'Fax' as OrganisationCustom9, or map fields.fax to another field",
+        "webCRM's OrganisationCustom8 ('Nyhetsbrev') is a checkbox field, but e-mail needs a "
+        "field of kind text: change it in webCRM, or map fields.email to another field",
+    ]
 
 
 async def test_a_table_fitting_the_setup_has_only_the_plus_fields_missing(
@@ -109,10 +105,10 @@ async def test_create_writes_every_field_the_type_and_the_key(env: Emulators) ->
     assert created.eligible
     stored = (await env.webcrm.get_organisation(int(created.id))).model_dump(by_alias=True)
     assert stored["OrganisationType"] == "Customer"
-    assert stored["OrganisationCustom2"] == "01: EUR"  # the dropdown's full option
+    assert stored["OrganisationCustom6"] == "01: EUR"  # the dropdown's full option
     assert stored["OrganisationCountry"] == "Sverige"
     assert stored["OrganisationAddress"] == "Storgatan 1\nBox 12"
-    assert stored["OrganisationExtraCustom1"] == "556036-0793"
+    assert stored["OrganisationExtraCustom2"] == "556036-0793"
 
 
 async def test_private_customers_are_created_with_the_private_type(env: Emulators) -> None:
@@ -190,7 +186,7 @@ async def test_changes_since_a_cursor_skip_older_organisations(env: Emulators) -
 
 async def test_find_by_key_looks_up_the_customer_number_field(env: Emulators) -> None:
     created = await source(env).create({"name": "Acme"}, "17")
-    await organisation(env, OrganisationExtraCustom2="170")
+    await organisation(env, OrganisationExtraCustom1="170")
     assert await source(env).find_by_key("17") == created
     assert await source(env).find_by_key("18") is None
 

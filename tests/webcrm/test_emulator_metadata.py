@@ -13,9 +13,9 @@ async def test_metadata_of_one_entity_type(webcrm_api: httpx.AsyncClient) -> Non
     assert org_type["FieldMetadataDisplayType"] == "D"
     assert {"Text": "Customer", "Value": "Customer"} in org_type["FieldMetadataDropdownListData"]
     assert by_name["OrganisationName"]["FieldMetadataTextFieldMaxLength"] == 200
-    terms = by_name["OrganisationCustom1"]
+    terms = by_name["OrganisationCustom5"]
     assert terms["FieldMetadataLabel"] == "Betalningsvillkor"
-    assert {"Text": "30 dagar", "Value": "00: 30 dagar"} in terms["FieldMetadataDropdownListData"]
+    assert {"Text": "30", "Value": "00: 30"} in terms["FieldMetadataDropdownListData"]
     # custom fields nobody configured are not described
     assert "OrganisationCustom15" not in by_name
     assert "OrganisationPlus1" not in by_name

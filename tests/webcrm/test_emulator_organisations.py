@@ -37,8 +37,8 @@ async def test_a_new_organisation_carries_every_field_with_webcrms_unset_values(
     for n in range(1, 21):
         assert fetched[f"OrganisationPlus{n}"] == ""
     # configured custom fields start at their configured defaults
-    assert fetched["OrganisationCustom1"] == "-- vælg --"  # a dropdown
-    assert fetched["OrganisationCustom5"] == "No"  # a checkbox
+    assert fetched["OrganisationCustom5"] == "-- vælg --"  # a dropdown
+    assert fetched["OrganisationCustom8"] == "No"  # a checkbox
 
 
 async def test_create_answers_200_with_the_created_organisation(

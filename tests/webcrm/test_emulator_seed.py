@@ -20,10 +20,10 @@ async def test_demo_organisations_look_like_nordic_companies(
     assert len(orgs) == 25
     countries = Counter(o["OrganisationCountry"] for o in orgs)
     assert countries.most_common(1)[0][0] == "Sverige"
-    swedish = [o for o in orgs if o["OrganisationExtraCustom1"]]
+    swedish = [o for o in orgs if o["OrganisationExtraCustom2"]]
     assert swedish
     for org in swedish:
-        assert orgnr.is_valid(org["OrganisationExtraCustom1"])
+        assert orgnr.is_valid(org["OrganisationExtraCustom2"])
         assert vat.is_valid(org["OrganisationVatNumber"])
     assert "Customer" in {o["OrganisationType"] for o in orgs}
     created = [datetime.fromisoformat(o["OrganisationCreatedAt"]) for o in orgs]

@@ -3,8 +3,11 @@
 
 A real webCRM system is configured by its administrator; this is a sensible configuration for a
 Swedish company that invoices from Fortnox: the standard dropdowns filled in, the custom fields an
-accounting sync needs (terms of payment, currency, organisation number, customer number, invoice
-data) switched on, and a product register whose ``Data1..3`` hold item number, name and unit.
+accounting sync needs switched on exactly where the product's default field table
+(``webcrm_fortnox.config.WebcrmFields``) looks for them, so that a first sync against the demo
+passes the ``/FieldsMetadata`` check out of the box, and a product register whose ``Data1..3``
+hold item number, name and unit. The terms-of-payment dropdown's labels are Fortnox's codes
+("30", "K"): a label such as "30 dagar" could never equal the code a Fortnox customer holds.
 Custom values are encoded the way webCRM encodes them (reference §4.3): a dropdown holds the full
 ``"NN: label"`` string and starts at ``-- vælg --``, a checkbox holds ``"Yes"``/``"No"``.
 """
@@ -30,9 +33,10 @@ ORGANISATION_TYPES = ("Customer", "Private Customer", "Prospect", "Supplier", "P
 ORGANISATION_STATUSES = ("A-kund", "B-kund", "C-kund", "Vilande")
 INDUSTRIES = ("IT och telekom", "Bygg", "Handel", "Tillverkning", "Konsult", "Offentlig sektor")
 DELIVERY_PRODUCTS = ("Hårdvara", "Mjukvara", "Tjänster", "Support")
-PAYMENT_TERMS = ("00: 30 dagar", "01: 10 dagar", "02: 15 dagar", "03: 20 dagar", "04: Kontant")
+# Labels are the codes of a fresh Fortnox company's terms of payment (recorded:
+# termsofpayments/all.yml): 30, 10, 15 and 20 days, K cash.
+PAYMENT_TERMS = ("00: 30", "01: 10", "02: 15", "03: 20", "04: K")
 CURRENCIES = ("00: SEK", "01: EUR", "02: NOK", "03: DKK", "04: USD")
-CUSTOMER_KINDS = ("00: Företag", "01: Privatperson")
 CONTACT_ROLES = ("00: Beslutsfattare", "01: Inköp", "02: Ekonomi", "03: Teknik")
 
 CHECKED, UNCHECKED = "Yes", "No"  # recorded: Constants.CustomCheckboxFieldCheckedValue = "Yes"
@@ -56,14 +60,17 @@ CONFIGURED: dict[str, tuple[ConfiguredField, ...]] = {
         ConfiguredField("OrganisationType", "Typ", "D", ORGANISATION_TYPES),
         ConfiguredField("OrganisationStatus", "Status", "D", ORGANISATION_STATUSES),
         ConfiguredField("OrganisationIndustry", "Bransch", "D", INDUSTRIES),
-        ConfiguredField("OrganisationExtraCustom1", "Organisationsnummer", "T"),
-        ConfiguredField("OrganisationExtraCustom2", "Kundnummer", "T"),
+        ConfiguredField("OrganisationExtraCustom1", "Kundnummer", "T"),
+        ConfiguredField("OrganisationExtraCustom2", "Organisationsnummer", "T"),
         ConfiguredField("OrganisationExtraCustom8", "Fortnox-id", "T"),
-        ConfiguredField("OrganisationCustom1", "Betalningsvillkor", "D", PAYMENT_TERMS),
-        ConfiguredField("OrganisationCustom2", "Valuta", "D", CURRENCIES),
-        ConfiguredField("OrganisationCustom3", "Kundtyp", "D", CUSTOMER_KINDS),
-        ConfiguredField("OrganisationCustom4", "Besöksadress", "T"),
-        ConfiguredField("OrganisationCustom5", "Nyhetsbrev", "C"),
+        ConfiguredField("OrganisationCustom1", "Besöksadress", "T"),
+        ConfiguredField("OrganisationCustom2", "Besökspostnummer", "T"),
+        ConfiguredField("OrganisationCustom3", "Besöksort", "T"),
+        ConfiguredField("OrganisationCustom4", "Besöksland", "T"),
+        ConfiguredField("OrganisationCustom5", "Betalningsvillkor", "D", PAYMENT_TERMS),
+        ConfiguredField("OrganisationCustom6", "Valuta", "D", CURRENCIES),
+        ConfiguredField("OrganisationCustom7", "E-post", "EMA"),
+        ConfiguredField("OrganisationCustom8", "Nyhetsbrev", "C"),
     ),
     "Person": (ConfiguredField("PersonCustom1", "Roll", "D", CONTACT_ROLES),),
     "Delivery": (

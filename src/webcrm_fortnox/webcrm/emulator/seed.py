@@ -153,9 +153,8 @@ class _Seeder:
             "OrganisationCountry": country,
             "OrganisationTelephone": fake.phone_number(),
             "OrganisationOwner": self.rng.choice(USERS),
-            "OrganisationCustom2": currency,
-            "OrganisationCustom3": "01: Privatperson" if private else "00: Företag",
-            "OrganisationCustom5": self.rng.choice(("Yes", "No")),
+            "OrganisationCustom6": currency,
+            "OrganisationCustom8": self.rng.choice(("Yes", "No")),
         }
         if kind:
             body["OrganisationType"] = kind
@@ -164,14 +163,19 @@ class _Seeder:
             body["OrganisationWww"] = f"www.{slug}.{domain}"
             body["OrganisationIndustry"] = self.rng.choice(INDUSTRIES)
             body["OrganisationStatus"] = self.rng.choice(ORGANISATION_STATUSES)
+            body["OrganisationCustom7"] = f"info@{slug or 'example'}.{domain}"
         if country == "Sverige" and not private:
             number = swedish_orgnr(self.rng)
-            body["OrganisationExtraCustom1"] = number
+            body["OrganisationExtraCustom2"] = number
             body["OrganisationVatNumber"] = f"SE{number.replace('-', '')}01"
         if kind in ("Customer", "Private Customer"):
-            body["OrganisationCustom1"] = self.rng.choice(PAYMENT_TERMS)
+            body["OrganisationCustom5"] = self.rng.choice(PAYMENT_TERMS)
         if self.rng.random() < 0.3:
-            body["OrganisationCustom4"] = f"{fake.street_address()}, {fake.city()}"
+            # a visiting address apart from the postal one: street, postcode, city, country
+            body["OrganisationCustom1"] = fake.street_address()
+            body["OrganisationCustom2"] = fake.postcode()
+            body["OrganisationCustom3"] = fake.city()
+            body["OrganisationCustom4"] = country
         return self.write(ORGANISATIONS, body, age_days=self.rng.uniform(1, 365))
 
     def persons(self, organisation: Record) -> list[Record]:
