@@ -141,6 +141,8 @@ class FakeSystem:
         record_id = self._new_id(fields)
         seq, stamp = self._stamp()
         values = {name: fields.get(name) for name in self.field_names}
+        if self.assigns_number:
+            values["number"] = record_id  # a Fortnox customer's number is its id
         self.rows[record_id] = Row(values, type, key, seq, stamp)
         return record_id
 

@@ -377,21 +377,49 @@ async def test_a_deleted_record_is_unlinked_and_reported_not_propagated(
     systems.webcrm.edit(org, phone="9")
     result = await run(systems, state)
 
-    assert statuses(result) == [("unlinked", org, number)]
+    assert [(o.action.kind, o.webcrm_id) for o in result.outcomes] == [
+        (ActionKind.UNLINK, org),
+        (ActionKind.CREATE, org),
+    ]
     assert "Fortnox record is gone" in (result.outcomes[0].detail or "")
-    assert org in systems.webcrm.rows
-    assert await state.links("customer") == []
+    assert number not in systems.fortnox.rows
+    # Not deleted in webCRM: an organisation of a synced Type gets a Fortnox customer again.
+    (link,) = await state.links("customer")
+    assert link.webcrm_id == org and link.fortnox_id in systems.fortnox.rows
+
+
+async def test_a_survivor_that_is_not_eligible_is_only_unlinked(
+    systems: Systems, state: TenantState
+) -> None:
+    org, number = await _linked(systems, state, name="Acme AB")
+    systems.webcrm.delete(org)
+    systems.webcrm.add(name="Other", type="Prospect")
+
+    result = await run(systems, state)
+
+    assert [o.action.kind for o in result.outcomes if o.fortnox_id == number] == [
+        ActionKind.UNLINK,
+        ActionKind.CREATE,
+    ]
+    assert len(systems.webcrm.rows) == 2  # the Fortnox customer came back as an organisation
 
 
 async def test_a_deletion_is_noticed_by_full_reconciliation(
     systems: Systems, state: TenantState
 ) -> None:
+    systems.webcrm.overlap = systems.fortnox.overlap = 0  # no re-reading by chance
     org, number = await _linked(systems, state, name="Acme AB")
+    await run(systems, state)  # moves the cursors past the number written back
     systems.webcrm.delete(org)
 
-    result = await run(systems, state, mode=Mode.FULL)
+    incremental = await run(systems, state)
+    full = await run(systems, state, mode=Mode.FULL)
 
-    assert statuses(result) == [("unlinked", org, number)]
+    assert incremental.outcomes == []  # webCRM does not report deletions
+    assert [(o.action.kind, o.fortnox_id) for o in full.outcomes] == [
+        (ActionKind.UNLINK, number),
+        (ActionKind.CREATE, number),
+    ]
     assert number in systems.fortnox.rows
 
 
@@ -533,3 +561,37 @@ async def test_progress_is_reported_per_record(systems: Systems, state: TenantSt
     await run(systems, state, progress=lambda done, total, _: seen.append((done, total)))
 
     assert seen == [(1, 2), (2, 2)]
+
+
+async def test_a_match_with_an_ineligible_organisation_links_without_syncing_until_eligible(
+    systems: Systems, state: TenantState
+) -> None:
+    prospect = systems.webcrm.add(name="Acme", email="a@acme.se", phone="1", type="Prospect")
+    customer = systems.fortnox.add(name="Acme AB", email="a@acme.se")
+
+    first = await run(systems, state)
+    systems.fortnox.edit(customer, city="Lund")
+    second = await run(systems, state)
+
+    assert statuses(first) == [("excluded", prospect, customer)]
+    assert statuses(second) == [("excluded", prospect, customer)]
+    assert len(systems.webcrm.rows) == 1 and systems.writes == 0  # no duplicate organisation
+    systems.webcrm.set_type(prospect, "Customer")
+    await run(systems, state)
+    assert systems.webcrm.fields_of(prospect)["city"] == "Lund"
+    assert systems.fortnox.fields_of(customer)["phone"] == "1"
+
+
+async def test_an_incremental_run_links_records_created_on_both_sides_since_the_last_run(
+    systems: Systems, state: TenantState
+) -> None:
+    await run(systems, state)
+    org = systems.webcrm.add(name="Acme", email="a@acme.se")
+    customer = systems.fortnox.add(name="Acme", email="a@acme.se")
+
+    result = await run(systems, state)
+
+    assert [(o.action.kind, o.webcrm_id, o.fortnox_id) for o in result.outcomes] == [
+        (ActionKind.LINK, org, customer)
+    ]
+    assert systems.fortnox.calls.creates == systems.webcrm.calls.creates == 0

@@ -141,6 +141,8 @@ class Applier:
                     action.key or "",
                 )
             await self._settle(action.records, action.changes, action.base, None, action.conflicts)
+            if not action.records["webcrm"].eligible:
+                return self._outcome(action, RecordStatus.EXCLUDED, action.reason)
             return self._outcome(action, RecordStatus.SYNCED)
         if kind in (ActionKind.UPDATE, ActionKind.REFRESH, ActionKind.CONFLICT):
             assert action.link is not None

@@ -20,6 +20,8 @@ from webcrm_fortnox.engine.ports import (
     EntitySpec,
     Intent,
     Link,
+    MatchDecision,
+    MatchVerdict,
     RecordError,
     RecordSource,
     SourceRecord,
@@ -236,6 +238,11 @@ class _Planner:
             if webcrm is None and fortnox is None:
                 reason = "both records are gone"
             self.add(Action(ActionKind.UNLINK, self.entity, reason=reason, link=link, **ids.kw()))
+            survivor = webcrm or fortnox
+            if survivor is not None:
+                # Deletions do not propagate: the survivor is a record without a partner, and
+                # like any other one it is created on the other side (when it is eligible).
+                self._one_sided(kept, survivor, lookup_first=not self.full)
             return
         records: dict[System, SourceRecord] = {"webcrm": webcrm, "fortnox": fortnox}
         if not webcrm.eligible:
@@ -337,8 +344,13 @@ class _Planner:
                 rest[partner_system].pop(partner.id, None)
                 self._link({system: record, partner_system: partner}, "idempotency key")
         decisions = await self.state.match_decisions(self.entity)
-        keys = self.spec.match_keys if full else ()
-        matched = match_records(keys, rest["webcrm"].values(), rest["fortnox"].values(), decisions)
+        if not full:
+            await self._fetch_decided_partners(rest, decisions)
+        # In an incremental run only the records read are compared: a pair created on both
+        # sides since the last run is linked rather than created twice.
+        matched = match_records(
+            self.spec.match_keys, rest["webcrm"].values(), rest["fortnox"].values(), decisions
+        )
         for pair in matched.pairs:
             self._link({"webcrm": pair.webcrm, "fortnox": pair.fortnox}, pair.key)
         for ambiguity in matched.ambiguous:
@@ -372,15 +384,47 @@ class _Planner:
             for record in singles:
                 self._one_sided(system, record, lookup_first=not full)
 
+    async def _fetch_decided_partners(
+        self, rest: dict[System, dict[str, SourceRecord]], decisions: Sequence[MatchDecision]
+    ) -> None:
+        """Read the partner of an unlinked record a person paired, when it was not read."""
+        for decision in decisions:
+            if decision.verdict is not MatchVerdict.ACCEPTED:
+                continue
+            for system in SYSTEMS:
+                partner_system = other_system(system)
+                partner_id = decision.fortnox_id if system == "webcrm" else decision.webcrm_id
+                mine = decision.webcrm_id if system == "webcrm" else decision.fortnox_id
+                if mine not in rest[system] or partner_id in rest[partner_system]:
+                    continue
+                if partner_id in self.links_by[partner_system]:
+                    continue
+                if partner_id in self.handled[partner_system]:
+                    continue
+                partner = await self.sources[partner_system].get(partner_id)
+                if partner is not None:
+                    rest[partner_system][partner_id] = partner
+
     def _link(self, records: Mapping[System, SourceRecord], key: str) -> None:
         webcrm, fortnox = records["webcrm"], records["fortnox"]
         ids = _Ids(webcrm.id, fortnox.id)
         if not webcrm.eligible:
+            # Linked without writing anything: the pair is remembered (so the Fortnox record is
+            # not created in webCRM as a duplicate) and syncs once the Type allows it.
             reason = (
-                f"{webcrm.excluded_reason or 'not eligible for sync'}; it matches Fortnox "
-                f"record {fortnox.id} by {key}, which is therefore not created in webCRM either"
+                f"{webcrm.excluded_reason or 'not eligible for sync'}; linked to Fortnox "
+                f"record {fortnox.id} by {key}, not synced until it is eligible"
             )
-            self.add(Action(ActionKind.EXCLUDE, self.entity, reason=reason, key=key, **ids.kw()))
+            self.add(
+                Action(
+                    ActionKind.LINK,
+                    self.entity,
+                    reason=reason,
+                    key=key,
+                    records=records,
+                    **ids.kw(),
+                )
+            )
             return
         result = merge(self.spec.rules, None, webcrm, fortnox)
         self.add(
