@@ -1,13 +1,28 @@
-"""The ``webcrm-fortnox`` command line."""
+"""The ``webcrm-fortnox`` command line.
+
+The sync commands (``plan``, ``sync --once``, ``match``, ``retry``, ``errors``, ``conflicts``)
+load the configuration, then hand over to :mod:`webcrm_fortnox.service.commands`. Tests can pass
+a :class:`CliContext` as Click's ``obj`` to reach in-process emulators and to answer ``match``'s
+questions.
+"""
 
 from __future__ import annotations
 
+import asyncio
+import sys
+from collections.abc import Callable, Coroutine
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 
+import click
 import typer
 
 from webcrm_fortnox import __version__
+
+if TYPE_CHECKING:
+    from webcrm_fortnox.service.commands import Command
+    from webcrm_fortnox.service.connections import Connector
 
 app = typer.Typer(
     name="webcrm-fortnox",
@@ -91,6 +106,187 @@ def emulate_webcrm(
     )
     typer.echo(f"webCRM emulator on http://{host}:{port}")
     serve(webcrm, host, port)
+
+
+# --- the sync commands -----------------------------------------------------------------------
+
+
+def _default_connector() -> Connector:
+    from webcrm_fortnox.service.connections import Connector
+
+    return Connector()
+
+
+@dataclass
+class CliContext:
+    """What a sync command runs with; tests pass their own as Click's ``obj``.
+
+    Attributes:
+        connector: builds each tenant's clients (tests: to in-process emulators).
+        interactive: whether ``match`` may ask questions (``None``: when stdin is a terminal).
+    """
+
+    connector: Connector = field(default_factory=_default_connector)
+    interactive: bool | None = None
+
+
+ConfigOption = Annotated[
+    Path | None,
+    typer.Option(
+        "--config",
+        help="The configuration file (default: $WEBCRM_FORTNOX_CONFIG, else webcrm-fortnox.toml).",
+        metavar="FILE",
+    ),
+]
+TenantOption = Annotated[
+    str | None, typer.Option("--tenant", help="Act on this tenant only (default: all).")
+]
+FullOption = Annotated[
+    bool, typer.Option("--full", help="Compare every record on both sides, not only changes.")
+]
+
+
+def _fail(message: str) -> typer.Exit:
+    typer.echo(message, err=True)
+    return typer.Exit(1)
+
+
+def _run(
+    ctx: typer.Context,
+    config_file: Path | None,
+    tenant: str | None,
+    action: Callable[[Command], Coroutine[Any, Any, int]],
+) -> None:
+    """Load the configuration, run ``action`` on the chosen tenants, exit with its status."""
+    from rich.console import Console
+
+    from webcrm_fortnox.config import ConfigError, load_config
+    from webcrm_fortnox.service.commands import Command, NoSuchError
+    from webcrm_fortnox.service.tenants import StateStoreError, UnknownTenantError, select_tenants
+
+    context = ctx.obj if isinstance(ctx.obj, CliContext) else CliContext()
+    try:
+        config = load_config(config_file)
+        tenants = select_tenants(config, tenant)
+    except (ConfigError, UnknownTenantError) as error:
+        raise _fail(str(error)) from None
+    if not tenants:
+        raise _fail("the configuration has no [[tenant]]: add one (see the README)")
+    command = Command(config, tenants, context.connector, Console())
+    try:
+        code = asyncio.run(action(command))
+    except (StateStoreError, NoSuchError) as error:
+        raise _fail(str(error)) from None
+    raise typer.Exit(code)
+
+
+@app.command()
+def plan(
+    ctx: typer.Context,
+    config: ConfigOption = None,
+    tenant: TenantOption = None,
+    full: FullOption = False,
+) -> None:
+    """Print the actions a sync would take (create, update with a field-by-field diff, link,
+    conflict, skip with reason); write nothing anywhere."""
+    from webcrm_fortnox.service import commands
+
+    _run(ctx, config, tenant, lambda command: commands.plan(command, full=full))
+
+
+@app.command()
+def sync(
+    ctx: typer.Context,
+    config: ConfigOption = None,
+    tenant: TenantOption = None,
+    once: Annotated[bool, typer.Option("--once", help="Run one sync, then exit.")] = False,
+    full: FullOption = False,
+) -> None:
+    """Sync customers both ways once (--once) and print a summary.
+
+    Exit status: 0 every record synced or was excluded by configuration; 3 some records failed
+    or need a decision (see `errors`); 1 the run could not complete."""
+    from webcrm_fortnox.service import commands
+
+    if not once:
+        # The continuous service is a later addition; nothing here pretends to be it.
+        raise click.UsageError(
+            "give --once: this version syncs once and exits; the long-running service is not "
+            "part of it yet"
+        )
+    _run(ctx, config, tenant, lambda command: commands.sync_once(command, full=full))
+
+
+def _ask_on_terminal(question: str) -> str:
+    answer: str = typer.prompt(
+        question, type=click.Choice(["yes", "no", "skip"]), default="skip", show_choices=True
+    )
+    return answer
+
+
+@app.command()
+def match(
+    ctx: typer.Context,
+    config: ConfigOption = None,
+    tenant: TenantOption = None,
+    yes: Annotated[
+        bool, typer.Option("--yes", help="Accept every unambiguous pair without asking.")
+    ] = False,
+) -> None:
+    """Pair records that already exist on both sides; show pairs, one-sided records and
+    ambiguous candidates; record the decisions the next sync applies."""
+    from webcrm_fortnox.service import commands
+
+    context = ctx.obj if isinstance(ctx.obj, CliContext) else CliContext()
+    interactive = sys.stdin.isatty() if context.interactive is None else context.interactive
+    ask = _ask_on_terminal if interactive else None
+    _run(ctx, config, tenant, lambda command: commands.match(command, accept_all=yes, ask=ask))
+
+
+@app.command()
+def retry(
+    ctx: typer.Context,
+    error_id: Annotated[
+        int | None, typer.Argument(help="The error to retry (its ID in `errors`).")
+    ] = None,
+    all_errors: Annotated[bool, typer.Option("--all", help="Retry every failing record.")] = False,
+    config: ConfigOption = None,
+    tenant: TenantOption = None,
+) -> None:
+    """Sync failing records again: one by its ID, or all of them with --all."""
+    from webcrm_fortnox.service import commands
+
+    if (error_id is None) == (not all_errors):
+        raise click.UsageError("give an error ID or --all (not both)")
+    _run(ctx, config, tenant, lambda command: commands.retry(command, error_id))
+
+
+@app.command()
+def errors(
+    ctx: typer.Context,
+    config: ConfigOption = None,
+    tenant: TenantOption = None,
+) -> None:
+    """List failing records: record, field, vendor code and message, and the reason in plain
+    English. Exit status 3 when there is any."""
+    from webcrm_fortnox.service import commands
+
+    _run(ctx, config, tenant, commands.errors)
+
+
+@app.command()
+def conflicts(
+    ctx: typer.Context,
+    config: ConfigOption = None,
+    tenant: TenantOption = None,
+    open_only: Annotated[
+        bool, typer.Option("--open", help="Only conflicts waiting for a person.")
+    ] = False,
+) -> None:
+    """List fields both sides changed, with both values and how each was settled."""
+    from webcrm_fortnox.service import commands
+
+    _run(ctx, config, tenant, lambda command: commands.conflicts(command, open_only=open_only))
 
 
 @app.command()

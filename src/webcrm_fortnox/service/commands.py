@@ -1,0 +1,296 @@
+"""The sync commands as coroutines: ``plan``, ``sync --once``, ``match``, ``retry``, ``errors``,
+``conflicts``.
+
+The Typer layer (:mod:`webcrm_fortnox.cli`) loads the configuration and calls these; each takes
+the tenants to act on, the process's :class:`Connector` and a Rich console, prints what it did
+and returns the exit status (0 all synced or excluded, 3 some records need attention, 1 could not
+complete).
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
+
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextColumn
+from rich.text import Text
+
+from webcrm_fortnox.config.models import Config, TenantConfig
+from webcrm_fortnox.domain.customer_spec import ENTITY
+from webcrm_fortnox.engine.apply import RecordOutcome
+from webcrm_fortnox.engine.matching import MatchResult, Pair
+from webcrm_fortnox.engine.plan import Mode
+from webcrm_fortnox.engine.ports import MatchVerdict
+from webcrm_fortnox.engine.sync import Progress as ProgressCallback
+from webcrm_fortnox.service import reports
+from webcrm_fortnox.service.connections import Connector, TenantClients
+from webcrm_fortnox.service.runner import (
+    TenantRun,
+    combined_exit_code,
+    match_tenant,
+    sync_tenant,
+)
+from webcrm_fortnox.service.tenants import open_state, run_tenants
+from webcrm_fortnox.store import StateDatabase, TenantState
+
+#: Below this many actions a run is quick enough to need no progress bar.
+PROGRESS_THRESHOLD = 20
+
+Ask = Callable[[str], str]
+
+
+@dataclass(frozen=True)
+class Command:
+    """What every command works with.
+
+    Attributes:
+        config: the loaded configuration.
+        tenants: the tenants to act on (``--tenant``, default all).
+        connector: builds each tenant's clients.
+        console: where to print.
+    """
+
+    config: Config
+    tenants: Sequence[TenantConfig]
+    connector: Connector
+    console: Console
+
+
+class _Bars:
+    """One Rich progress bar per tenant, shown only on a terminal and for long runs."""
+
+    def __init__(self, progress: Progress | None) -> None:
+        self.progress = progress
+        self.tasks: dict[str, TaskID] = {}
+
+    def callback(self, tenant: str) -> ProgressCallback | None:
+        if self.progress is None:
+            return None
+        progress = self.progress
+
+        def advance(done: int, total: int, outcome: RecordOutcome) -> None:
+            if total < PROGRESS_THRESHOLD:
+                return
+            if tenant not in self.tasks:
+                self.tasks[tenant] = progress.add_task(f"{tenant}: {outcome.action.entity}")
+            progress.update(self.tasks[tenant], completed=done, total=total)
+
+        return advance
+
+
+@contextlib.contextmanager
+def _progress_bars(console: Console) -> Iterator[_Bars]:
+    if not console.is_terminal:
+        yield _Bars(None)
+        return
+    columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn())
+    with Progress(*columns, console=console, transient=False) as progress:
+        yield _Bars(progress)
+
+
+def _print_stopped(console: Console, runs: Sequence[TenantRun]) -> None:
+    for run in runs:
+        if run.stopped:
+            reports.print_stopped(console, run)
+
+
+async def plan(command: Command, *, full: bool) -> int:
+    """Print what ``sync --once`` would do; write nothing anywhere.
+
+    Returns:
+        1 when some tenant could not be planned, else 0.
+    """
+    mode = Mode.FULL if full else Mode.INCREMENTAL
+
+    async def task(tenant: TenantConfig, state: TenantState, clients: TenantClients) -> TenantRun:
+        return await sync_tenant(
+            tenant, state, clients.webcrm, clients.fortnox, mode=mode, dry_run=True, now=clients.now
+        )
+
+    async with open_state(command.config.state.url, read_only=True) as db:
+        runs = await run_tenants(command.tenants, db, command.connector, task)
+    for run in runs:
+        if not run.stopped:
+            reports.print_plan(command.console, run)
+    _print_stopped(command.console, runs)
+    return 1 if any(run.stopped for run in runs) else 0
+
+
+def _report_runs(console: Console, runs: Sequence[TenantRun]) -> int:
+    reports.print_summary(console, runs)
+    for run in runs:
+        reports.print_attention(console, run)
+    _print_stopped(console, runs)
+    code = combined_exit_code(runs)
+    if code == 3:
+        console.print(Text("Some records need attention: see `webcrm-fortnox errors` and `retry`."))
+    return code
+
+
+async def sync_once(command: Command, *, full: bool) -> int:
+    """Run one sync of every tenant and print the summary; returns the exit status."""
+    mode = Mode.FULL if full else Mode.INCREMENTAL
+    with _progress_bars(command.console) as bars:
+
+        async def task(
+            tenant: TenantConfig, state: TenantState, clients: TenantClients
+        ) -> TenantRun:
+            return await sync_tenant(
+                tenant,
+                state,
+                clients.webcrm,
+                clients.fortnox,
+                mode=mode,
+                progress=bars.callback(tenant.name),
+                now=clients.now,
+            )
+
+        async with open_state(command.config.state.url) as db:
+            runs = await run_tenants(command.tenants, db, command.connector, task)
+    return _report_runs(command.console, runs)
+
+
+class NoSuchError(LookupError):
+    """``retry ERROR_ID`` names no open error of the selected tenants."""
+
+
+async def _tenants_with_errors(
+    db: StateDatabase, tenants: Sequence[TenantConfig], error_id: int | None
+) -> list[TenantConfig]:
+    chosen = []
+    for tenant in tenants:
+        errors = await db.tenant(tenant.name).open_errors(ENTITY)
+        if any(error_id is None or e.id == error_id for e in errors):
+            chosen.append(tenant)
+    return chosen
+
+
+async def retry(command: Command, error_id: int | None) -> int:
+    """Retry one stored error (``error_id``) or every open one (``None``).
+
+    Raises:
+        NoSuchError: ``error_id`` is not an open error of the selected tenants.
+    """
+    async with open_state(command.config.state.url) as db:
+        tenants = await _tenants_with_errors(db, command.tenants, error_id)
+        if error_id is not None and not tenants:
+            raise NoSuchError(f"no open error {error_id}; `webcrm-fortnox errors` lists them")
+        if not tenants:
+            command.console.print(Text("No failing records to retry."))
+            return 0
+
+        async def task(
+            tenant: TenantConfig, state: TenantState, clients: TenantClients
+        ) -> TenantRun:
+            return await sync_tenant(
+                tenant,
+                state,
+                clients.webcrm,
+                clients.fortnox,
+                mode=Mode.RETRY,
+                retry_error=error_id,
+                now=clients.now,
+            )
+
+        runs = await run_tenants(tenants, db, command.connector, task)
+    return _report_runs(command.console, runs)
+
+
+async def errors(command: Command) -> int:
+    """List every failing record of the selected tenants; 3 when there is any, else 0."""
+    found = 0
+    async with open_state(command.config.state.url, read_only=True) as db:
+        for tenant in command.tenants:
+            rows = await db.tenant(tenant.name).open_errors()
+            found += len(rows)
+            reports.print_errors(command.console, tenant.name, rows)
+    return 3 if found else 0
+
+
+async def conflicts(command: Command, *, open_only: bool) -> int:
+    """List recorded conflicts (``open_only``: those waiting for a person); always 0."""
+    async with open_state(command.config.state.url, read_only=True) as db:
+        for tenant in command.tenants:
+            rows = await db.tenant(tenant.name).conflicts(open_only=open_only)
+            reports.print_conflicts(command.console, tenant.name, rows)
+    return 0
+
+
+def _accept_unambiguous(result: MatchResult) -> list[tuple[Pair, MatchVerdict]]:
+    # A pair found by an earlier decision is already recorded.
+    return [(pair, MatchVerdict.ACCEPTED) for pair in result.pairs if pair.key != "decision"]
+
+
+def _ask_each(result: MatchResult, ask: Ask) -> list[tuple[Pair, MatchVerdict]]:
+    candidates = [pair for pair in result.pairs if pair.key != "decision"]
+    for ambiguity in result.ambiguous:
+        candidates += [
+            Pair(webcrm, fortnox, ambiguity.key)
+            for webcrm in ambiguity.webcrm
+            for fortnox in ambiguity.fortnox
+        ]
+    decided = []
+    for pair in candidates:
+        answer = ask(
+            f"Same customer? webCRM {pair.webcrm.id} {pair.webcrm.fields.get('name') or ''} = "
+            f"Fortnox {pair.fortnox.id} {pair.fortnox.fields.get('name') or ''} "
+            f"(by {pair.key})"
+        )
+        if answer == "yes":
+            decided.append((pair, MatchVerdict.ACCEPTED))
+        elif answer == "no":
+            decided.append((pair, MatchVerdict.REJECTED))
+    return decided
+
+
+async def match(command: Command, *, accept_all: bool, ask: Ask | None) -> int:
+    """Propose pairs of existing records per tenant and record the decisions.
+
+    Args:
+        command: what to act on.
+        accept_all: ``--yes``: accept every unambiguous pair without asking.
+        ask: asks a person one question and returns ``"yes"``, ``"no"`` or ``"skip"``; ``None``
+            when there is no terminal, in which case the proposals are listed and nothing is
+            recorded.
+
+    Returns:
+        1 when some tenant could not be read, else 0.
+    """
+    console = command.console
+
+    async def decide(tenant: str, result: MatchResult) -> list[tuple[Pair, MatchVerdict]]:
+        reports.print_matches(console, tenant, result)
+        if accept_all:
+            return _accept_unambiguous(result)
+        if ask is None:
+            console.print(
+                Text(
+                    "No terminal to ask on: nothing recorded. `webcrm-fortnox match --yes` "
+                    "accepts every unambiguous pair."
+                )
+            )
+            return []
+        return _ask_each(result, ask)
+
+    async def task(tenant: TenantConfig, state: TenantState, clients: TenantClients) -> TenantRun:
+        async def deciding(result: MatchResult) -> list[tuple[Pair, MatchVerdict]]:
+            return await decide(tenant.name, result)
+
+        run = await match_tenant(
+            tenant, state, clients.webcrm, clients.fortnox, deciding, now=clients.now
+        )
+        if run.decisions:
+            full = await state.cursor("webcrm", ENTITY) is not None
+            how = "`webcrm-fortnox sync --once --full`" if full else "`webcrm-fortnox sync --once`"
+            console.print(
+                Text(f"{tenant.name}: {run.decisions} decision(s) recorded; {how} applies them.")
+            )
+        return run
+
+    async with open_state(command.config.state.url) as db:
+        # One tenant at a time: the questions of two tenants must not interleave.
+        runs = await run_tenants(command.tenants, db, command.connector, task, concurrency=1)
+    _print_stopped(console, runs)
+    return 1 if any(run.stopped for run in runs) else 0

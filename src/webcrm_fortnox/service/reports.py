@@ -1,0 +1,246 @@
+"""What the commands print: plans, run summaries, errors, conflicts and match proposals (Rich).
+
+Everything here only formats values it is given; nothing reads or writes a system. Record values
+come from the systems and are printed as text (never as Rich markup), and no configuration value
+is printed, so a secret can never end up on the screen.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+from rich.console import Console
+from rich.table import Table
+from rich.text import Text
+
+from webcrm_fortnox.engine.apply import RecordOutcome
+from webcrm_fortnox.engine.matching import MatchResult
+from webcrm_fortnox.engine.merge import FieldChange
+from webcrm_fortnox.engine.plan import Action, ActionKind, system_name
+from webcrm_fortnox.engine.ports import (
+    Conflict,
+    ConflictReport,
+    RecordError,
+    SourceRecord,
+    System,
+    other_system,
+)
+from webcrm_fortnox.engine.sync import RunResult
+from webcrm_fortnox.service.runner import TenantRun
+
+_STATUS_COLUMNS = ("synced", "excluded", "unlinked", "conflict", "review", "failed")
+
+
+def _value(value: Any) -> str:
+    return "(blank)" if value is None or value == "" else repr(value)
+
+
+def _name(records: dict[System, SourceRecord] | Any) -> str:
+    for system in ("webcrm", "fortnox"):
+        record = records.get(system)
+        if record is not None and record.fields.get("name"):
+            return str(record.fields["name"])
+    return ""
+
+
+def _change(change: FieldChange) -> str:
+    return (
+        f"{system_name(change.system)} {change.field}: {_value(change.old)} → {_value(change.new)}"
+    )
+
+
+def _conflict(report: ConflictReport) -> str:
+    both = (
+        f"{report.field}: webCRM {_value(report.webcrm_value)} vs Fortnox "
+        f"{_value(report.fortnox_value)}"
+    )
+    if report.resolution is None:
+        return f"conflict {both}; left for a person (policy {report.policy.value})"
+    kept = system_name(report.resolution)
+    return f"conflict {both}; {kept}'s value kept (policy {report.policy.value})"
+
+
+def _action_label(action: Action) -> str:
+    if action.kind is ActionKind.CREATE and action.source is not None:
+        return f"create in {system_name(other_system(action.source))}"
+    if action.kind is ActionKind.LINK and action.key:
+        return f"link by {action.key}"
+    return action.kind.value
+
+
+def action_details(action: Action) -> str:
+    """The field-by-field diff, conflicts and reason of one planned action, one per line."""
+    lines: list[str] = []
+    if action.kind is ActionKind.CREATE:
+        lines += [f"{change.field} = {_value(change.new)}" for change in action.changes]
+    else:
+        lines += [_change(change) for change in action.changes]
+    lines += [_conflict(report) for report in action.conflicts]
+    if action.reason:
+        lines.append(action.reason)
+    return "\n".join(lines)
+
+
+def print_plan(console: Console, run: TenantRun) -> None:
+    """The actions a sync would take for one tenant, per entity."""
+    for result in run.results:
+        if result.plan is None:
+            continue
+        actions = result.plan.actions
+        title = f"{run.tenant}: {result.entity} plan ({result.mode.value})"
+        if not actions:
+            console.print(Text(f"{title}: nothing to do, both sides agree"))
+            continue
+        table = Table(title=title, show_lines=True, title_justify="left")
+        for column in ("Action", "webCRM", "Fortnox", "Name", "Details"):
+            table.add_column(column, overflow="fold")
+        for action in actions:
+            table.add_row(
+                _action_label(action),
+                action.webcrm_id or "",
+                action.fortnox_id or "",
+                Text(_name(action.records)),
+                Text(action_details(action)),
+            )
+        console.print(table)
+        counts = Counter(action.kind.value for action in actions)
+        console.print(Text(", ".join(f"{n} {kind}" for kind, n in sorted(counts.items()))))
+
+
+def print_stopped(console: Console, run: TenantRun) -> None:
+    """Why a tenant could not complete, with webCRM's missing setup when that is the reason."""
+    console.print(Text(f"{run.tenant}: stopped: {run.reason}", style="bold red"))
+    if run.setup_problems:
+        console.print(Text("Create or change in webCRM's configuration (or in [tenant.fields]):"))
+        for problem in run.setup_problems:
+            console.print(Text(f"  - {problem}"))
+
+
+def _writes(result: RunResult) -> int:
+    return sum(1 for outcome in result.outcomes if outcome.action.writes)
+
+
+def print_summary(console: Console, runs: Sequence[TenantRun]) -> None:
+    """The summary table of a sync: per tenant and entity, how the records ended."""
+    table = Table(title="Sync summary", title_justify="left")
+    for column in ("Tenant", "Entity", "Status", *_STATUS_COLUMNS, "writes"):
+        table.add_column(column, justify="left" if column[0].isupper() else "right")
+    for run in runs:
+        if not run.results:
+            table.add_row(run.tenant, "", "stopped", *("" for _ in _STATUS_COLUMNS), "")
+        for result in run.results:
+            counts = result.counts
+            status = "stopped" if run.stopped else result.status.value
+            table.add_row(
+                run.tenant,
+                result.entity,
+                status,
+                *(str(counts.get(column, 0)) for column in _STATUS_COLUMNS),
+                str(_writes(result)),
+            )
+    console.print(table)
+
+
+def print_attention(console: Console, run: TenantRun) -> None:
+    """The records of a run that need a person: failed, ambiguous, open conflicts."""
+    outcomes: list[RecordOutcome] = [o for r in run.results for o in r.needing_attention]
+    if not outcomes:
+        return
+    table = Table(title=f"{run.tenant}: records needing attention", title_justify="left")
+    for column in ("Status", "webCRM", "Fortnox", "Name", "Why"):
+        table.add_column(column, overflow="fold")
+    for outcome in outcomes:
+        table.add_row(
+            outcome.status.value,
+            outcome.webcrm_id or "",
+            outcome.fortnox_id or "",
+            Text(_name(outcome.action.records)),
+            Text(outcome.detail or ""),
+        )
+    console.print(table)
+
+
+def print_errors(console: Console, tenant: str, errors: Iterable[RecordError]) -> None:
+    """Records that failed and have not synced since, with the vendor's code and message."""
+    rows = list(errors)
+    if not rows:
+        console.print(Text(f"{tenant}: no failing records"))
+        return
+    table = Table(title=f"{tenant}: failing records", show_lines=True, title_justify="left")
+    for column in ("ID", "Record", "Field", "Code", "Vendor message", "Reason", "Attempts"):
+        table.add_column(column, overflow="fold")
+    for error in rows:
+        table.add_row(
+            str(error.id),
+            f"{error.entity} {system_name(error.system)} {error.record_id}",
+            error.field or "",
+            error.vendor_code or "",
+            Text(error.vendor_message or ""),
+            Text(error.reason),
+            str(error.attempts),
+        )
+    console.print(table)
+
+
+def print_conflicts(console: Console, tenant: str, conflicts: Iterable[Conflict]) -> None:
+    """Fields both sides changed, with both values, the base and how each was settled."""
+    rows = list(conflicts)
+    if not rows:
+        console.print(Text(f"{tenant}: no conflicts"))
+        return
+    table = Table(title=f"{tenant}: conflicts", show_lines=True, title_justify="left")
+    columns = ("ID", "webCRM", "Fortnox", "Field", "webCRM value", "Fortnox value", "Base")
+    for column in (*columns, "Policy", "Outcome"):
+        table.add_column(column, overflow="fold")
+    for conflict in rows:
+        report = conflict.report
+        outcome = "open" if report.resolution is None else f"{system_name(report.resolution)} kept"
+        table.add_row(
+            str(conflict.id),
+            conflict.webcrm_id,
+            conflict.fortnox_id,
+            report.field,
+            Text(_value(report.webcrm_value)),
+            Text(_value(report.fortnox_value)),
+            Text(_value(report.base_value)),
+            report.policy.value,
+            outcome,
+        )
+    console.print(table)
+
+
+def _record(record: SourceRecord) -> str:
+    name = record.fields.get("name") or "(no name)"
+    excluded = "" if record.eligible else f" [not synced: {record.excluded_reason}]"
+    return f"{record.id} {name}{excluded}"
+
+
+def print_matches(console: Console, tenant: str, result: MatchResult) -> None:
+    """Proposed pairs, ambiguous candidates and records found on one side only."""
+    pairs = Table(title=f"{tenant}: pairs", title_justify="left")
+    for column in ("#", "webCRM", "Fortnox", "Matched by"):
+        pairs.add_column(column, overflow="fold")
+    for number, pair in enumerate(result.pairs, start=1):
+        pairs.add_row(
+            str(number), Text(_record(pair.webcrm)), Text(_record(pair.fortnox)), pair.key
+        )
+    console.print(pairs)
+    if result.ambiguous:
+        table = Table(title=f"{tenant}: ambiguous candidates", title_justify="left")
+        for column in ("Same", "webCRM", "Fortnox"):
+            table.add_column(column, overflow="fold")
+        for ambiguity in result.ambiguous:
+            table.add_row(
+                ambiguity.key,
+                Text("\n".join(_record(r) for r in ambiguity.webcrm)),
+                Text("\n".join(_record(r) for r in ambiguity.fortnox)),
+            )
+        console.print(table)
+    one_sided = (("webCRM", result.webcrm_only), ("Fortnox", result.fortnox_only))
+    for side, records in one_sided:
+        if records:
+            console.print(Text(f"Only in {side} ({len(records)}):"))
+            for record in records:
+                console.print(Text(f"  {_record(record)}"))

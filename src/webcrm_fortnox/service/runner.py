@@ -1,0 +1,206 @@
+"""One tenant's customer sync: check webCRM's field setup, then plan or run the engine.
+
+:func:`sync_tenant` is a plain async function of its inputs (the tenant's configuration, its
+state store and its two clients); it keeps nothing between calls, so any number of tenants run
+side by side in one process without seeing each other.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+
+from webcrm_fortnox.config.models import TenantConfig
+from webcrm_fortnox.domain.customer_spec import ENTITY, customer_spec
+from webcrm_fortnox.domain.webcrm_setup import SetupProblem
+from webcrm_fortnox.engine.adapters import FortnoxCustomers, WebcrmOrganisations
+from webcrm_fortnox.engine.matching import MatchResult, Pair
+from webcrm_fortnox.engine.plan import Mode
+from webcrm_fortnox.engine.ports import MatchVerdict, RecordSource, StateStore, System
+from webcrm_fortnox.engine.review import decide_matches, propose_matches
+from webcrm_fortnox.engine.sync import Progress, RunResult, RunStatus, sync_entity
+from webcrm_fortnox.fortnox.client import FortnoxClient
+from webcrm_fortnox.transport.errors import ApiError
+from webcrm_fortnox.webcrm.client import WebcrmClient
+
+
+def _utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+@dataclass
+class TenantRun:
+    """How one tenant's run went.
+
+    Attributes:
+        tenant: the tenant's name.
+        results: one engine result per entity that ran (customers, for now).
+        setup_problems: what webCRM's field setup lacks; the run stopped before syncing.
+        message: why the tenant stopped before or during its run, in plain English.
+        matches: for ``match``: the proposed pairs, ambiguous candidates and one-sided records.
+        decisions: for ``match``: how many decisions were recorded.
+    """
+
+    tenant: str
+    results: list[RunResult] = field(default_factory=list)
+    setup_problems: list[SetupProblem] = field(default_factory=list)
+    message: str | None = None
+    matches: MatchResult | None = None
+    decisions: int = 0
+
+    @property
+    def stopped(self) -> bool:
+        """Whether the run could not complete (setup, authentication, unreachable system)."""
+        return self.message is not None or any(r.status is RunStatus.ABORTED for r in self.results)
+
+    @property
+    def reason(self) -> str | None:
+        """Why it stopped, if it did."""
+        if self.message is not None:
+            return self.message
+        return next((r.message for r in self.results if r.status is RunStatus.ABORTED), None)
+
+    @property
+    def exit_code(self) -> int:
+        """1 when it could not complete; 3 when some records need attention; else 0."""
+        if self.stopped:
+            return 1
+        return max((r.exit_code for r in self.results), default=0)
+
+
+def combined_exit_code(runs: Sequence[TenantRun]) -> int:
+    """The command's exit status over several tenants: the worst of theirs (1 over 3 over 0)."""
+    codes = {run.exit_code for run in runs}
+    return 1 if 1 in codes else max(codes, default=0)
+
+
+def stopped_message(error: ApiError) -> str:
+    """A one-line reason for a tenant stopped by ``error`` (never shows a credential)."""
+    system = {"fortnox": "Fortnox", "webcrm": "webCRM"}.get(error.system, error.system or "")
+    where = f"{system}: " if system else ""
+    return f"{where}{error.explanation}"
+
+
+def customer_record_sources(
+    tenant: TenantConfig,
+    webcrm: WebcrmClient,
+    fortnox: FortnoxClient,
+    *,
+    now: Callable[[], datetime] = _utcnow,
+) -> tuple[WebcrmOrganisations, FortnoxCustomers]:
+    """The tenant's customer record sources (Fortnox cursors taken from ``now``)."""
+    return WebcrmOrganisations(webcrm, tenant), FortnoxCustomers(fortnox, tenant, now=now)
+
+
+async def sync_tenant(
+    tenant: TenantConfig,
+    state: StateStore,
+    webcrm: WebcrmClient,
+    fortnox: FortnoxClient,
+    *,
+    mode: Mode = Mode.INCREMENTAL,
+    dry_run: bool = False,
+    retry_error: int | None = None,
+    progress: Progress | None = None,
+    now: Callable[[], datetime] = _utcnow,
+) -> TenantRun:
+    """Sync (or, with ``dry_run``, plan) one tenant's customers.
+
+    webCRM's field setup is checked first, on every run: a custom field the configuration maps
+    that webCRM lacks (or has of the wrong kind) stops the tenant with the list of what to
+    create, before anything is read or written.
+
+    Args:
+        tenant: the tenant's configuration.
+        state: its state store.
+        webcrm: its webCRM client.
+        fortnox: its Fortnox client.
+        mode: incremental (a first run reads everything and matches), full or retry.
+        dry_run: compute the plan only; nothing is written to either system or the state.
+        retry_error: in retry mode, the one error to retry (default: every open one).
+        progress: called after each applied action with (done, total, outcome).
+        now: the clock Fortnox cursors are taken from (tests pass the emulators').
+
+    Returns:
+        The run; see :attr:`TenantRun.exit_code`. Failures to reach or authenticate with a
+        system end up in :attr:`TenantRun.message` rather than raised.
+    """
+    organisations, customers = customer_record_sources(tenant, webcrm, fortnox, now=now)
+    run = TenantRun(tenant.name)
+    if not await _setup_is_complete(run, organisations):
+        return run
+    sources: Mapping[System, RecordSource] = {"webcrm": organisations, "fortnox": customers}
+    result = await sync_entity(
+        customer_spec(tenant),
+        state,
+        sources,
+        mode=mode,
+        retry_error=retry_error,
+        dry_run=dry_run,
+        progress=progress,
+    )
+    if result.status is RunStatus.ABORTED and isinstance(result.error, ApiError):
+        run.message = stopped_message(result.error)
+    run.results.append(result)
+    return run
+
+
+async def _setup_is_complete(run: TenantRun, organisations: WebcrmOrganisations) -> bool:
+    """Check webCRM's field setup; on a gap or failure, say why in ``run`` and return false."""
+    try:
+        run.setup_problems = await organisations.check_setup()
+    except ApiError as error:
+        run.message = stopped_message(error)
+        return False
+    if run.setup_problems:
+        run.message = (
+            f"webCRM's field setup lacks {len(run.setup_problems)} thing(s) this configuration "
+            "needs; nothing was done"
+        )
+        return False
+    return True
+
+
+#: Given the proposals, the decisions to record: (pair, verdict) for each pair decided.
+Decide = Callable[[MatchResult], Awaitable[Sequence[tuple[Pair, MatchVerdict]]]]
+
+
+async def match_tenant(
+    tenant: TenantConfig,
+    state: StateStore,
+    webcrm: WebcrmClient,
+    fortnox: FortnoxClient,
+    decide: Decide,
+    *,
+    now: Callable[[], datetime] = _utcnow,
+) -> TenantRun:
+    """Propose pairs of existing records on both sides, and record the decisions taken on them.
+
+    Nothing is written to either system: the next sync links the accepted pairs (and never
+    pairs a rejected one automatically).
+
+    Args:
+        tenant: the tenant's configuration.
+        state: its state store (only match decisions are written).
+        webcrm: its webCRM client.
+        fortnox: its Fortnox client.
+        decide: shown the proposals, returns the decisions (``--yes``: accept every unambiguous
+            pair; a terminal: ask; neither: none).
+        now: the clock Fortnox cursors are taken from.
+    """
+    organisations, customers = customer_record_sources(tenant, webcrm, fortnox, now=now)
+    run = TenantRun(tenant.name)
+    if not await _setup_is_complete(run, organisations):
+        return run
+    sources: Mapping[System, RecordSource] = {"webcrm": organisations, "fortnox": customers}
+    try:
+        run.matches = await propose_matches(customer_spec(tenant), state, sources)
+    except ApiError as error:
+        run.message = stopped_message(error)
+        return run
+    decided = await decide(run.matches)
+    for verdict in (MatchVerdict.ACCEPTED, MatchVerdict.REJECTED):
+        chosen = [pair for pair, given in decided if given is verdict]
+        run.decisions += await decide_matches(state, ENTITY, chosen, verdict)
+    return run

@@ -1,0 +1,136 @@
+"""Running something for every tenant of a configuration, each isolated from the others.
+
+Every tenant gets its own clients (from the process's :class:`Connector`) and its own view of
+the shared state database; one tenant failing (credentials, an unreachable system, even a
+defect) never stops the others, and tenants run concurrently up to a bound.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import tempfile
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from contextlib import asynccontextmanager
+from pathlib import Path
+
+from sqlalchemy.engine import make_url
+
+from webcrm_fortnox.config.models import Config, TenantConfig
+from webcrm_fortnox.service.connections import Connector, NotConnectedError, TenantClients
+from webcrm_fortnox.service.runner import TenantRun
+from webcrm_fortnox.store import StateDatabase, TenantState
+
+log = logging.getLogger(__name__)
+
+#: Tenants run at once by one command; each keeps under its own vendors' rate limits.
+DEFAULT_CONCURRENCY = 8
+
+TenantTask = Callable[[TenantConfig, TenantState, TenantClients], Awaitable[TenantRun]]
+
+
+class UnknownTenantError(LookupError):
+    """``--tenant`` names no tenant of the configuration."""
+
+
+class StateStoreError(Exception):
+    """The state store could not be opened; ``str()`` says which and why (no password)."""
+
+
+def select_tenants(config: Config, name: str | None) -> list[TenantConfig]:
+    """The tenants a command acts on: the one named, or all of them.
+
+    Raises:
+        UnknownTenantError: no tenant has that name.
+    """
+    if name is None:
+        return list(config.tenant)
+    try:
+        return [config.tenant_named(name)]
+    except KeyError:
+        known = ", ".join(t.name for t in config.tenant) or "none"
+        raise UnknownTenantError(f"no tenant named {name!r} (tenants: {known})") from None
+
+
+def _sqlite_file(url: str) -> Path | None:
+    parsed = make_url(url)
+    if parsed.get_backend_name() != "sqlite" or not parsed.database:
+        return None
+    if parsed.database == ":memory:":
+        return None
+    return Path(parsed.database)
+
+
+def _shown(url: str) -> str:
+    try:
+        return make_url(url).render_as_string(hide_password=True)
+    except Exception:  # an unparsable URL has no password to hide either
+        return url
+
+
+@asynccontextmanager
+async def open_state(url: str, *, read_only: bool = False) -> AsyncIterator[StateDatabase]:
+    """The state database at ``url``, migrated to the newest schema.
+
+    Args:
+        url: the ``[state] url`` of the configuration.
+        read_only: for commands that must write nothing (``plan``): a SQLite file that does not
+            exist yet is not created; an empty throwaway database stands in for it.
+
+    Raises:
+        StateStoreError: it cannot be opened.
+    """
+    target = url
+    scratch: tempfile.TemporaryDirectory[str] | None = None
+    sqlite_file = _sqlite_file(url)
+    if read_only and sqlite_file is not None and not sqlite_file.exists():
+        scratch = tempfile.TemporaryDirectory(prefix="webcrm-fortnox-plan-")
+        target = f"sqlite:///{os.path.join(scratch.name, 'state.db')}"
+    try:
+        try:
+            db = await StateDatabase.open(target)
+        except Exception as error:
+            raise StateStoreError(
+                f"cannot open the state store {_shown(url)}: {type(error).__name__}: {error}"
+            ) from error
+        try:
+            yield db
+        finally:
+            await db.close()
+    finally:
+        if scratch is not None:
+            scratch.cleanup()
+
+
+async def run_tenant(
+    tenant: TenantConfig, db: StateDatabase, connector: Connector, task: TenantTask
+) -> TenantRun:
+    """Run ``task`` for one tenant with its own clients and state; never raises for it."""
+    try:
+        async with connector.clients(tenant) as clients:
+            return await task(tenant, db.tenant(tenant.name), clients)
+    except NotConnectedError as error:
+        return TenantRun(tenant.name, message=str(error))
+    except Exception as error:
+        # A defect in one tenant's run must not take the others down; it is logged in full.
+        log.exception("tenant run failed", extra={"tenant": tenant.name})
+        return TenantRun(tenant.name, message=f"internal error: {type(error).__name__}: {error}")
+
+
+async def run_tenants(
+    tenants: Sequence[TenantConfig],
+    db: StateDatabase,
+    connector: Connector,
+    task: TenantTask,
+    *,
+    concurrency: int = DEFAULT_CONCURRENCY,
+) -> list[TenantRun]:
+    """Run ``task`` for every tenant, at most ``concurrency`` at once; results in input order."""
+    gate = asyncio.Semaphore(max(1, concurrency))
+
+    async def one(tenant: TenantConfig) -> TenantRun:
+        async with gate:
+            return await run_tenant(tenant, db, connector, task)
+
+    return list(await asyncio.gather(*(one(tenant) for tenant in tenants)))
