@@ -149,7 +149,11 @@ class Applier:
             await self._settle(
                 action.records, action.changes, action.base, action.link.base, action.conflicts
             )
-            status = RecordStatus.CONFLICT if kind is ActionKind.CONFLICT else RecordStatus.SYNCED
+            # An update that leaves a manual conflict open still waits for a person.
+            waiting = kind is ActionKind.CONFLICT or any(
+                c.resolution is None for c in action.conflicts
+            )
+            status = RecordStatus.CONFLICT if waiting else RecordStatus.SYNCED
             return self._outcome(action, status, action.reason)
         if kind is ActionKind.UNLINK:
             assert action.link is not None

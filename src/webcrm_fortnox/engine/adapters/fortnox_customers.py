@@ -23,10 +23,15 @@ from webcrm_fortnox.domain.fortnox_customer import (
     customer_key,
     customer_payload,
 )
-from webcrm_fortnox.engine.adapters.common import decode_cursor, encode_cursor, text_values
+from webcrm_fortnox.engine.adapters.common import (
+    blame_field,
+    decode_cursor,
+    encode_cursor,
+    text_values,
+)
 from webcrm_fortnox.engine.ports import ChangeBatch, Fields, SourceRecord, System
 from webcrm_fortnox.fortnox.models import Customer
-from webcrm_fortnox.transport.errors import NotFound
+from webcrm_fortnox.transport.errors import NotFound, ValidationError
 
 if TYPE_CHECKING:
     from webcrm_fortnox.config.models import TenantConfig
@@ -128,13 +133,17 @@ class FortnoxCustomers:
         The customer number is sent only when webCRM owns customer numbers; otherwise Fortnox
         assigns the next one.
         """
+        values = text_values(fields)
         body = customer_payload(
-            text_values(fields),
+            values,
             creating=True,
             send_customer_number=self.tenant.customer_number_owner == "webcrm",
             key=idempotency_key,
         )
-        created = await self.client.customers.create(Customer.model_validate(body))
+        try:
+            created = await self.client.customers.create(Customer.model_validate(body))
+        except ValidationError as error:
+            raise blame_field(error, values) from None
         return self._record(created)
 
     async def update(self, id: str, changes: Fields, current: SourceRecord) -> SourceRecord:
@@ -143,7 +152,10 @@ class FortnoxCustomers:
         body = customer_payload(values, creating=False, fields=list(changes))
         if not body:
             return await self._full(id) or current
-        updated = await self.client.customers.update(id, Customer.model_validate(body))
+        try:
+            updated = await self.client.customers.update(id, Customer.model_validate(body))
+        except ValidationError as error:
+            raise blame_field(error, text_values(changes)) from None
         return self._record(updated)
 
     async def find_by_key(self, idempotency_key: str) -> SourceRecord | None:
