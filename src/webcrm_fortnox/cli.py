@@ -210,15 +210,17 @@ def sync(
 
     if not once:
         # The continuous service is a later addition; nothing here pretends to be it.
-        raise click.UsageError(
+        typer.echo(
             "give --once: this version syncs once and exits; the long-running service is not "
-            "part of it yet"
+            "part of it yet",
+            err=True,
         )
+        raise typer.Exit(2)
     _run(ctx, config, tenant, lambda command: commands.sync_once(command, full=full))
 
 
 def _ask_on_terminal(question: str) -> str:
-    answer: str = typer.prompt(
+    answer: str = click.prompt(
         question, type=click.Choice(["yes", "no", "skip"]), default="skip", show_choices=True
     )
     return answer
@@ -257,7 +259,8 @@ def retry(
     from webcrm_fortnox.service import commands
 
     if (error_id is None) == (not all_errors):
-        raise click.UsageError("give an error ID or --all (not both)")
+        typer.echo("give an error ID or --all (not both)", err=True)
+        raise typer.Exit(2)
     _run(ctx, config, tenant, lambda command: commands.retry(command, error_id))
 
 

@@ -1,0 +1,306 @@
+"""The sync commands through the real CLI entry, against both emulators in-process.
+
+The command runs in a worker thread (it starts its own event loop, as from a shell) while the
+emulators stay in this test; Click's ``obj`` hands it a connector to them.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import re
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from click.testing import Result
+from typer.testing import CliRunner
+
+from tests.e2e.harness import Systems, systems, tenant, write_tenant_config
+from webcrm_fortnox.cli import CliContext, app
+from webcrm_fortnox.config import TenantConfig
+from webcrm_fortnox.service import Connector
+
+SECRET = "emulator-secret"
+
+
+@pytest.fixture
+async def env() -> AsyncIterator[Systems]:
+    async with systems() as both:
+        yield both
+
+
+async def cli(
+    connector: Connector,
+    *args: str,
+    interactive: bool | None = False,
+    answers: str | None = None,
+    environ: dict[str, str] | None = None,
+) -> Result:
+    """``webcrm-fortnox ARGS`` as a user runs it, reaching the emulators through ``connector``."""
+    runner = CliRunner(env={"COLUMNS": "250", **(environ or {})})
+    return await asyncio.to_thread(
+        runner.invoke, app, list(args), obj=CliContext(connector, interactive), input=answers
+    )
+
+
+def config_file(tmp_path: Path, *tenants: TenantConfig, name: str = "sync.toml") -> str:
+    url = f"sqlite:///{tmp_path / 'state.db'}"
+    return str(write_tenant_config(tmp_path / name, url, *(tenants or (tenant(),))))
+
+
+# --- configuration and usage ---------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "command",
+    [["plan"], ["sync", "--once"], ["match"], ["retry", "--all"], ["errors"], ["conflicts"]],
+)
+async def test_a_configuration_error_names_file_and_key(
+    env: Systems, tmp_path: Path, command: list[str]
+) -> None:
+    path = tmp_path / "bad.toml"
+    path.write_text(
+        '[[tenant]]\nname = "acme"\ncustomer_types = ["Customer"]\n'
+        '[tenant.webcrm]\napi_token = "t"\n[tenant.fortnox]\nclient_secret = "s"\ntenant_id = 1\n'
+    )
+    result = await cli(env.connector, *command, "--config", str(path))
+    assert result.exit_code == 1
+    assert f"{path}: tenant[0].fortnox.client_id: is required but missing" in result.stderr
+
+
+async def test_the_environment_names_the_file_and_a_missing_one_is_explained(
+    env: Systems, tmp_path: Path
+) -> None:
+    missing = tmp_path / "nowhere.toml"
+    result = await cli(env.connector, "errors", environ={"WEBCRM_FORTNOX_CONFIG": str(missing)})
+    assert result.exit_code == 1
+    assert f"{missing}: no such file" in result.stderr
+    present = config_file(tmp_path)
+    result = await cli(env.connector, "errors", environ={"WEBCRM_FORTNOX_CONFIG": present})
+    assert result.exit_code == 0
+    assert "acme: no failing records" in result.stdout
+
+
+async def test_sync_without_once_says_the_service_is_not_there_yet(
+    env: Systems, tmp_path: Path
+) -> None:
+    result = await cli(env.connector, "sync", "--config", config_file(tmp_path))
+    assert result.exit_code == 2
+    assert "long-running service is not part of it yet" in result.stderr
+
+
+async def test_an_unknown_tenant_is_refused(env: Systems, tmp_path: Path) -> None:
+    result = await cli(env.connector, "plan", "--config", config_file(tmp_path), "--tenant", "x")
+    assert result.exit_code == 1
+    assert "no tenant named 'x' (tenants: acme)" in result.stderr
+
+
+async def test_retry_needs_an_id_or_all(env: Systems, tmp_path: Path) -> None:
+    path = config_file(tmp_path)
+    assert (await cli(env.connector, "retry", "--config", path)).exit_code == 2
+    missing = await cli(env.connector, "retry", "42", "--config", path)
+    assert missing.exit_code == 1
+    assert "no open error 42" in missing.stderr
+
+
+# --- runs that cannot complete ---------------------------------------------------------------
+
+
+async def test_authorization_code_tenants_are_told_to_wait_for_connect(
+    env: Systems, tmp_path: Path
+) -> None:
+    path = config_file(tmp_path, tenant(fortnox={"auth": "authorization-code"}))
+    result = await cli(env.connector, "sync", "--once", "--config", path)
+    assert result.exit_code == 1
+    assert "needs tokens from `webcrm-fortnox connect`" in result.stdout
+
+
+async def test_a_refused_secret_stops_the_tenant_without_showing_it(
+    env: Systems, tmp_path: Path
+) -> None:
+    wrong = "not-the-secret-4711"
+    path = config_file(tmp_path, tenant(fortnox={"client_secret": wrong}))
+    result = await cli(env.connector, "sync", "--once", "--config", path)
+    assert result.exit_code == 1
+    assert "acme: stopped: Fortnox:" in result.stdout
+    assert wrong not in result.output
+    assert await env.customers() == []
+
+
+async def test_an_unreachable_system_stops_the_run(tmp_path: Path) -> None:
+    def refuse(request: httpx.Request) -> httpx.Response:
+        raise httpx.ConnectError("connection refused", request=request)
+
+    async def no_wait(seconds: float) -> None:
+        return None
+
+    down = httpx.MockTransport(refuse)
+    connector = Connector(sleep=no_wait, transports={"webcrm": down, "fortnox": down})
+    result = await cli(connector, "sync", "--once", "--config", config_file(tmp_path))
+    assert result.exit_code == 1
+    assert "acme: stopped: webCRM:" in result.stdout
+
+
+async def test_missing_webcrm_fields_stop_the_first_sync_with_what_to_create(
+    env: Systems, tmp_path: Path
+) -> None:
+    path = config_file(tmp_path, tenant(fields={"fax": "OrganisationCustom12"}))
+    await env.organisation(OrganisationName="Acme AB")
+    result = await cli(env.connector, "sync", "--once", "--config", path)
+    assert result.exit_code == 1
+    assert "Create or change in webCRM's configuration" in result.stdout
+    assert "create a custom field of kind text named 'Fax' as OrganisationCustom12" in result.stdout
+    assert await env.customers() == []
+
+
+async def test_one_failing_tenant_does_not_stop_the_others(env: Systems, tmp_path: Path) -> None:
+    await env.fortnox_api.post("/_emulator/tenants", json={"tenant_id": 2, "seed": "empty"})
+    second_token = "00000000-0000-4000-8000-000000000002"
+    await env.webcrm_api.post(
+        "/_emulator/tenants", json={"api_token": second_token, "seed": "empty"}
+    )
+    other = tenant(name="beta", webcrm={"api_token": second_token}, fortnox={"tenant_id": 2})
+    broken = tenant(name="gamma", fortnox={"client_secret": "wrong"})
+    await env.organisation(OrganisationName="Acme AB")
+    path = config_file(tmp_path, tenant(), other, broken)
+    result = await cli(env.connector, "sync", "--once", "--config", path)
+    assert result.exit_code == 1
+    assert "gamma: stopped" in result.stdout
+    assert [c["Name"] for c in await env.customers()] == ["Acme AB"]
+    # Each tenant reads only its own systems: beta's are empty, so it made nothing.
+    assert "beta" in result.stdout
+    again = await cli(env.connector, "sync", "--once", "--config", path, "--tenant", "acme")
+    assert again.exit_code == 0
+
+
+# --- plan, sync, errors, retry, conflicts --------------------------------------------------
+
+
+async def test_plan_shows_the_actions_and_writes_nothing(env: Systems, tmp_path: Path) -> None:
+    organisation = await env.organisation(OrganisationName="Acme AB", OrganisationTelephone="08-1")
+    await env.organisation(OrganisationName="Kanske AB", OrganisationType="Prospect")
+    await env.customer(Name="Holm AB")
+    path = config_file(tmp_path)
+    await env.reset_stats()
+    result = await cli(env.connector, "plan", "--config", path)
+    assert result.exit_code == 0, result.output
+    assert "create in Fortnox" in result.stdout and "create in webCRM" in result.stdout
+    assert "phone = '08-1'" in result.stdout
+    assert "its Type (Prospect) is not one of the customer types that sync" in result.stdout
+    assert await env.writes() == {"fortnox": 0, "webcrm": 0}
+    assert not (tmp_path / "state.db").exists()  # not even the state store was created
+
+    assert (await cli(env.connector, "sync", "--once", "--config", path)).exit_code == 0
+    env.clock.advance(60)
+    await env.edit_organisation(organisation, OrganisationTelephone="08-2")
+    await env.reset_stats()
+    result = await cli(env.connector, "plan", "--config", path)
+    assert "Fortnox phone: '08-1' → '08-2'" in result.stdout
+    assert await env.writes() == {"fortnox": 0, "webcrm": 0}
+    again = await cli(env.connector, "plan", "--config", path)
+    assert "Fortnox phone: '08-1' → '08-2'" in again.stdout  # nothing was applied
+
+
+async def test_sync_summary_errors_and_retry(env: Systems, tmp_path: Path) -> None:
+    await env.organisation(OrganisationName="Acme AB")
+    bad = await env.organisation(OrganisationName="Berg AB", OrganisationCustom1="Gata <1>")
+    path = config_file(tmp_path)
+    result = await cli(env.connector, "sync", "--once", "--config", path)
+    assert result.exit_code == 3
+    assert "Sync summary" in result.stdout
+    assert "records needing attention" in result.stdout
+    assert "Fortnox refused it" in result.stdout
+
+    listed = await cli(env.connector, "errors", "--config", path)
+    assert listed.exit_code == 3
+    for shown in (
+        f"customer webCRM {bad}",
+        "visiting_address",
+        "2000359",
+        "Värdet innehåller ej tillåtna tecken. (Gata <1>)",
+        "Fortnox refused it:",
+    ):
+        assert shown in listed.stdout
+    (error_id,) = re.findall(r"│\s*(\d+)\s*│\s*customer webCRM", listed.stdout)
+
+    await env.edit_organisation(bad, OrganisationCustom1="Gata 1")
+    retried = await cli(env.connector, "retry", error_id, "--config", path)
+    assert retried.exit_code == 0, retried.output
+    assert sorted(c["Name"] for c in await env.customers()) == ["Acme AB", "Berg AB"]
+    cleared = await cli(env.connector, "errors", "--config", path)
+    assert (cleared.exit_code, "acme: no failing records" in cleared.stdout) == (0, True)
+
+
+async def test_conflicts_lists_both_values_and_open_ones(env: Systems, tmp_path: Path) -> None:
+    config = tenant(field_policy={"phone": {"conflict": "manual"}, "fax": {"conflict": "webcrm"}})
+    path = config_file(tmp_path, config)
+    organisation = await env.organisation(OrganisationName="Acme AB")
+    await cli(env.connector, "sync", "--once", "--config", path)
+    (customer,) = await env.customers()
+    env.clock.advance(60)
+    await env.edit_organisation(organisation, OrganisationTelephone="1", OrganisationFax="3")
+    await env.edit_customer(customer["CustomerNumber"], Phone1="2", Fax="4")
+    result = await cli(env.connector, "sync", "--once", "--config", path)
+    assert result.exit_code == 3
+    every = await cli(env.connector, "conflicts", "--config", path)
+    assert "phone" in every.stdout and "fax" in every.stdout
+    assert "webCRM kept" in every.stdout and "open" in every.stdout
+    open_only = await cli(env.connector, "conflicts", "--open", "--config", path)
+    assert "phone" in open_only.stdout and "fax" not in open_only.stdout
+    assert "'1'" in open_only.stdout and "'2'" in open_only.stdout
+
+
+# --- match -----------------------------------------------------------------------------------
+
+
+async def pairs_to_match(env: Systems) -> dict[str, Any]:
+    first = await env.organisation(
+        OrganisationName="Acme AB", OrganisationExtraCustom2="556036-0793"
+    )
+    second = await env.organisation(OrganisationName="Berg AB", OrganisationPostCode="111 22")
+    one = await env.customer(Name="Acme Aktiebolag", OrganisationNumber="556036-0793")
+    two = await env.customer(Name="Berg AB", ZipCode="111 22")
+    return {"first": first, "second": second, "one": one, "two": two}
+
+
+async def test_match_without_a_terminal_lists_and_records_nothing(
+    env: Systems, tmp_path: Path
+) -> None:
+    await pairs_to_match(env)
+    path = config_file(tmp_path)
+    result = await cli(env.connector, "match", "--config", path, interactive=False)
+    assert result.exit_code == 0
+    assert "organisation number" in result.stdout and "name and postcode" in result.stdout
+    assert "nothing recorded" in result.stdout
+    again = await cli(env.connector, "match", "--config", path, interactive=False)
+    assert "Acme Aktiebolag" in again.stdout
+
+
+async def test_match_yes_records_every_unambiguous_pair(env: Systems, tmp_path: Path) -> None:
+    ids = await pairs_to_match(env)
+    path = config_file(tmp_path)
+    result = await cli(env.connector, "match", "--yes", "--config", path)
+    assert result.exit_code == 0
+    assert "2 decision(s) recorded; `webcrm-fortnox sync --once` applies them" in result.stdout
+    await env.reset_stats()
+    assert (await cli(env.connector, "sync", "--once", "--config", path)).exit_code == 0
+    # Paired, not duplicated: the only writes bring each pair's fields into agreement.
+    assert len(await env.customers()) == 2 and len(await env.organisations()) == 2
+    data = await env.organisation_data(ids["first"])
+    assert data["OrganisationExtraCustom1"] == ids["one"]
+
+
+async def test_match_asks_per_pair_on_a_terminal(env: Systems, tmp_path: Path) -> None:
+    await pairs_to_match(env)
+    path = config_file(tmp_path)
+    result = await cli(
+        env.connector, "match", "--config", path, interactive=True, answers="yes\nno\n"
+    )
+    assert result.exit_code == 0, result.output
+    assert result.stdout.count("Same customer?") == 2
+    assert "2 decision(s) recorded" in result.stdout
+    assert (await cli(env.connector, "sync", "--once", "--config", path)).exit_code == 0
+    # The rejected pair was not linked: each side got its own copy of the other.
+    assert len(await env.customers()) == 3 and len(await env.organisations()) == 3
