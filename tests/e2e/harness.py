@@ -137,6 +137,9 @@ class Systems:
         )
         return response.json()["Customers"]  # type: ignore[no-any-return]
 
+    async def customers_in_full(self) -> list[dict[str, Any]]:
+        return [await self.customer_data(c["CustomerNumber"]) for c in await self.customers()]
+
     async def edit_organisation(self, organisation_id: int | str, **values: Any) -> None:
         response = await self.webcrm_api.put(
             f"/Organisations/{organisation_id}",
