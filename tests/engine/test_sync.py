@@ -595,3 +595,43 @@ async def test_an_incremental_run_links_records_created_on_both_sides_since_the_
         (ActionKind.LINK, org, customer)
     ]
     assert systems.fortnox.calls.creates == systems.webcrm.calls.creates == 0
+
+
+async def test_ambiguous_records_stay_under_review_when_a_later_run_reads_only_one_of_them(
+    systems: Systems, state: TenantState
+) -> None:
+    systems.webcrm.overlap = systems.fortnox.overlap = 0
+    first_w = systems.webcrm.add(name="Acme", email="a@acme.se")
+    second_w = systems.webcrm.add(name="Acme", email="a@acme.se")
+    customer = systems.fortnox.add(name="Acme", email="a@acme.se")
+    await run(systems, state)
+
+    systems.webcrm.edit(second_w, phone="9")  # only this candidate is read next time
+    result = await run(systems, state)
+
+    assert statuses(result) == [("review", second_w, None)]
+    assert "same e-mail as Fortnox record(s) " + customer in (result.outcomes[0].detail or "")
+    assert await state.links("customer") == [] and systems.writes == 0
+    kinds = {(e.record_id, e.kind.value) for e in await state.open_errors()}
+    assert kinds == {(first_w, "ambiguous"), (second_w, "ambiguous"), (customer, "ambiguous")}
+
+    await state.save_match_decision("customer", second_w, customer, MatchVerdict.ACCEPTED, "me")
+    systems.webcrm.edit(second_w, phone="10")
+    await run(systems, state)
+    assert await pairs(state) == {(second_w, customer)}
+    assert [e.record_id for e in await state.open_errors()] == [first_w]
+
+
+async def test_a_failing_record_that_leaves_the_sync_types_is_no_longer_reported(
+    systems: Systems, state: TenantState
+) -> None:
+    org = systems.webcrm.add(name="Acme")
+    systems.fortnox.faults.write_error = ValidationError("nope", system="fortnox")
+    await run(systems, state)
+    assert len(await state.open_errors()) == 1
+
+    systems.webcrm.set_type(org, "Prospect")
+    result = await run(systems, state)
+
+    assert statuses(result) == [("excluded", org, None)]
+    assert await state.open_errors() == []

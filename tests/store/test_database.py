@@ -5,11 +5,16 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+import sqlalchemy as sa
+from alembic import command
 from alembic.autogenerate import compare_metadata
+from alembic.config import Config
 from alembic.migration import MigrationContext
 
 from tests.store.backends import BACKENDS, open_database
+from webcrm_fortnox.engine.ports import ErrorKind
 from webcrm_fortnox.store import StateDatabase, StoreUrlError, async_url
+from webcrm_fortnox.store.database import MIGRATIONS, create_engine
 from webcrm_fortnox.store.schema import metadata
 
 
@@ -53,3 +58,30 @@ async def test_reopening_keeps_the_data_and_migrates_nothing_twice(tmp_path: Pat
         links = await db.tenant("acme").links("customer")
 
     assert [link.base for link in links] == [{"name": "Acme"}]
+
+
+async def test_a_database_of_the_first_schema_is_upgraded_with_its_rows(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'state.db'}"
+    engine = create_engine(url)
+    async with engine.begin() as conn:
+        await conn.run_sync(_upgrade_to, "0001")
+        await conn.execute(
+            sa.text(
+                "INSERT INTO record_errors (tenant, entity, system, record_id, reason, attempts,"
+                " first_seen, last_seen, state) VALUES ('acme', 'customer', 'webcrm', '17',"
+                " 'refused', 1, '2026-03-01 12:00:00', '2026-03-01 12:00:00', 'open')"
+            )
+        )
+    await engine.dispose()
+
+    async with await StateDatabase.open(url) as db:
+        (error,) = await db.tenant("acme").open_errors()
+
+    assert (error.record_id, error.kind) == ("17", ErrorKind.FAILURE)
+
+
+def _upgrade_to(connection: sa.Connection, revision: str) -> None:
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS))
+    config.attributes["connection"] = connection
+    command.upgrade(config, revision)

@@ -12,6 +12,7 @@ import pytest
 from tests.store.backends import BACKENDS, open_database
 from webcrm_fortnox.engine.ports import (
     ConflictReport,
+    ErrorKind,
     ErrorReport,
     IntentState,
     MatchVerdict,
@@ -218,3 +219,14 @@ async def test_a_partly_synced_pair_keeps_its_errors_open(state: StateStore) -> 
     await state.save_link("customer", "17", "1001", {}, resolve_errors=False)
 
     assert [e.record_id for e in await state.open_errors()] == ["17"]
+
+
+async def test_an_error_keeps_its_kind_and_a_repeat_takes_the_new_one(state: StateStore) -> None:
+    first = await state.record_error(ErrorReport("customer", "webcrm", "17", "odd"))
+    again = await state.record_error(
+        ErrorReport("customer", "webcrm", "17", "ambiguous", kind=ErrorKind.AMBIGUOUS)
+    )
+
+    assert first.kind is ErrorKind.FAILURE
+    assert again.kind is ErrorKind.AMBIGUOUS
+    assert (await state.open_errors())[0].kind is ErrorKind.AMBIGUOUS

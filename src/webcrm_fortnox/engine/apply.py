@@ -19,6 +19,7 @@ from webcrm_fortnox.engine.ports import (
     SYSTEMS,
     ConflictReport,
     EntitySpec,
+    ErrorKind,
     ErrorReport,
     IntentState,
     MatchVerdict,
@@ -160,17 +161,28 @@ class Applier:
             await self.state.unlink(self.entity, action.link.id)
             return self._outcome(action, RecordStatus.UNLINKED, action.reason)
         if kind is ActionKind.EXCLUDE:
+            if action.clears_errors:
+                for system in SYSTEMS:
+                    record_id = action.id_on(system)
+                    if record_id is not None:
+                        await self.state.resolve_errors(self.entity, system, record_id)
             return self._outcome(action, RecordStatus.EXCLUDED, action.reason)
-        if kind is ActionKind.REVIEW:
-            return self._outcome(action, RecordStatus.REVIEW, action.reason)
-        # SKIP: it cannot be sent as it is; stored so that `errors` lists it and `retry` retries.
+        # REVIEW and SKIP are stored, so that `errors` lists them and a partial read later
+        # does not pair or create what a person has to decide.
         source = action.source or "webcrm"
+        review = kind is ActionKind.REVIEW
         await self.state.record_error(
             ErrorReport(
-                self.entity, source, _id(action.id_on(source)), action.reason or "", action.key
+                self.entity,
+                source,
+                _id(action.id_on(source)),
+                action.reason or "",
+                action.key,
+                kind=ErrorKind.AMBIGUOUS if review else ErrorKind.INCOMPLETE,
             )
         )
-        return self._outcome(action, RecordStatus.FAILED, action.reason)
+        status = RecordStatus.REVIEW if review else RecordStatus.FAILED
+        return self._outcome(action, status, action.reason)
 
     def _outcome(
         self,

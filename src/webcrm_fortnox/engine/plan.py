@@ -8,7 +8,7 @@ calls ``changes``/``get`` on the sources and reads the state store, never writes
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from enum import StrEnum
 from typing import Any, TypedDict
 
@@ -18,6 +18,7 @@ from webcrm_fortnox.engine.ports import (
     SYSTEMS,
     ConflictReport,
     EntitySpec,
+    ErrorKind,
     Intent,
     Link,
     MatchDecision,
@@ -96,6 +97,8 @@ class Action:
     intent: Intent | None = field(default=None, repr=False)
     #: for a create: look the key up on the target first (it was not read in full this run)
     lookup_first: bool = field(default=False, repr=False)
+    #: the record has open errors that this action makes moot (it is excluded now)
+    clears_errors: bool = field(default=False, repr=False)
 
     def id_on(self, system: System) -> str | None:
         """The record id of this action on ``system``."""
@@ -158,6 +161,7 @@ class _Planner:
         self.handled: dict[System, set[str]] = {s: set() for s in SYSTEMS}
         self.links_by: dict[System, dict[str, Link]] = {s: {} for s in SYSTEMS}
         self.open_conflicts: dict[int, set[tuple[str, str, str]]] = {}
+        self.errors: dict[tuple[System, str], RecordError] = {}
         self.full = False
 
     @property
@@ -165,6 +169,10 @@ class _Planner:
         return self.spec.entity
 
     def add(self, action: Action) -> None:
+        if action.kind is ActionKind.EXCLUDE and any(
+            (s, action.id_on(s)) in self.errors for s in SYSTEMS
+        ):
+            action = replace(action, clears_errors=True)
         self.plan.actions.append(action)
         for system in SYSTEMS:
             record_id = action.id_on(system)
@@ -180,6 +188,8 @@ class _Planner:
             self.open_conflicts.setdefault(conflict.link_id, set()).add(
                 _conflict_key(conflict.report)
             )
+        for error in await self.state.open_errors(self.entity):
+            self.errors[error.system, error.record_id] = error
         self.full = full = await self._read(retry)
         if full:
             for link in links:
@@ -346,6 +356,7 @@ class _Planner:
         decisions = await self.state.match_decisions(self.entity)
         if not full:
             await self._fetch_decided_partners(rest, decisions)
+            self._still_ambiguous(rest, decisions)
         # In an incremental run only the records read are compared: a pair created on both
         # sides since the last run is linked rather than created twice.
         matched = match_records(
@@ -383,6 +394,40 @@ class _Planner:
         for system, singles in one_sided:
             for record in singles:
                 self._one_sided(system, record, lookup_first=not full)
+
+    def _still_ambiguous(
+        self, rest: dict[System, dict[str, SourceRecord]], decisions: Sequence[MatchDecision]
+    ) -> None:
+        """Keep records found ambiguous by a full read out of a partial read's matching.
+
+        A partial read may hold only one of the candidates and would pair it by mistake; until
+        a person decides (or a full run finds them unambiguous), they stay under review.
+        """
+        decided = {
+            (system, d.webcrm_id if system == "webcrm" else d.fortnox_id)
+            for d in decisions
+            if d.verdict is MatchVerdict.ACCEPTED
+            for system in SYSTEMS
+        }
+        for system in SYSTEMS:
+            for record in list(rest[system].values()):
+                error = self.errors.get((system, record.id))
+                if error is None or error.kind is not ErrorKind.AMBIGUOUS:
+                    continue
+                if (system, record.id) in decided:
+                    continue
+                del rest[system][record.id]
+                self.add(
+                    Action(
+                        ActionKind.REVIEW,
+                        self.entity,
+                        source=system,
+                        reason=error.reason,
+                        key=error.field,
+                        records={system: record},
+                        **_Ids.on(system, record.id).kw(),
+                    )
+                )
 
     async def _fetch_decided_partners(
         self, rest: dict[System, dict[str, SourceRecord]], decisions: Sequence[MatchDecision]

@@ -305,6 +305,18 @@ class ErrorState(StrEnum):
     RESOLVED = "resolved"
 
 
+class ErrorKind(StrEnum):
+    """Why a record is not synced."""
+
+    #: a system refused it, or gave no reliable answer
+    FAILURE = "failure"
+    #: it cannot be sent as it is (e.g. a required field is empty)
+    INCOMPLETE = "incomplete"
+    #: it matches several records on the other side: a person decides with ``match``; until
+    #: then it is neither matched again by a partial read nor created
+    AMBIGUOUS = "ambiguous"
+
+
 @dataclass(frozen=True)
 class RecordError:
     """A record whose change could not be applied, kept until it syncs.
@@ -326,6 +338,7 @@ class RecordError:
     first_seen: datetime
     last_seen: datetime
     state: ErrorState
+    kind: ErrorKind = ErrorKind.FAILURE
 
 
 @dataclass(frozen=True)
@@ -339,6 +352,7 @@ class ErrorReport:
     field: str | None = None
     vendor_code: str | None = None
     vendor_message: str | None = None
+    kind: ErrorKind = ErrorKind.FAILURE
 
 
 @dataclass(frozen=True)
@@ -468,7 +482,8 @@ class StateStore(Protocol):
 
     # per-record errors
     async def record_error(self, report: ErrorReport) -> RecordError:
-        """Store a failure; a repeat for the same record counts one more attempt."""
+        """Store a failure; a repeat for the same record counts one more attempt (and takes the
+        latest reason, kind and vendor details)."""
         ...
 
     async def open_errors(self, entity: str | None = None) -> list[RecordError]:

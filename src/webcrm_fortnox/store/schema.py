@@ -136,6 +136,7 @@ record_errors = sa.Table(
     sa.Column("first_seen", UtcDateTime, nullable=False),
     sa.Column("last_seen", UtcDateTime, nullable=False),
     sa.Column("state", sa.String(20), nullable=False),
+    sa.Column("kind", sa.String(20), nullable=False, server_default="failure"),
     sa.Index("ix_record_errors_record", "tenant", "entity", "system", "record_id", "state"),
 )
 

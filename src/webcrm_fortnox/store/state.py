@@ -12,6 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from webcrm_fortnox.engine.ports import (
     Conflict,
     ConflictReport,
+    ErrorKind,
     ErrorReport,
     ErrorState,
     Intent,
@@ -122,6 +123,7 @@ def _error(row: sa.Row[Any]) -> RecordError:
         first_seen=row.first_seen,
         last_seen=row.last_seen,
         state=ErrorState(row.state),
+        kind=ErrorKind(row.kind),
     )
 
 
@@ -348,6 +350,7 @@ class TenantState:
             "vendor_code": report.vendor_code,
             "vendor_message": report.vendor_message,
             "reason": report.reason,
+            "kind": report.kind.value,
             "last_seen": now,
         }
         where = self._error_where(report.entity, report.system, report.record_id)
