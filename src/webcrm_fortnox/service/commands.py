@@ -58,7 +58,7 @@ class Command:
     console: Console
 
 
-class _Bars:
+class ProgressBars:
     """One Rich progress bar per tenant, shown only on a terminal and for long runs."""
 
     def __init__(self, progress: Progress | None) -> None:
@@ -81,13 +81,14 @@ class _Bars:
 
 
 @contextlib.contextmanager
-def _progress_bars(console: Console) -> Iterator[_Bars]:
+def progress_bars(console: Console) -> Iterator[ProgressBars]:
+    """Progress bars on ``console`` when it is a terminal; callbacks are ``None`` otherwise."""
     if not console.is_terminal:
-        yield _Bars(None)
+        yield ProgressBars(None)
         return
     columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn())
     with Progress(*columns, console=console, transient=False) as progress:
-        yield _Bars(progress)
+        yield ProgressBars(progress)
 
 
 def _print_stopped(console: Console, runs: Sequence[TenantRun]) -> None:
@@ -132,7 +133,7 @@ def _report_runs(console: Console, runs: Sequence[TenantRun]) -> int:
 async def sync_once(command: Command, *, full: bool) -> int:
     """Run one sync of every tenant and print the summary; returns the exit status."""
     mode = Mode.FULL if full else Mode.INCREMENTAL
-    with _progress_bars(command.console) as bars:
+    with progress_bars(command.console) as bars:
 
         async def task(
             tenant: TenantConfig, state: TenantState, clients: TenantClients
