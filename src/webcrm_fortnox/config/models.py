@@ -11,7 +11,14 @@ from __future__ import annotations
 from typing import Annotated, Literal
 
 from babel import Locale, UnknownLocaleError
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    field_validator,
+    model_validator,
+)
 
 from webcrm_fortnox.config.secrets import Secret
 from webcrm_fortnox.domain.fields import ACCOUNTING_FIELDS, MAPPABLE_FIELDS
@@ -135,6 +142,84 @@ class WebcrmFields(_Strict):
         return {name: getattr(self, name) for name in MAPPABLE_FIELDS if getattr(self, name)}
 
 
+DataField = Annotated[str, StringConstraints(pattern=r"^Data[1-9]$")]
+DeliveryField = Annotated[
+    str,
+    StringConstraints(
+        strip_whitespace=True,
+        pattern=r"^(|DeliveryErpId|DeliveryOrderDate|DeliveryCustom(?:[1-9]|1[0-5])|"
+        r"DeliveryPlus(?:[1-9]|1[0-9]|20))$",
+    ),
+]
+
+
+class ArticleSettings(_Strict):
+    """``[tenant.articles]``: the Fortnox article register as webCRM's product register.
+
+    Attributes:
+        enabled: whether articles sync at all.
+        article_number_field: the product-register ``Data`` field holding the article number
+            (webCRM's usual linked-data setup: ``Data1``).
+        name_field: the ``Data`` field holding the article's description (``Data2``).
+        price_list: the Fortnox price list whose price is the list price; unset: the article's
+            ``SalesPrice``, i.e. its price in the company's default price list, which the
+            article list carries, so no request per article is needed.
+        inactive_suffix: appended to the name of an item whose article is inactive in
+            Fortnox, so sales people see it; the item itself is kept.
+    """
+
+    enabled: bool = True
+    article_number_field: DataField = "Data1"
+    name_field: DataField = "Data2"
+    price_list: NonEmpty | None = None
+    inactive_suffix: Annotated[str, StringConstraints(min_length=1)] = " (inactive)"
+
+    @model_validator(mode="after")
+    def _distinct_fields(self) -> ArticleSettings:
+        if self.article_number_field == self.name_field:
+            raise ValueError("article_number_field and name_field must be different Data fields")
+        return self
+
+
+class DeliveryFields(_Strict):
+    """``[tenant.documents.fields]``: which webCRM delivery field holds each document field.
+
+    ``""`` leaves a field out. webCRM has standard fields for the ERP document number
+    (``DeliveryErpId``) and the order date; the rest live in custom fields, by default those
+    the usual accounting setup switches on (delivery date, invoice number and date, a
+    booked checkbox, and the Fortnox record a delivery was created from).
+    """
+
+    document_number: DeliveryField = "DeliveryErpId"
+    order_date: DeliveryField = "DeliveryOrderDate"
+    delivery_date: DeliveryField = "DeliveryCustom1"
+    invoice_number: DeliveryField = "DeliveryCustom2"
+    invoice_date: DeliveryField = "DeliveryCustom3"
+    invoice_booked: DeliveryField = "DeliveryCustom4"
+    #: holds the Fortnox record (``invoice:7``) a delivery was created from: its idempotency
+    #: key, looked up before a create is sent again; cannot be left out.
+    fortnox_id: Annotated[DeliveryField, StringConstraints(min_length=1)] = "DeliveryCustom5"
+
+    def mapping(self) -> dict[str, str]:
+        """Canonical document field → webCRM delivery field, for the fields kept in webCRM."""
+        names = (
+            "document_number",
+            "order_date",
+            "delivery_date",
+            "invoice_number",
+            "invoice_date",
+            "invoice_booked",
+        )
+        return {name: getattr(self, name) for name in names if getattr(self, name)}
+
+
+class DocumentSettings(_Strict):
+    """``[tenant.documents]``: webCRM deliveries and Fortnox orders or invoices."""
+
+    enabled: bool = True
+    fields: DeliveryFields = Field(default_factory=DeliveryFields)
+
+
 class TenantConfig(_Strict):
     """``[[tenant]]``: one webCRM system paired with one Fortnox company."""
 
@@ -152,6 +237,8 @@ class TenantConfig(_Strict):
     fortnox: FortnoxSettings
     fields: WebcrmFields = Field(default_factory=WebcrmFields)
     field_policy: dict[str, FieldPolicy] = Field(default_factory=dict)
+    articles: ArticleSettings = Field(default_factory=ArticleSettings)
+    documents: DocumentSettings = Field(default_factory=DocumentSettings)
 
     @property
     def company_type_for_new(self) -> str:
