@@ -108,13 +108,15 @@ async def test_retry_needs_an_id_or_all(env: Systems, tmp_path: Path) -> None:
 # --- runs that cannot complete ---------------------------------------------------------------
 
 
-async def test_authorization_code_tenants_are_told_to_wait_for_connect(
+async def test_authorization_code_tenants_are_told_to_connect_first(
     env: Systems, tmp_path: Path
 ) -> None:
     path = config_file(tmp_path, tenant(fortnox={"auth": "authorization-code"}))
     result = await cli(env.connector, "sync", "--once", "--config", path)
     assert result.exit_code == 1
-    assert "needs tokens from `webcrm-fortnox connect`" in result.stdout
+    assert "not connected to Fortnox yet: run `webcrm-fortnox connect fortnox --tenant acme`" in (
+        result.stdout
+    )
 
 
 async def test_a_refused_secret_stops_the_tenant_without_showing_it(

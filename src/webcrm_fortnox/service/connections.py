@@ -20,10 +20,18 @@ import httpx
 
 from webcrm_fortnox.config.models import TenantConfig
 from webcrm_fortnox.engine.ports import System
-from webcrm_fortnox.fortnox.auth import OAuthClient, ServiceAccountAuth
+from webcrm_fortnox.fortnox.auth import (
+    AuthorizationCodeAuth,
+    FortnoxAuth,
+    OAuthClient,
+    ServiceAccountAuth,
+    TokenSet,
+)
 from webcrm_fortnox.fortnox.client import FortnoxClient
 from webcrm_fortnox.fortnox.limits import DEFAULT_LIMIT, DEFAULT_PERIOD, limiter_key
 from webcrm_fortnox.fortnox.urls import FortnoxUrls
+from webcrm_fortnox.service.vault import FortnoxGrant, KeySource, TokenVault
+from webcrm_fortnox.store.service import ServiceStore
 from webcrm_fortnox.transport.limiters import LimiterRegistry
 from webcrm_fortnox.webcrm.client import WebcrmClient, webcrm_limiters
 
@@ -66,11 +74,19 @@ class NotConnectedError(Exception):
 
 @dataclass(frozen=True)
 class TenantClients:
-    """The two clients of one tenant run, and the clock its cursors are taken from."""
+    """The two clients of one tenant run, and the clock its cursors are taken from.
+
+    Attributes:
+        webcrm: the webCRM client.
+        fortnox: the Fortnox client.
+        now: the clock cursors are taken from.
+        fortnox_auth: the Fortnox credential (the change feed subscribes with its tokens).
+    """
 
     webcrm: WebcrmClient
     fortnox: FortnoxClient
     now: Callable[[], datetime]
+    fortnox_auth: FortnoxAuth | None = None
 
 
 class Connector:
@@ -81,6 +97,8 @@ class Connector:
         sleep: the sleeper for backoff and rate limits (tests advance the emulators' clock).
         transports: per system, the HTTP transport to send through instead of the network
             (tests pass ``httpx.ASGITransport`` to the in-process emulators).
+        keys: where the key of the stored Fortnox tokens is (``authorization-code`` tenants);
+            none: such tenants cannot be opened.
     """
 
     def __init__(
@@ -89,7 +107,9 @@ class Connector:
         clock: TimeSource | None = None,
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
         transports: Mapping[System, httpx.AsyncBaseTransport] | None = None,
+        keys: KeySource | None = None,
     ) -> None:
+        self.keys = keys
         self.clock = clock or SystemTime()
         self.sleep = sleep
         self.transports = dict(transports or {})
@@ -103,42 +123,86 @@ class Connector:
     def _http(self, system: System) -> httpx.AsyncClient:
         return httpx.AsyncClient(transport=self.transports.get(system), timeout=HTTP_TIMEOUT)
 
+    def oauth(self, tenant: TenantConfig, http: httpx.AsyncClient) -> OAuthClient:
+        """The tenant's Fortnox OAuth client (token endpoint, authorize URL)."""
+        settings = tenant.fortnox
+        return OAuthClient(
+            settings.client_id,
+            settings.client_secret.get_secret_value(),
+            urls=fortnox_urls(tenant),
+            http=http,
+            clock=self.clock.timestamp,
+            sleep=self.sleep,
+        )
+
+    def vault(self, store: ServiceStore) -> TokenVault | None:
+        """The token vault over ``store`` with this connector's key, if it has one."""
+        return None if self.keys is None else TokenVault(store, self.keys)
+
+    def http(self, system: System) -> httpx.AsyncClient:
+        """A new HTTP client for ``system`` (through the test transport when one is set)."""
+        return self._http(system)
+
+    async def _fortnox_auth(
+        self, tenant: TenantConfig, oauth: OAuthClient, vault: TokenVault | None
+    ) -> tuple[FortnoxAuth, str]:
+        """The credential and the rate-limit identity (tenant id) of the tenant's company."""
+        settings = tenant.fortnox
+        if settings.auth == "service-account":
+            if settings.tenant_id is None:
+                raise NotConnectedError(
+                    f'tenant {tenant.name}: auth = "service-account" needs fortnox.tenant_id'
+                )
+            return ServiceAccountAuth(oauth, settings.tenant_id), str(settings.tenant_id)
+        grant = None if vault is None else await vault.load(tenant.name)
+        if grant is None:
+            raise NotConnectedError(
+                f"tenant {tenant.name} is not connected to Fortnox yet: run "
+                f"`webcrm-fortnox connect fortnox --tenant {tenant.name}`"
+            )
+        assert vault is not None
+        if grant.token.refresh_token is None:
+            raise NotConnectedError(
+                f"tenant {tenant.name}: the stored Fortnox grant has no refresh token; run "
+                f"`webcrm-fortnox connect fortnox --tenant {tenant.name}` again"
+            )
+        company = grant.tenant_id
+
+        async def persist(token: TokenSet) -> None:
+            await vault.save(tenant.name, FortnoxGrant(token, company))
+
+        auth = AuthorizationCodeAuth(
+            oauth, refresh_token=grant.token.refresh_token, on_rotate=persist, token=grant.token
+        )
+        # Fortnox counts per client id and company; before the company is known, per tenant.
+        identity = str(company) if company is not None else f"tenant:{tenant.name}"
+        return auth, identity
+
     @asynccontextmanager
-    async def clients(self, tenant: TenantConfig) -> AsyncIterator[TenantClients]:
+    async def clients(
+        self, tenant: TenantConfig, *, vault: TokenVault | None = None
+    ) -> AsyncIterator[TenantClients]:
         """The tenant's webCRM and Fortnox clients, closed when the block ends.
 
+        Args:
+            tenant: the tenant's configuration.
+            vault: where ``connect`` stored the tokens of ``auth = "authorization-code"``
+                tenants (they cannot be opened without it).
+
         Raises:
-            NotConnectedError: the tenant uses ``auth = "authorization-code"``, whose tokens come
-                from the ``connect`` command that this version does not have yet.
+            NotConnectedError: an ``authorization-code`` tenant has no stored tokens yet.
+            TokenKeyError: tokens are stored but the key to read them is missing.
         """
         settings = tenant.fortnox
-        if settings.auth != "service-account" or settings.tenant_id is None:
-            raise NotConnectedError(
-                f'tenant {tenant.name}: Fortnox auth = "authorization-code" needs tokens from '
-                "`webcrm-fortnox connect`, which this version does not have yet; use a service "
-                'account (auth = "service-account" with fortnox.tenant_id) for now'
-            )
         async with AsyncExitStack() as stack:
             fortnox_http = await stack.enter_async_context(self._http("fortnox"))
             webcrm_http = await stack.enter_async_context(self._http("webcrm"))
-            urls = FortnoxUrls(
-                api=settings.base_url, auth=settings.auth_url, websocket=settings.ws_url
-            )
-            secret = settings.client_secret.get_secret_value()
-            oauth = OAuthClient(
-                settings.client_id,
-                secret,
-                urls=urls,
-                http=fortnox_http,
-                clock=self.clock.timestamp,
-                sleep=self.sleep,
-            )
+            oauth = self.oauth(tenant, fortnox_http)
+            auth, identity = await self._fortnox_auth(tenant, oauth, vault)
             fortnox = FortnoxClient(
-                ServiceAccountAuth(oauth, settings.tenant_id),
-                urls=urls,
-                limiter=self.fortnox_limiters.get(
-                    limiter_key(settings.client_id, settings.tenant_id)
-                ),
+                auth,
+                urls=fortnox_urls(tenant),
+                limiter=self.fortnox_limiters.get(limiter_key(settings.client_id, identity)),
                 http=fortnox_http,
                 sleep=self.sleep,
             )
@@ -150,4 +214,12 @@ class Connector:
                 clock=self.clock.monotonic,
                 sleep=self.sleep,
             )
-            yield TenantClients(webcrm=webcrm, fortnox=fortnox, now=self.clock.now)
+            yield TenantClients(
+                webcrm=webcrm, fortnox=fortnox, now=self.clock.now, fortnox_auth=auth
+            )
+
+
+def fortnox_urls(tenant: TenantConfig) -> FortnoxUrls:
+    """Where the tenant's Fortnox (or emulator) is."""
+    settings = tenant.fortnox
+    return FortnoxUrls(api=settings.base_url, auth=settings.auth_url, websocket=settings.ws_url)

@@ -20,7 +20,9 @@ from sqlalchemy.engine import make_url
 from webcrm_fortnox.config.models import Config, TenantConfig
 from webcrm_fortnox.service.connections import Connector, NotConnectedError, TenantClients
 from webcrm_fortnox.service.runner import TenantRun
+from webcrm_fortnox.service.vault import TokenKeyError
 from webcrm_fortnox.store import StateDatabase, TenantState
+from webcrm_fortnox.store.service import ServiceStore
 
 log = logging.getLogger(__name__)
 
@@ -108,9 +110,10 @@ async def run_tenant(
 ) -> TenantRun:
     """Run ``task`` for one tenant with its own clients and state; never raises for it."""
     try:
-        async with connector.clients(tenant) as clients:
+        vault = connector.vault(ServiceStore(db))
+        async with connector.clients(tenant, vault=vault) as clients:
             return await task(tenant, db.tenant(tenant.name), clients)
-    except NotConnectedError as error:
+    except (NotConnectedError, TokenKeyError) as error:
         return TenantRun(tenant.name, message=str(error))
     except Exception as error:
         # A defect in one tenant's run must not take the others down; it is logged in full.

@@ -187,3 +187,27 @@ runs = sa.Table(
     sa.Column("message", sa.Text, nullable=True),
     sa.Index("ix_runs_tenant", "tenant", "id"),
 )
+
+# What the long-running service keeps beside the sync state (migration 0003).
+
+tokens = sa.Table(
+    "tokens",
+    metadata,
+    _tenant(),
+    sa.Column("system", sa.String(20), nullable=False),
+    # Fernet ciphertext: the plain tokens never reach the database.
+    sa.Column("ciphertext", sa.Text, nullable=False),
+    sa.Column("updated_at", UtcDateTime, nullable=False),
+    sa.PrimaryKeyConstraint("tenant", "system", name="pk_tokens"),
+)
+
+service_state = sa.Table(
+    "service_state",
+    metadata,
+    # A tenant's name, or a pseudo-tenant such as "feed:<client id>" (never a valid tenant name).
+    _tenant(),
+    sa.Column("key", sa.String(100), nullable=False),
+    sa.Column("value", JsonValue, nullable=True),
+    sa.Column("updated_at", UtcDateTime, nullable=False),
+    sa.PrimaryKeyConstraint("tenant", "key", name="pk_service_state"),
+)

@@ -1,0 +1,164 @@
+"""What the long-running service keeps beside the sync state.
+
+- **Tokens** (``tokens``): one encrypted blob per tenant and system; this module only stores and
+  returns ciphertext, the key and the cipher live in :mod:`webcrm_fortnox.service.vault`.
+- **Service state** (``service_state``): small JSON values per tenant and key: when the next cycle
+  is due, whether the tenant is paused and why, the last propagation lag, the change feed's
+  offsets (under a pseudo-tenant ``feed:<client id>``), the records last seen excluded.
+- **Counts** for ``status``: links and open errors per entity, open conflicts.
+
+Every write is one transaction, so a token rotation or an offset is stored whole or not at all.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from webcrm_fortnox.engine.ports import ErrorState
+from webcrm_fortnox.store import schema as t
+from webcrm_fortnox.store.state import StateDatabase
+
+
+@dataclass(frozen=True)
+class StoredSecret:
+    """An encrypted token blob and when it was written."""
+
+    ciphertext: str
+    updated_at: datetime
+
+
+@dataclass(frozen=True)
+class EntityCounts:
+    """Per entity of one tenant: linked pairs and records with an open error, by error kind."""
+
+    linked: int
+    failing: Mapping[str, int]
+
+
+async def _upsert(
+    conn: AsyncConnection,
+    table: sa.Table,
+    where: sa.ColumnElement[bool],
+    keys: Mapping[str, Any],
+    values: Mapping[str, Any],
+) -> None:
+    updated = await conn.execute(sa.update(table).where(where).values(**values))
+    if updated.rowcount == 0:
+        await conn.execute(sa.insert(table).values(**keys, **values))
+
+
+class ServiceStore:
+    """The service's tables in a :class:`StateDatabase` (shared by every tenant)."""
+
+    def __init__(self, db: StateDatabase) -> None:
+        self.db = db
+
+    # tokens -----------------------------------------------------------------------------------
+
+    async def secret(self, tenant: str, system: str) -> StoredSecret | None:
+        """The encrypted tokens of ``tenant`` on ``system``, if any were stored."""
+        query = sa.select(t.tokens).where(t.tokens.c.tenant == tenant, t.tokens.c.system == system)
+        async with self.db.engine.connect() as conn:
+            row = (await conn.execute(query)).first()
+        return None if row is None else StoredSecret(row.ciphertext, row.updated_at)
+
+    async def save_secret(self, tenant: str, system: str, ciphertext: str) -> None:
+        """Replace the encrypted tokens of ``tenant`` on ``system`` in one transaction."""
+        where = (t.tokens.c.tenant == tenant) & (t.tokens.c.system == system)
+        async with self.db.engine.begin() as conn:
+            await _upsert(
+                conn,
+                t.tokens,
+                where,
+                {"tenant": tenant, "system": system},
+                {"ciphertext": ciphertext, "updated_at": self.db.clock()},
+            )
+
+    async def delete_secret(self, tenant: str, system: str) -> None:
+        async with self.db.engine.begin() as conn:
+            await conn.execute(
+                sa.delete(t.tokens).where(t.tokens.c.tenant == tenant, t.tokens.c.system == system)
+            )
+
+    # service state ----------------------------------------------------------------------------
+
+    async def values(self, tenant: str) -> dict[str, Any]:
+        """Every stored value of ``tenant``, by key."""
+        query = sa.select(t.service_state.c.key, t.service_state.c.value).where(
+            t.service_state.c.tenant == tenant
+        )
+        async with self.db.engine.connect() as conn:
+            return {row.key: row.value for row in await conn.execute(query)}
+
+    async def get(self, tenant: str, key: str) -> Any:
+        """One stored value, or ``None``."""
+        query = sa.select(t.service_state.c.value).where(
+            t.service_state.c.tenant == tenant, t.service_state.c.key == key
+        )
+        async with self.db.engine.connect() as conn:
+            return (await conn.execute(query)).scalar()
+
+    async def put(self, tenant: str, key: str, value: Any) -> None:
+        """Store ``value`` (JSON-ready; ``None`` clears it) under ``key``."""
+        await self.put_many(tenant, {key: value})
+
+    async def put_many(self, tenant: str, values: Mapping[str, Any]) -> None:
+        """Store several values of one tenant in one transaction."""
+        now = self.db.clock()
+        async with self.db.engine.begin() as conn:
+            for key, value in values.items():
+                where = (t.service_state.c.tenant == tenant) & (t.service_state.c.key == key)
+                await _upsert(
+                    conn,
+                    t.service_state,
+                    where,
+                    {"tenant": tenant, "key": key},
+                    {"value": value, "updated_at": now},
+                )
+
+    # counts for status ------------------------------------------------------------------------
+
+    async def entity_counts(self, tenant: str) -> dict[str, EntityCounts]:
+        """Links and open errors per entity of ``tenant``."""
+        links = (
+            sa.select(t.links.c.entity, sa.func.count())
+            .where(t.links.c.tenant == tenant)
+            .group_by(t.links.c.entity)
+        )
+        errors = (
+            sa.select(
+                t.record_errors.c.entity,
+                t.record_errors.c.kind,
+                sa.func.count(sa.distinct(t.record_errors.c.record_id)),
+            )
+            .where(
+                t.record_errors.c.tenant == tenant,
+                t.record_errors.c.state == ErrorState.OPEN.value,
+            )
+            .group_by(t.record_errors.c.entity, t.record_errors.c.kind)
+        )
+        async with self.db.engine.connect() as conn:
+            linked = {row[0]: int(row[1]) for row in await conn.execute(links)}
+            failing: dict[str, dict[str, int]] = {}
+            for entity, kind, count in await conn.execute(errors):
+                failing.setdefault(entity, {})[kind] = int(count)
+        return {
+            entity: EntityCounts(linked.get(entity, 0), failing.get(entity, {}))
+            for entity in sorted(set(linked) | set(failing))
+        }
+
+    async def open_conflicts(self, tenant: str) -> dict[str, int]:
+        """Conflicts waiting for a person, per entity."""
+        query = (
+            sa.select(t.conflicts.c.entity, sa.func.count())
+            .where(t.conflicts.c.tenant == tenant, t.conflicts.c.resolved_at.is_(None))
+            .group_by(t.conflicts.c.entity)
+        )
+        async with self.db.engine.connect() as conn:
+            return {row[0]: int(row[1]) for row in await conn.execute(query)}
