@@ -1,0 +1,304 @@
+"""The crash test: ``webcrm-fortnox sync --once`` killed with SIGKILL at random moments.
+
+Both emulators run as processes over loopback; the sync runs as a process too, with a
+configuration file and a SQLite state store as a user would have them. It is killed after a
+random delay (most land mid-request or between requests; some during a state commit) and
+started again, until the wanted number of kills is reached; then it is run to completion. At
+the end: no duplicate in either system, every eligible record linked exactly once, both sides
+equal on every synced field, no create of unknown outcome left, and one more run writes nothing.
+
+The CI form is ``tests/reliability/test_crash.py`` (small data, a few kills); the full form is
+``scripts/crash_test.py`` (at least 1,000 organisations and 30 kills).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import random
+import signal
+import subprocess
+import sys
+import time
+from contextlib import ExitStack
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from tests.e2e.harness import tenant, write_tenant_config, writes_in
+from tests.reliability.checks import problems, read_world
+from tests.support.servers import cli_server
+from webcrm_fortnox.config import TenantConfig
+from webcrm_fortnox.fortnox.models import Customer
+from webcrm_fortnox.service import Connector
+from webcrm_fortnox.store import StateDatabase
+from webcrm_fortnox.transport.limiters import LimiterRegistry
+from webcrm_fortnox.webcrm.emulator.state import DEFAULT_API_TOKEN
+
+#: webCRM Types given to organisations: most sync, some (prospects) must be left alone.
+TYPES = ("Customer", "Customer", "Customer", "Private Customer", "Prospect")
+
+
+@dataclass
+class CrashFigures:
+    """What a crash run did and found."""
+
+    organisations: int = 0
+    customers: int = 0
+    kills: int = 0
+    #: kills that landed after the killed process had written something to a system
+    kills_mid_work: int = 0
+    edits: int = 0
+    starts: int = 0
+    exits: dict[int, int] = field(default_factory=dict)
+    writes: dict[str, int] = field(default_factory=dict)
+    links: int = 0
+    problems: list[str] = field(default_factory=list)
+    seconds: float = 0.0
+
+    def report(self) -> str:
+        return "\n".join(
+            [
+                f"organisations created in webCRM   {self.organisations}",
+                f"customers created in Fortnox      {self.customers}",
+                f"edits between runs                {self.edits}",
+                f"sync processes started            {self.starts}",
+                f"SIGKILLs                          {self.kills}",
+                f"  of which after it had written   {self.kills_mid_work}",
+                f"exit statuses of unkilled runs    {self.exits}",
+                f"data-changing requests            {self.writes}",
+                f"links in the state store          {self.links}",
+                f"problems found                    {len(self.problems)}",
+                *[f"  {problem}" for problem in self.problems[:50]],
+                f"wall time                         {self.seconds:.1f} s",
+            ]
+        )
+
+
+def unlimited_connector() -> Connector:
+    """A connector whose clients ignore Fortnox's 25-per-5-s limit.
+
+    For arranging and checking data only, against emulators started with ``--no-rate-limit``:
+    the sync under test runs as its own process with the real limits.
+    """
+    connector = Connector()
+    connector.fortnox_limiters = LimiterRegistry(1_000_000, 1.0)
+    return connector
+
+
+def _fresh_tenant(fortnox: str, webcrm: str) -> TenantConfig:
+    return tenant(
+        name="crash",
+        webcrm={"base_url": webcrm, "api_token": DEFAULT_API_TOKEN},
+        fortnox={"base_url": fortnox, "auth_url": fortnox, "ws_url": "ws://127.0.0.1:1/topics-v1"},
+    )
+
+
+class People:
+    """People working in both systems between runs; remembers what each record must say."""
+
+    def __init__(self, config: TenantConfig, rng: random.Random) -> None:
+        self.config = config
+        self.rng = rng
+        self.expected: dict[str, dict[str, Any]] = {}
+        self.organisations: dict[str, int] = {}
+        self.customers: dict[str, str] = {}
+        self.edits = 0
+
+    async def create(self, organisations: int, customers: int) -> None:
+        async with unlimited_connector().clients(self.config) as clients:
+            for _ in range(organisations):
+                i = len(self.organisations)
+                name, kind = f"Organisation {i:05d} AB", self.rng.choice(TYPES)
+                self.organisations[name] = await clients.webcrm.create_organisation(
+                    {"OrganisationName": name, "OrganisationType": kind,
+                     "OrganisationTelephone": f"08-{i:06d}", "OrganisationCity": "Lund"}
+                )  # fmt: skip
+                if kind != "Prospect":
+                    self.expected[name] = {"name": name, "phone": f"08-{i:06d}", "city": "Lund"}
+            for _ in range(customers):
+                i = len(self.customers)
+                name = f"Kund {i:05d} AB"
+                created = await clients.fortnox.customers.create(
+                    Customer(name=name, city="Umeå", phone1=f"090-{i:06d}")
+                )
+                self.customers[name] = str(created.customer_number)
+                self.expected[name] = {"name": name, "phone": f"090-{i:06d}", "city": "Umeå"}
+
+    async def edit(self, count: int) -> None:
+        """Change the phone of ``count`` random records, each in the system it was made in."""
+        async with unlimited_connector().clients(self.config) as clients:
+            for name in self.rng.sample(sorted(self.expected), min(count, len(self.expected))):
+                self.edits += 1
+                phone = f"070-{self.edits:06d}"
+                if name in self.organisations:
+                    await clients.webcrm.update_organisation(
+                        self.organisations[name], {"OrganisationTelephone": phone}
+                    )
+                else:
+                    await clients.fortnox.customers.update(
+                        self.customers[name], Customer(phone1=phone)
+                    )
+                self.expected[name]["phone"] = phone
+
+
+async def _writes(config: TenantConfig) -> dict[str, int]:
+    async with (
+        httpx.AsyncClient(base_url=config.fortnox.base_url) as fortnox,
+        httpx.AsyncClient(base_url=config.webcrm.base_url) as webcrm,
+    ):
+        return {"fortnox": await writes_in(fortnox), "webcrm": await writes_in(webcrm)}
+
+
+async def _reset_stats(config: TenantConfig) -> None:
+    for base in (config.fortnox.base_url, config.webcrm.base_url):
+        async with httpx.AsyncClient(base_url=base) as api:
+            await api.delete("/_emulator/stats")
+
+
+async def _set_latency(config: TenantConfig, latency_ms: float) -> None:
+    for base in (config.fortnox.base_url, config.webcrm.base_url):
+        async with httpx.AsyncClient(base_url=base) as api:
+            response = await api.put("/_emulator/faults", json={"latency_ms": latency_ms})
+            response.raise_for_status()
+
+
+async def _verify(
+    config: TenantConfig, state_url: str, expected: dict[str, dict[str, Any]]
+) -> tuple[int, list[str]]:
+    db = await StateDatabase.open(state_url)
+    try:
+        state = db.tenant(config.name)
+        async with unlimited_connector().clients(config) as clients:
+            world = await read_world(config, clients, state)
+        found = problems(world, config, expected)
+        pending = await state.pending_intents("customer")
+        found += [f"create of unknown outcome left: {intent}" for intent in pending]
+        found += [f"open error: {error.reason}" for error in await state.open_errors()]
+        return len(world.links), found
+    finally:
+        await db.close()
+
+
+def _wait_for_a_write(
+    config: TenantConfig, before: dict[str, int], process: subprocess.Popen[bytes], limit: float
+) -> None:
+    """Return once ``process`` has written to a system (or ended, or ``limit`` s passed)."""
+    deadline = time.monotonic() + limit
+    while process.poll() is None and time.monotonic() < deadline:
+        if asyncio.run(_writes(config)) != before:
+            return
+        time.sleep(0.02)
+
+
+def _sync_process(config_file: Path, log: Path) -> subprocess.Popen[bytes]:
+    with log.open("ab") as out:
+        return subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "webcrm_fortnox",
+                "sync",
+                "--once",
+                "--config",
+                str(config_file),
+            ],
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            env={**os.environ, "COLUMNS": "200"},
+        )
+
+
+def crash_run(
+    folder: Path,
+    *,
+    organisations: int,
+    customers: int,
+    kills: int,
+    max_delay: float,
+    mid_write_share: float = 0.7,
+    latency_ms: float = 2.0,
+    seed: int = 0,
+    run_timeout: float = 600.0,
+) -> CrashFigures:
+    """Run the whole crash test in ``folder`` and return its figures (``problems`` empty: pass).
+
+    Args:
+        folder: where the configuration, state store and sync logs go.
+        organisations: organisations made in webCRM before the first sync (a fifth are prospects,
+            which must not sync).
+        customers: customers made in Fortnox before the first sync.
+        kills: SIGKILLs to deliver before the sync may finish.
+        max_delay: a kill comes a uniform random 0.2 … ``max_delay`` seconds after a start
+            (landing anywhere, start-up and reading included), or after its first write.
+        mid_write_share: the share of kills timed from the first write rather than the start.
+        latency_ms: added by both emulators to every API request, to widen the windows
+            between a request being carried out and its answer being handled.
+        seed: for the random delays and Types.
+        run_timeout: the longest one uninterrupted sync may take.
+    """
+    rng = random.Random(seed)
+    figures = CrashFigures(organisations=organisations, customers=customers)
+    started = time.monotonic()
+    with ExitStack() as stack:
+        no_limit = ("--seed", "empty", "--no-rate-limit")
+        fortnox = stack.enter_context(cli_server("emulate", "fortnox", *no_limit))
+        webcrm = stack.enter_context(cli_server("emulate", "webcrm", *no_limit))
+        config = _fresh_tenant(fortnox, webcrm)
+        state_url = f"sqlite:///{folder / 'state.db'}"
+        config_file = write_tenant_config(folder / "webcrm-fortnox.toml", state_url, config)
+        log = folder / "sync.log"
+        people = People(config, rng)
+        asyncio.run(people.create(organisations, customers))
+        asyncio.run(_reset_stats(config))
+        asyncio.run(_set_latency(config, latency_ms))
+        while True:
+            before = asyncio.run(_writes(config))
+            process = _sync_process(config_file, log)
+            figures.starts += 1
+            killing = figures.kills < kills
+            try:
+                if killing and rng.random() < mid_write_share:
+                    _wait_for_a_write(config, before, process, run_timeout)
+                code = process.wait(rng.uniform(0.2, max_delay) if killing else run_timeout)
+            except subprocess.TimeoutExpired:
+                if not killing:
+                    process.kill()
+                    process.wait()
+                    figures.problems.append(f"a sync ran longer than {run_timeout} s")
+                    break
+                os.kill(process.pid, signal.SIGKILL)
+                process.wait()
+                figures.kills += 1
+                if asyncio.run(_writes(config)) != before:
+                    figures.kills_mid_work += 1
+                # People edit between restarts too; those edits must survive the crashes.
+                asyncio.run(people.edit(2))
+                continue
+            figures.exits[code] = figures.exits.get(code, 0) + 1
+            if code == 0 and not killing:
+                break
+            if code != 0:
+                figures.problems.append(f"sync exited {code}; see {log}")
+                break
+            # It finished before the kill: people carry on working, so the next run has work.
+            asyncio.run(people.edit(3))
+            asyncio.run(people.create(2, 1))
+        asyncio.run(_set_latency(config, 0))
+        figures.writes = asyncio.run(_writes(config))
+        figures.organisations = len(people.organisations)
+        figures.customers = len(people.customers)
+        figures.edits = people.edits
+        figures.links, found = asyncio.run(_verify(config, state_url, people.expected))
+        figures.problems += found
+        asyncio.run(_reset_stats(config))
+        quiet = _sync_process(config_file, log)
+        if quiet.wait(run_timeout) != 0:
+            figures.problems.append(f"the run after the crashes exited {quiet.returncode}")
+        quiet_writes = asyncio.run(_writes(config))
+        if quiet_writes != {"fortnox": 0, "webcrm": 0}:
+            figures.problems.append(f"the run after the crashes wrote {quiet_writes}")
+    figures.seconds = time.monotonic() - started
+    return figures
