@@ -15,6 +15,7 @@ from typing import Any
 from tests.e2e.harness import Systems, tenant
 from tests.reliability.checks import World, problems, read_world
 from tests.reliability.taps import Hook, Tap
+from webcrm_fortnox.config import TenantConfig
 from webcrm_fortnox.engine.plan import Mode
 from webcrm_fortnox.service.runner import TenantRun
 from webcrm_fortnox.store import StateDatabase
@@ -29,11 +30,16 @@ class Scenario:
     """Records on both sides with unique names, and the values people last gave them."""
 
     def __init__(
-        self, env: Systems, db: StateDatabase, faults: Toggle, before: Hook | None = None
+        self,
+        env: Systems,
+        db: StateDatabase,
+        faults: Toggle,
+        before: Hook | None = None,
+        config: TenantConfig | None = None,
     ) -> None:
         self.env = env
         self.db = db
-        self.config = tenant()
+        self.config = config or tenant()
         self.faults = faults
         self.expected: dict[str, dict[str, Any]] = {}
         self.runs: list[TenantRun] = []
