@@ -40,6 +40,7 @@ class TenantRun:
         message: why the tenant stopped before or during its run, in plain English.
         matches: for ``match``: the proposed pairs, ambiguous candidates and one-sided records.
         decisions: for ``match``: how many decisions were recorded.
+        error: the error that stopped the run, when one did.
     """
 
     tenant: str
@@ -48,6 +49,7 @@ class TenantRun:
     message: str | None = None
     matches: MatchResult | None = None
     decisions: int = 0
+    error: ApiError | None = None
 
     @property
     def stopped(self) -> bool:
@@ -142,6 +144,7 @@ async def sync_tenant(
     )
     if result.status is RunStatus.ABORTED and isinstance(result.error, ApiError):
         run.message = stopped_message(result.error)
+        run.error = result.error
     run.results.append(result)
     return run
 
@@ -152,6 +155,7 @@ async def _setup_is_complete(run: TenantRun, organisations: WebcrmOrganisations)
         run.setup_problems = await organisations.check_setup()
     except ApiError as error:
         run.message = stopped_message(error)
+        run.error = error
         return False
     if run.setup_problems:
         run.message = (

@@ -1,0 +1,493 @@
+"""One tenant inside ``run``: when to sync, one sync at a time, backoff, pause, and accounting.
+
+A :class:`TenantWorker` keeps the tenant's clients open between syncs and wakes up for
+
+- the full cycle, every ``sync_interval_seconds`` (a full reconciliation every ``full_every``);
+- triggers: Fortnox change-feed events, webCRM hooks, and its own cheap ``/Queries`` poll every
+  ``webcrm_poll_seconds`` (while Fortnox's feed is down, the poll also runs a sync, which reads
+  Fortnox's changes by ``lastmodified``).
+
+A triggered sync is the engine's incremental run from the stored cursors: it reads only the
+records changed since the last sync (on both sides) and nothing else. Triggers that arrive
+close together, or while a sync runs, collapse into one more sync: that is the per-record
+debounce. The sync itself is :func:`~webcrm_fortnox.service.runner.sync_tenant`, a plain
+async function of configuration, state store and clients, so another scheduler (a job engine on
+PostgreSQL) can run it instead of this class.
+
+A failing tenant waits longer after each failure (capped), without holding anyone else up. A
+revoked or expired Fortnox grant pauses the tenant, cursors untouched, until ``connect`` stores
+new tokens; the next sync then catches up on everything changed meanwhile.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Callable
+from contextlib import AsyncExitStack
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from webcrm_fortnox.config.models import TenantConfig
+from webcrm_fortnox.engine.adapters.common import decode_cursor
+from webcrm_fortnox.engine.apply import RecordOutcome, RecordStatus
+from webcrm_fortnox.engine.plan import Mode
+from webcrm_fortnox.service.connections import Connector, NotConnectedError, TenantClients
+from webcrm_fortnox.service.exclusions import Exclusions
+from webcrm_fortnox.service.metrics import ServiceMetrics
+from webcrm_fortnox.service.runner import TenantRun, sync_tenant
+from webcrm_fortnox.service.vault import TokenKeyError, TokenVault
+from webcrm_fortnox.store import StateDatabase
+from webcrm_fortnox.store.service import ServiceStore
+from webcrm_fortnox.transport.errors import ApiError, PermissionDenied, ReconnectNeeded
+from webcrm_fortnox.webcrm.models import CHANGE_TRACKED
+from webcrm_fortnox.webcrm.queries import Query
+
+log = logging.getLogger(__name__)
+
+#: webCRM tables whose changes wake a tenant, by the entity whose cursor says "seen up to".
+WEBCRM_TABLES = (("customer", "organisation"), ("document", "delivery"))
+
+# Tenant health as ``status`` shows it.
+OK = "ok"
+FAILING = "failing"
+RECONNECT = "reconnect needed"
+NOT_CONNECTED = "not connected"
+STARTING = "starting"
+
+
+class StopRequested(BaseException):
+    """Raised between two records when the service is stopping; the record in hand is done.
+
+    A BaseException, so that nothing on the way treats it as a failure of the record.
+    """
+
+
+@dataclass(frozen=True)
+class WorkerSettings:
+    """Timing of the service, beside each tenant's own intervals.
+
+    Attributes:
+        full_every: seconds between full reconciliations (default nightly).
+        debounce: seconds to wait after a trigger for more changes to collapse into one sync.
+        first_backoff: seconds before the first retry of a failing tenant (doubles each time).
+        max_backoff: the longest wait between retries of a failing tenant.
+        pause_check: seconds between looks for new tokens of a paused tenant.
+        feed_down_poll: whether the webCRM poll also syncs while Fortnox's feed is down.
+    """
+
+    full_every: float = 24 * 3600.0
+    debounce: float = 0.5
+    first_backoff: float = 5.0
+    max_backoff: float = 1800.0
+    pause_check: float = 5.0
+    feed_down_poll: bool = True
+
+
+def _utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+class TenantWorker:
+    """Runs one tenant's syncs for the service.
+
+    Args:
+        tenant: its configuration.
+        db: the state database.
+        connector: opens its clients.
+        metrics: where it counts.
+        settings: service-wide timing.
+        monotonic: the clock intervals are measured with.
+    """
+
+    def __init__(
+        self,
+        tenant: TenantConfig,
+        db: StateDatabase,
+        connector: Connector,
+        metrics: ServiceMetrics,
+        settings: WorkerSettings,
+        *,
+        monotonic: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.tenant = tenant
+        self.name = tenant.name
+        self.db = db
+        self.state = db.tenant(tenant.name)
+        self.store = ServiceStore(db)
+        self.connector = connector
+        self.vault: TokenVault | None = connector.vault(self.store)
+        self.metrics = metrics
+        self.settings = settings
+        self.monotonic = monotonic
+        #: one sync of this tenant at a time (the demo also holds it to make edits atomically)
+        self.lock = asyncio.Lock()
+        self.health = STARTING
+        self.reason: str | None = None
+        self.failures = 0
+        self.clients: TenantClients | None = None
+        #: set once clients are open (the change feed subscribes with their tokens)
+        self.ready = asyncio.Event()
+        #: whether Fortnox's change feed currently covers this tenant
+        self.feed_live = False
+        self.syncs = 0
+        self._stack: AsyncExitStack | None = None
+        self._wake = asyncio.Event()
+        self._triggers: list[str] = []
+        self._fortnox_changes: dict[str, datetime] = {}
+        self._stopping = False
+        self._call_marks: dict[str, dict[str, int]] = {}
+        self._paused_version: str | None = None
+        self._next_full = 0.0
+        self._company: int | None = None
+        self._last_lag: dict[str, Any] | None = None
+        self._published_next: str | None = None
+        self.exclusions = Exclusions(self.store, tenant.name)
+        self.metrics.tenant_up.labels(tenant=self.name).set(0)
+
+    # -- triggers ----------------------------------------------------------------------------
+
+    def trigger(
+        self, reason: str, *, fortnox_ids: tuple[str, ...] = (), at: datetime | None = None
+    ) -> None:
+        """Ask for a sync soon (changes happened); collapses with other pending triggers.
+
+        Args:
+            reason: what happened, for logs and metrics (``"fortnox feed"``, ``"webcrm poll"``).
+            fortnox_ids: the Fortnox records announced, to measure their propagation lag.
+            at: when the change happened, as the announcement says.
+        """
+        self._triggers.append(reason)
+        when = at or _utcnow()
+        for record in fortnox_ids:
+            self._fortnox_changes.setdefault(record, when)
+        self._wake.set()
+
+    @property
+    def idle(self) -> bool:
+        """No sync runs and none is asked for."""
+        return not self.lock.locked() and not self._wake.is_set()
+
+    @property
+    def company_id(self) -> int | None:
+        """The Fortnox company this tenant follows (TenantId), when known."""
+        return self.tenant.fortnox.tenant_id if self._company is None else self._company
+
+    # -- the loop ----------------------------------------------------------------------------
+
+    async def run(self, stopping: asyncio.Event) -> None:
+        """Sync until ``stopping`` is set; the sync in progress finishes its record first."""
+        interval = float(self.tenant.sync_interval_seconds)
+        poll = float(self.tenant.webcrm_poll_seconds)
+        now = self.monotonic()
+        next_cycle = now  # the first sync runs at start: catch up on what happened while down
+        next_poll = now + poll
+        self._next_full = now + self.settings.full_every
+        retry_at = 0.0
+        stop_waiter = asyncio.ensure_future(stopping.wait())
+        try:
+            while not stopping.is_set():
+                now = self.monotonic()
+                if self.health in (RECONNECT, NOT_CONNECTED):
+                    wake_at = now + self.settings.pause_check
+                else:
+                    wake_at = max(min(next_cycle, next_poll), retry_at)
+                await self._publish_next(next_cycle)
+                if not self._wake.is_set():
+                    await self._sleep_until(wake_at, stop_waiter)
+                if stopping.is_set():
+                    break
+                now = self.monotonic()
+                if self.health in (RECONNECT, NOT_CONNECTED):
+                    if not await self._may_resume():
+                        continue
+                    next_cycle = now  # catch up at once
+                if now < retry_at:
+                    continue  # backing off: triggers wait for the retry
+                if now >= next_poll:
+                    next_poll = now + poll
+                    await self._poll()
+                due = now >= next_cycle
+                if not due and not self._wake.is_set():
+                    continue
+                if not due:
+                    await asyncio.sleep(self.settings.debounce)  # let a burst of changes land
+                mode = Mode.INCREMENTAL
+                if self.monotonic() >= self._next_full:
+                    mode = Mode.FULL
+                trigger = "cycle" if due else (self._triggers[0] if self._triggers else "trigger")
+                self._wake.clear()
+                self._triggers.clear()
+                ok = await self.sync(mode, trigger)
+                if due or mode is Mode.FULL:
+                    next_cycle = self.monotonic() + interval
+                if ok:
+                    retry_at = 0.0
+                elif self.health == FAILING:
+                    delay = min(
+                        self.settings.max_backoff,
+                        self.settings.first_backoff * 2 ** (self.failures - 1),
+                    )
+                    retry_at = self.monotonic() + delay
+                    log.warning(
+                        "tenant sync failed; backing off",
+                        extra={"tenant": self.name, "retry_in": delay, "reason": self.reason},
+                    )
+        except StopRequested:
+            pass
+        finally:
+            stop_waiter.cancel()
+            await self.close()
+
+    async def _sleep_until(self, wake_at: float, stop_waiter: asyncio.Future[Any]) -> None:
+        delay = max(0.0, wake_at - self.monotonic())
+        wake = asyncio.ensure_future(self._wake.wait())
+        try:
+            await asyncio.wait({wake, stop_waiter}, timeout=delay, return_when="FIRST_COMPLETED")
+        finally:
+            wake.cancel()
+
+    def request_stop(self) -> None:
+        """Stop the running sync after the record in hand."""
+        self._stopping = True
+
+    # -- clients -----------------------------------------------------------------------------
+
+    async def open(self) -> TenantClients:
+        """The tenant's clients, opened once and kept between syncs.
+
+        Raises:
+            NotConnectedError, TokenKeyError: the tenant cannot be opened (it pauses).
+        """
+        if self.clients is not None:
+            return self.clients
+        stack = AsyncExitStack()
+        try:
+            clients = await stack.enter_async_context(
+                self.connector.clients(self.tenant, vault=self.vault)
+            )
+            if self.vault is not None and self.tenant.fortnox.auth == "authorization-code":
+                grant = await self.vault.load(self.name)
+                self._company = None if grant is None else grant.tenant_id
+        except BaseException:
+            await stack.aclose()
+            raise
+        self._stack, self.clients = stack, clients
+        self._call_marks = {"webcrm": {}, "fortnox": {}}
+        self.ready.set()
+        return clients
+
+    async def close(self) -> None:
+        """Close the clients (to reopen them with new credentials later)."""
+        self.ready.clear()
+        stack, self._stack, self.clients = self._stack, None, None
+        if stack is not None:
+            await stack.aclose()
+
+    def count_calls(self) -> None:
+        """Add what the clients spent since the last count to the metrics."""
+        if self.clients is None:
+            return
+        for system, client in (("webcrm", self.clients.webcrm), ("fortnox", self.clients.fortnox)):
+            now = dict(client.stats if isinstance(client.stats, dict) else client.stats.as_dict())
+            before = self._call_marks.get(system, {})
+            self.metrics.add_calls(
+                self.name, system, {k: v - before.get(k, 0) for k, v in now.items()}
+            )
+            self._call_marks[system] = now
+
+    # -- the cheap poll ----------------------------------------------------------------------
+
+    async def _poll(self) -> None:
+        """Ask webCRM whether anything changed after the cursors; trigger a sync if so."""
+        try:
+            clients = await self.open()
+            if await webcrm_changed(self, clients):
+                self.trigger("webcrm poll")
+        except (NotConnectedError, TokenKeyError) as error:
+            await self._pause(NOT_CONNECTED, str(error))
+            return
+        except ApiError as error:
+            log.info("webcrm poll failed", extra={"tenant": self.name, "error": str(error)})
+        finally:
+            self.count_calls()
+        if self.settings.feed_down_poll and not self.feed_live:
+            # Nothing announces Fortnox's changes: the sync reads them by lastmodified.
+            self.trigger("fortnox poll")
+
+    # -- one sync ----------------------------------------------------------------------------
+
+    async def sync(self, mode: Mode, trigger: str) -> bool:
+        """Run one sync of the tenant now (waiting for one in progress); true when it completed.
+
+        Raises:
+            StopRequested: the service is stopping; the record in hand was finished.
+        """
+        async with self.lock:
+            try:
+                clients = await self.open()
+            except (NotConnectedError, TokenKeyError) as error:
+                await self._pause(NOT_CONNECTED, str(error))
+                return False
+            await self.exclusions.load()
+            started = self.monotonic()
+            try:
+                run = await sync_tenant(
+                    self.tenant,
+                    self.state,
+                    clients.webcrm,
+                    clients.fortnox,
+                    mode=mode,
+                    progress=self._progress,
+                    now=clients.now,
+                )
+            except StopRequested:
+                self.count_calls()
+                await self.exclusions.save()
+                log.info("tenant sync stopped between records", extra={"tenant": self.name})
+                raise
+            self.count_calls()
+            self.syncs += 1
+            return await self._account(run, mode, trigger, self.monotonic() - started)
+
+    def _progress(self, done: int, total: int, outcome: RecordOutcome) -> None:
+        self._observe(outcome)
+        # After the last record the cursors are stored; before it, stop if asked.
+        if self._stopping and done < total:
+            raise StopRequested()
+
+    def _observe(self, outcome: RecordOutcome) -> None:
+        """Excluded records and propagation lag of one outcome."""
+        action = outcome.action
+        self.exclusions.observe(outcome)
+        if outcome.status is not RecordStatus.SYNCED or not action.writes:
+            return
+        now = _utcnow()
+        announced = self._fortnox_changes.pop(outcome.fortnox_id or "", None)
+        targets = {change.system for change in action.changes}
+        if announced is not None and "webcrm" in targets:
+            self._lag("fortnox->webcrm", (now - announced).total_seconds())
+        webcrm_record = action.records.get("webcrm")
+        if webcrm_record is not None and webcrm_record.modified_at and "fortnox" in targets:
+            self._lag("webcrm->fortnox", (now - webcrm_record.modified_at).total_seconds())
+
+    def _lag(self, direction: str, seconds: float) -> None:
+        seconds = max(0.0, seconds)
+        self.metrics.lag.labels(tenant=self.name, direction=direction).observe(seconds)
+        self._last_lag = {"seconds": round(seconds, 3), "direction": direction, "at": _iso()}
+
+    async def _account(self, run: TenantRun, mode: Mode, trigger: str, seconds: float) -> bool:
+        """Metrics and the status ``status`` shows, after a sync; true when it completed."""
+        counts: dict[str, dict[str, int]] = {}
+        for result in run.results:
+            counts[result.entity] = result.counts
+            for status, n in result.counts.items():
+                self.metrics.records.labels(
+                    tenant=self.name, entity=result.entity, status=status
+                ).inc(n)
+            conflicts = sum(len(o.action.conflicts) for o in result.outcomes)
+            if conflicts:
+                self.metrics.conflicts.labels(tenant=self.name, entity=result.entity).inc(conflicts)
+        result_name = "stopped" if run.stopped else "completed"
+        self.metrics.syncs.labels(tenant=self.name, trigger=trigger, result=result_name).inc()
+        values: dict[str, Any] = {
+            "last_cycle": {
+                "at": _iso(),
+                "mode": mode.value,
+                "trigger": trigger,
+                "status": result_name,
+                "seconds": round(seconds, 3),
+                "counts": counts,
+                "message": run.reason,
+            },
+        }
+        if self._last_lag is not None:
+            values["lag"] = self._last_lag
+        if mode is Mode.FULL and not run.stopped:
+            self._next_full = self.monotonic() + self.settings.full_every
+        if not run.stopped:
+            self.failures = 0
+            self.health, self.reason = OK, None
+            values["last_success_at"] = _iso()
+            self.metrics.last_success.labels(tenant=self.name).set(time.time())
+            self.metrics.tenant_up.labels(tenant=self.name).set(1)
+        elif isinstance(run.error, ReconnectNeeded):
+            values.update(await self._pause_values(RECONNECT, run.reason))
+        else:
+            self.failures += 1
+            self.health, self.reason = FAILING, run.reason
+            self.metrics.tenant_up.labels(tenant=self.name).set(0)
+            if isinstance(run.error, PermissionDenied):
+                self.reason = f"{run.reason} (see `webcrm-fortnox connect`)"
+        values["health"] = {"state": self.health, "reason": self.reason}
+        await self.store.put_many(self.name, values)
+        await self.exclusions.save()
+        log.info(
+            "tenant synced" if not run.stopped else "tenant sync stopped",
+            extra={
+                "tenant": self.name,
+                "mode": mode.value,
+                "trigger": trigger,
+                "counts": counts,
+                "seconds": round(seconds, 3),
+                "reason": run.reason,
+            },
+        )
+        return not run.stopped
+
+    # -- pause and resume --------------------------------------------------------------------
+
+    async def _pause_values(self, health: str, reason: str | None) -> dict[str, Any]:
+        self.health, self.reason = health, reason
+        self.metrics.tenant_up.labels(tenant=self.name).set(0)
+        self._paused_version = None if self.vault is None else await self.vault.version(self.name)
+        await self.close()
+        log.warning("tenant paused", extra={"tenant": self.name, "state": health, "reason": reason})
+        return {"health": {"state": health, "reason": reason}}
+
+    async def _pause(self, health: str, reason: str) -> None:
+        await self.store.put_many(self.name, await self._pause_values(health, reason))
+
+    async def _may_resume(self) -> bool:
+        """Whether a paused tenant has new credentials (``connect`` ran meanwhile)."""
+        version = None if self.vault is None else await self.vault.version(self.name)
+        if version is None or version == self._paused_version:
+            self._wake.clear()
+            return False
+        log.info("tenant resumes with new credentials", extra={"tenant": self.name})
+        self.health, self.reason = STARTING, None
+        return True
+
+    async def _publish_next(self, next_cycle: float) -> None:
+        at = datetime.now(UTC).timestamp() + max(0.0, next_cycle - self.monotonic())
+        value = datetime.fromtimestamp(at, UTC).isoformat(timespec="seconds")
+        if value != self._published_next:
+            self._published_next = value
+            await self.store.put(self.name, "next_cycle_at", value)
+
+
+def _iso() -> str:
+    return datetime.now(UTC).isoformat(timespec="seconds")
+
+
+async def webcrm_changed(worker: TenantWorker, clients: TenantClients) -> bool:
+    """Whether webCRM holds a record updated after the tenant's cursors: one ``/Queries`` call
+    of one row per table. Without a cursor (nothing seen yet), any record counts."""
+    for entity, table in WEBCRM_TABLES:
+        kind = CHANGE_TRACKED[table]
+        assert kind.table is not None
+        query = Query(kind.table)
+        cursor = await worker.state.cursor("webcrm", entity)
+        if cursor is not None:
+            try:
+                query = query.where(kind.updated_field, ">", decode_cursor(cursor))
+            except ValueError:
+                continue  # a cursor of another shape: left to the cycle
+        response = await clients.webcrm.transport.request(
+            "GET", "Queries", params={"script": query.script, "Page": 1, "Size": 1}
+        )
+        if response.content and response.json():
+            return True
+    return False

@@ -1,0 +1,156 @@
+"""``run``'s triggers: Fortnox's change feed, webCRM's poll and hooks, and the feed's resume."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+
+from tests.service.live import Live, eventually, live, open_db, quick, running
+from webcrm_fortnox.service.daemon import SyncService
+from webcrm_fortnox.service.http_server import free_port
+from webcrm_fortnox.store import StateDatabase
+
+
+@pytest.fixture
+async def env(tmp_path: Path) -> AsyncIterator[Live]:
+    async with live(tmp_path) as systems:
+        yield systems
+
+
+@pytest.fixture
+async def db(tmp_path: Path) -> AsyncIterator[StateDatabase]:
+    database = await open_db(tmp_path)
+    try:
+        yield database
+    finally:
+        await database.close()
+
+
+def syncs(service: SyncService) -> dict[str, float]:
+    """How many syncs each trigger started, as ``/metrics`` counts them."""
+    counted: dict[str, float] = {}
+    for metric in service.metrics.syncs.collect():
+        for sample in metric.samples:
+            if sample.name.endswith("_total"):
+                trigger = sample.labels["trigger"]
+                counted[trigger] = counted.get(trigger, 0) + sample.value
+    return counted
+
+
+def syncs_by(service: SyncService, trigger: str) -> float:
+    return syncs(service).get(trigger, 0.0)
+
+
+async def started(service: SyncService) -> None:
+    worker = next(iter(service.workers.values()))
+
+    async def ready() -> bool:
+        # connections counts once the catch-up sync after subscribing was asked for
+        feeds = all(feed.live and feed.connections >= 1 for feed in service.feeds)
+        return worker.syncs >= 1 and feeds and worker.idle
+
+    await eventually(ready, "the first sync, the change feed and its catch-up")
+
+
+async def test_a_fortnox_edit_reaches_webcrm_without_waiting_for_the_cycle(
+    env: Live, db: StateDatabase
+) -> None:
+    # Cycle and webCRM poll an hour away: only the change feed can explain a quick sync.
+    config = env.tenant(webcrm_poll_seconds=3600)
+    service = SyncService([config], db, env.connector(), quick())
+    async with running(service):
+        await started(service)
+        number = await env.systems.customer(Name="Kund från Fortnox AB")
+
+        async def arrived() -> bool:
+            names = [o["OrganisationName"] for o in await env.systems.organisations()]
+            return "Kund från Fortnox AB" in names
+
+        await eventually(arrived, "the new Fortnox customer in webCRM")
+        await env.systems.edit_customer(number, Phone1="08-123 45 67")
+
+        async def edited() -> bool:
+            return any(
+                o.get("OrganisationTelephone") == "08-123 45 67"
+                for o in await env.systems.organisations()
+            )
+
+        await eventually(edited, "the Fortnox edit in webCRM")
+    # Apart from the first cycle, only the change feed started syncs.
+    assert syncs_by(service, "cycle") == 1
+    assert syncs_by(service, "fortnox customers") >= 1
+    assert set(syncs(service)) <= {"cycle", "fortnox customers", "fortnox feed connected"}
+
+
+async def test_a_webcrm_edit_reaches_fortnox_within_the_poll_interval(
+    env: Live, db: StateDatabase
+) -> None:
+    service = SyncService([env.tenant()], db, env.connector(), quick())
+    async with running(service):
+        await started(service)
+        await env.systems.organisation(OrganisationName="Kund från webCRM AB")
+
+        async def arrived() -> bool:
+            return any(c["Name"] == "Kund från webCRM AB" for c in await env.systems.customers())
+
+        await eventually(arrived, "the new organisation in Fortnox")
+    assert syncs_by(service, "webcrm poll") >= 1, syncs(service)
+    assert syncs_by(service, "cycle") == 1
+    assert "fortnox poll" not in syncs(service)  # the feed was live: Fortnox was not polled
+
+
+async def test_a_webcrm_hook_wakes_the_tenant(env: Live, db: StateDatabase) -> None:
+    port = free_port()
+    options = quick(feed=False, metrics_port=port, callback_url=f"http://127.0.0.1:{port}")
+    # Polling once an hour: only the hook can explain a quick sync.
+    service = SyncService([env.tenant(webcrm_poll_seconds=3600)], db, env.connector(), options)
+    async with running(service):
+        worker = next(iter(service.workers.values()))
+        await eventually(lambda: _true(worker.syncs >= 1), "the first sync")
+        await eventually(lambda: _true(bool(service._hook_secrets)), "the hooks registered")
+        await env.systems.organisation(OrganisationName="Kund via hook AB")
+
+        async def arrived() -> bool:
+            return any(c["Name"] == "Kund via hook AB" for c in await env.systems.customers())
+
+        await eventually(arrived, "the organisation in Fortnox")
+    assert syncs_by(service, "webcrm hook") >= 1
+
+
+async def test_the_feed_resumes_from_its_stored_offset_after_a_restart(
+    env: Live, db: StateDatabase, tmp_path: Path
+) -> None:
+    config = env.tenant(webcrm_poll_seconds=3600)
+    first = SyncService([config], db, env.connector(), quick())
+    async with running(first):
+        await started(first)
+        number = await env.systems.customer(Name="Första AB")
+        await eventually(lambda: _handled(first, 1), "the first event handled")
+    # While nobody listens, Fortnox announces two more changes.
+    await env.systems.edit_customer(number, Phone1="031-11 22 33")
+    await env.systems.customer(Name="Andra AB")
+
+    second = SyncService([config], db, env.connector(), quick(feed=True))
+    async with running(second):
+        await started(second)
+        # The stored offset replays what happened while down (and, at most, the last one again).
+        await eventually(lambda: _handled(second, 2), "the missed events replayed")
+
+        async def caught_up() -> bool:
+            organisations = await env.systems.organisations()
+            names = {o["OrganisationName"] for o in organisations}
+            phones = {o.get("OrganisationTelephone") for o in organisations}
+            return "Andra AB" in names and "031-11 22 33" in phones
+
+        await eventually(caught_up, "the missed changes in webCRM")
+    assert second.feeds[0].events_handled <= 3
+
+
+async def _handled(service: SyncService, count: int) -> bool:
+    return sum(feed.events_handled for feed in service.feeds) >= count
+
+
+async def _true(value: bool) -> bool:
+    return value
