@@ -11,9 +11,9 @@ from __future__ import annotations
 import asyncio
 import sys
 from collections.abc import Callable, Coroutine
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 import click
 import typer
@@ -22,6 +22,7 @@ from webcrm_fortnox import __version__
 
 if TYPE_CHECKING:
     from webcrm_fortnox.service.commands import Command
+    from webcrm_fortnox.service.connect import OpenUrl
     from webcrm_fortnox.service.connections import Connector
 
 app = typer.Typer(
@@ -111,23 +112,32 @@ def emulate_webcrm(
 # --- the sync commands -----------------------------------------------------------------------
 
 
-def _default_connector() -> Connector:
-    from webcrm_fortnox.service.connections import Connector
-
-    return Connector()
-
-
 @dataclass
 class CliContext:
     """What a sync command runs with; tests pass their own as Click's ``obj``.
 
     Attributes:
-        connector: builds each tenant's clients (tests: to in-process emulators).
+        connector: builds each tenant's clients (tests: to in-process emulators); by default
+            one that keeps Fortnox tokens under the key beside the configuration file.
         interactive: whether ``match`` may ask questions (``None``: when stdin is a terminal).
+        open_url: how ``connect fortnox`` opens the authorize address (tests approve in-process).
     """
 
-    connector: Connector = field(default_factory=_default_connector)
+    connector: Connector | None = None
     interactive: bool | None = None
+    open_url: OpenUrl | None = None
+
+
+def _connector(context: CliContext, config_file: Path | None) -> Connector:
+    if context.connector is not None:
+        return context.connector
+    import os
+
+    from webcrm_fortnox.config import config_path
+    from webcrm_fortnox.service.connections import Connector
+    from webcrm_fortnox.service.vault import KeySource
+
+    return Connector(keys=KeySource.from_environment(os.environ, config_path(config_file)))
 
 
 ConfigOption = Annotated[
@@ -162,7 +172,9 @@ def _run(
 
     from webcrm_fortnox.config import ConfigError, load_config
     from webcrm_fortnox.service.commands import Command, NoSuchError
+    from webcrm_fortnox.service.connect import ConnectError
     from webcrm_fortnox.service.tenants import StateStoreError, UnknownTenantError, select_tenants
+    from webcrm_fortnox.service.vault import TokenKeyError
 
     context = ctx.obj if isinstance(ctx.obj, CliContext) else CliContext()
     try:
@@ -172,10 +184,10 @@ def _run(
         raise _fail(str(error)) from None
     if not tenants:
         raise _fail("the configuration has no [[tenant]]: add one (see the README)")
-    command = Command(config, tenants, context.connector, Console())
+    command = Command(config, tenants, _connector(context, config_file), Console())
     try:
         code = asyncio.run(action(command))
-    except (StateStoreError, NoSuchError) as error:
+    except (StateStoreError, NoSuchError, ConnectError, TokenKeyError) as error:
         raise _fail(str(error)) from None
     raise typer.Exit(code)
 
@@ -209,12 +221,7 @@ def sync(
     from webcrm_fortnox.service import commands
 
     if not once:
-        # The continuous service is a later addition; nothing here pretends to be it.
-        typer.echo(
-            "give --once: this version syncs once and exits; the long-running service is not "
-            "part of it yet",
-            err=True,
-        )
+        typer.echo("give --once, or use `webcrm-fortnox run` for the continuous service", err=True)
         raise typer.Exit(2)
     _run(ctx, config, tenant, lambda command: commands.sync_once(command, full=full))
 
@@ -285,11 +292,143 @@ def conflicts(
     open_only: Annotated[
         bool, typer.Option("--open", help="Only conflicts waiting for a person.")
     ] = False,
+    take: Annotated[
+        str | None,
+        typer.Option(
+            "--take",
+            help="Settle open conflicts with this side's value, written to the other side.",
+            metavar="webcrm|fortnox",
+        ),
+    ] = None,
+    conflict_id: Annotated[
+        int | None, typer.Argument(help="With --take: only this conflict (its ID in the list).")
+    ] = None,
 ) -> None:
-    """List fields both sides changed, with both values and how each was settled."""
+    """List fields both sides changed, with both values and how each was settled; settle open
+    ones with --take webcrm|fortnox (one by its ID, or all)."""
     from webcrm_fortnox.service import commands
 
-    _run(ctx, config, tenant, lambda command: commands.conflicts(command, open_only=open_only))
+    if take is None:
+        if conflict_id is not None:
+            typer.echo("a conflict ID goes with --take webcrm|fortnox", err=True)
+            raise typer.Exit(2)
+        _run(ctx, config, tenant, lambda command: commands.conflicts(command, open_only=open_only))
+        return
+    if take not in ("webcrm", "fortnox"):
+        raise typer.BadParameter("must be 'webcrm' or 'fortnox'", param_hint="--take")
+    winner: Literal["webcrm", "fortnox"] = "webcrm" if take == "webcrm" else "fortnox"
+    _run(ctx, config, tenant, lambda command: commands.take_side(command, winner, conflict_id))
+
+
+@app.command()
+def run(
+    ctx: typer.Context,
+    config: ConfigOption = None,
+    tenant: TenantOption = None,
+    metrics_host: Annotated[
+        str, typer.Option(help="Address of the /metrics, /healthz and hooks server.")
+    ] = "127.0.0.1",
+    metrics_port: Annotated[int, typer.Option(help="Port of that server (0: none).")] = 9464,
+    callback_url: Annotated[
+        str | None,
+        typer.Option(
+            help="Public address of that server: webCRM hooks then wake tenants at once.",
+            metavar="URL",
+        ),
+    ] = None,
+    full_every: Annotated[
+        float, typer.Option(help="Hours between full reconciliations (default nightly).")
+    ] = 24.0,
+    no_feed: Annotated[
+        bool, typer.Option("--no-feed", help="Poll Fortnox instead of its change feed.")
+    ] = False,
+    log_level: Annotated[
+        str, typer.Option(help="DEBUG, INFO, WARNING or ERROR.", metavar="LEVEL")
+    ] = "INFO",
+) -> None:
+    """Run every tenant until stopped: a full cycle every sync_interval_seconds, syncs as soon
+    as Fortnox announces a change or webCRM shows one, metrics and health over HTTP, JSON logs
+    on standard error. SIGTERM or Ctrl-C finishes the record in hand and exits 0."""
+    from webcrm_fortnox.service import commands
+    from webcrm_fortnox.service.daemon import ServiceOptions
+    from webcrm_fortnox.service.worker import WorkerSettings
+
+    def start(command: Command) -> Coroutine[Any, Any, int]:
+        _log_to_json(command, log_level)
+        options = ServiceOptions(
+            worker=WorkerSettings(full_every=full_every * 3600),
+            metrics_host=metrics_host,
+            metrics_port=metrics_port or None,
+            callback_url=callback_url,
+            feed=not no_feed,
+        )
+        return commands.run_service(command, options)
+
+    _run(ctx, config, tenant, start)
+
+
+def _log_to_json(command: Command, level: str) -> None:
+    """JSON logs with every secret of the configuration masked."""
+    from webcrm_fortnox.service.logs import Redactor, setup_logging
+
+    redactor = Redactor()
+    for tenant in command.config.tenant:
+        redactor.add(
+            tenant.webcrm.api_token.get_secret_value(),
+            tenant.fortnox.client_secret.get_secret_value(),
+        )
+    setup_logging(redactor, level=level.upper())
+
+
+@app.command()
+def status(
+    ctx: typer.Context,
+    config: ConfigOption = None,
+    tenant: TenantOption = None,
+    as_json: Annotated[bool, typer.Option("--json", help="One JSON document.")] = False,
+) -> None:
+    """Per tenant: last and next cycle, records in sync / excluded / failing per entity, open
+    conflicts, connection health and propagation lag."""
+    from webcrm_fortnox.service import commands
+
+    _run(ctx, config, tenant, lambda command: commands.status(command, as_json=as_json))
+
+
+@app.command()
+def connect(
+    ctx: typer.Context,
+    system: Annotated[str, typer.Argument(help="fortnox or webcrm.", metavar="fortnox|webcrm")],
+    config: ConfigOption = None,
+    tenant: TenantOption = None,
+    port: Annotated[
+        int,
+        typer.Option(
+            help="Loopback port of the redirect (register http://127.0.0.1:PORT/callback)."
+        ),
+    ] = 8765,
+    no_browser: Annotated[
+        bool, typer.Option("--no-browser", help="Only print the address to open.")
+    ] = False,
+) -> None:
+    """Connect Fortnox (authorization code; tokens stored encrypted) or check webCRM's API
+    token, and check the licences, scopes and plan the sync needs."""
+    from webcrm_fortnox.service import commands
+    from webcrm_fortnox.service.connect import open_in_browser
+
+    if system not in ("fortnox", "webcrm"):
+        raise typer.BadParameter("must be 'fortnox' or 'webcrm'", param_hint="SYSTEM")
+    context = ctx.obj if isinstance(ctx.obj, CliContext) else CliContext()
+
+    async def print_only(url: str) -> None:
+        return None
+
+    opener = context.open_url or (print_only if no_browser else open_in_browser)
+    _run(
+        ctx,
+        config,
+        tenant,
+        lambda command: commands.connect(command, system, open_url=opener, port=port),
+    )
 
 
 @app.command()

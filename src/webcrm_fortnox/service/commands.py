@@ -10,6 +10,7 @@ complete).
 from __future__ import annotations
 
 import contextlib
+import json
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 
@@ -18,22 +19,30 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextC
 from rich.text import Text
 
 from webcrm_fortnox.config.models import Config, TenantConfig
-from webcrm_fortnox.domain.customer_spec import ENTITY
+from webcrm_fortnox.domain.customer_spec import ENTITY, customer_spec
 from webcrm_fortnox.engine.apply import RecordOutcome
 from webcrm_fortnox.engine.matching import MatchResult, Pair
-from webcrm_fortnox.engine.plan import Mode
-from webcrm_fortnox.engine.ports import MatchVerdict
+from webcrm_fortnox.engine.plan import Mode, system_name
+from webcrm_fortnox.engine.ports import MatchVerdict, RecordSource, System
+from webcrm_fortnox.engine.review import ReviewError, resolve_conflict
 from webcrm_fortnox.engine.sync import Progress as ProgressCallback
 from webcrm_fortnox.service import reports
+from webcrm_fortnox.service.connect import OpenUrl, connect_fortnox, connect_webcrm
 from webcrm_fortnox.service.connections import Connector, TenantClients
+from webcrm_fortnox.service.daemon import ServiceOptions, SyncService
+from webcrm_fortnox.service.exclusions import Exclusions
 from webcrm_fortnox.service.runner import (
     TenantRun,
     combined_exit_code,
+    customer_record_sources,
     match_tenant,
     sync_tenant,
 )
+from webcrm_fortnox.service.status import print_status, tenant_status
 from webcrm_fortnox.service.tenants import open_state, run_tenants
 from webcrm_fortnox.store import StateDatabase, TenantState
+from webcrm_fortnox.store.service import ServiceStore
+from webcrm_fortnox.transport.errors import ApiError
 
 #: Below this many actions a run is quick enough to need no progress bar.
 PROGRESS_THRESHOLD = 20
@@ -138,15 +147,26 @@ async def sync_once(command: Command, *, full: bool) -> int:
         async def task(
             tenant: TenantConfig, state: TenantState, clients: TenantClients
         ) -> TenantRun:
-            return await sync_tenant(
+            exclusions = Exclusions(ServiceStore(state.db), tenant.name)
+            await exclusions.load()
+            bar = bars.callback(tenant.name)
+
+            def progress(done: int, total: int, outcome: RecordOutcome) -> None:
+                exclusions.observe(outcome)
+                if bar is not None:
+                    bar(done, total, outcome)
+
+            run = await sync_tenant(
                 tenant,
                 state,
                 clients.webcrm,
                 clients.fortnox,
                 mode=mode,
-                progress=bars.callback(tenant.name),
+                progress=progress,
                 now=clients.now,
             )
+            await exclusions.save()
+            return run
 
         async with open_state(command.config.state.url) as db:
             runs = await run_tenants(command.tenants, db, command.connector, task)
@@ -294,4 +314,79 @@ async def match(command: Command, *, accept_all: bool, ask: Ask | None) -> int:
         # One tenant at a time: the questions of two tenants must not interleave.
         runs = await run_tenants(command.tenants, db, command.connector, task, concurrency=1)
     _print_stopped(console, runs)
+    return 1 if any(run.stopped for run in runs) else 0
+
+
+async def run_service(command: Command, options: ServiceOptions) -> int:
+    """``run``: every selected tenant until SIGTERM or Ctrl-C; 0 after a clean stop."""
+    async with open_state(command.config.state.url) as db:
+        service = SyncService(command.tenants, db, command.connector, options)
+        return await service.serve_until_signalled()
+
+
+async def status(command: Command, *, as_json: bool) -> int:
+    """``status``: per tenant, how the sync stands (``as_json``: one JSON document)."""
+    async with open_state(command.config.state.url, read_only=True) as db:
+        vault = command.connector.vault(ServiceStore(db))
+        statuses = [await tenant_status(db, tenant, vault) for tenant in command.tenants]
+    if as_json:
+        command.console.print_json(json.dumps({"tenants": statuses}))
+    else:
+        print_status(command.console, statuses)
+    return 0
+
+
+async def connect(command: Command, system: str, *, open_url: OpenUrl, port: int) -> int:
+    """``connect fortnox|webcrm`` for each selected tenant; 1 when any needs attention."""
+    code = 0
+    async with open_state(command.config.state.url) as db:
+        vault = command.connector.vault(ServiceStore(db))
+        for tenant in command.tenants:
+            if system == "webcrm":
+                result = await connect_webcrm(tenant, command.connector, command.console)
+            else:
+                result = await connect_fortnox(
+                    tenant, command.connector, vault, command.console, open_url=open_url, port=port
+                )
+            code = max(code, result)
+    return code
+
+
+async def take_side(command: Command, winner: System, conflict_id: int | None) -> int:
+    """``conflicts --take``: settle one open conflict (or all) with ``winner``'s value.
+
+    Raises:
+        NoSuchError: ``conflict_id`` is not an open conflict of the selected tenants.
+    """
+    settled = 0
+
+    async def task(tenant: TenantConfig, state: TenantState, clients: TenantClients) -> TenantRun:
+        nonlocal settled
+        run = TenantRun(tenant.name)
+        sources = customer_record_sources(tenant, clients.webcrm, clients.fortnox, now=clients.now)
+        by_system: dict[System, RecordSource] = {"webcrm": sources[0], "fortnox": sources[1]}
+        for conflict in await state.conflicts(ENTITY, open_only=True):
+            if conflict_id is not None and conflict.id != conflict_id:
+                continue
+            try:
+                await resolve_conflict(customer_spec(tenant), state, by_system, conflict.id, winner)
+            except (ReviewError, ApiError) as error:
+                command.console.print(Text(f"{tenant.name}: conflict {conflict.id}: {error}"))
+                continue
+            settled += 1
+            command.console.print(
+                Text(
+                    f"{tenant.name}: conflict {conflict.id} ({conflict.report.field}) settled: "
+                    f"{system_name(winner)}'s value kept on both sides"
+                )
+            )
+        return run
+
+    async with open_state(command.config.state.url) as db:
+        runs = await run_tenants(command.tenants, db, command.connector, task)
+    _print_stopped(command.console, runs)
+    if conflict_id is not None and not settled:
+        raise NoSuchError(f"no open conflict {conflict_id}; `webcrm-fortnox conflicts` lists them")
+    if conflict_id is None and not settled:
+        command.console.print(Text("No open conflicts."))
     return 1 if any(run.stopped for run in runs) else 0
