@@ -32,6 +32,7 @@ from webcrm_fortnox.engine.ports import (
 from webcrm_fortnox.transport.errors import (
     ApiError,
     AuthError,
+    BookedInvoiceError,
     PermissionDenied,
     TransientError,
 )
@@ -51,10 +52,15 @@ class RecordStatus(StrEnum):
     CONFLICT = "conflict"  #: waiting for a manual decision on a field
     REVIEW = "review"  #: ambiguous match waiting for a person
     FAILED = "failed"  #: stored as a per-record error, retried later
+    #: a change not sent because its target can no longer change (a booked invoice); stored
+    #: as an error of kind ``locked``, with the adapter's explanation
+    LOCKED = "locked"
 
 
 #: Outcomes that need a person (a run with any of them exits with status 3).
-ATTENTION = frozenset({RecordStatus.FAILED, RecordStatus.REVIEW, RecordStatus.CONFLICT})
+ATTENTION = frozenset(
+    {RecordStatus.FAILED, RecordStatus.REVIEW, RecordStatus.CONFLICT, RecordStatus.LOCKED}
+)
 
 
 @dataclass(frozen=True)
@@ -204,7 +210,12 @@ class Applier:
     async def _failed(self, action: Action, source: System, error: ApiError) -> RecordOutcome:
         target = other_system(source)
         refuser = system_name(error.system) if error.system in SYSTEMS else system_name(target)
-        if isinstance(error, TransientError) and not error.not_sent:
+        locked = isinstance(error, BookedInvoiceError)
+        if locked:
+            # Accounting forbids the change; the adapter says why (whether it sent nothing or
+            # the vendor refused), and retrying cannot help until the record changes.
+            reason = error.explanation
+        elif isinstance(error, TransientError) and not error.not_sent:
             reason = (
                 f"no reliable answer from {refuser} ({error.explanation}); "
                 "it is looked up before anything is sent again"
@@ -221,15 +232,15 @@ class Applier:
                 field=error.field,
                 vendor_code=None if error.code is None else str(error.code),
                 vendor_message=error.vendor_message,
+                kind=ErrorKind.LOCKED if locked else ErrorKind.FAILURE,
             )
         )
         log.warning(
             "record failed",
             extra={"entity": self.entity, "system": source, "record": record_id, "error": reason},
         )
-        return RecordOutcome(
-            action, RecordStatus.FAILED, action.webcrm_id, action.fortnox_id, reason, error
-        )
+        status = RecordStatus.LOCKED if locked else RecordStatus.FAILED
+        return RecordOutcome(action, status, action.webcrm_id, action.fortnox_id, reason, error)
 
     async def _create(self, action: Action) -> RecordOutcome:
         source = action.source

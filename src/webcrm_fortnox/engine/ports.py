@@ -315,6 +315,8 @@ class ErrorKind(StrEnum):
     #: it matches several records on the other side: a person decides with ``match``; until
     #: then it is neither matched again by a partial read nor created
     AMBIGUOUS = "ambiguous"
+    #: its partner can no longer change (a booked invoice): the change was not sent and stays
+    LOCKED = "locked"
 
 
 @dataclass(frozen=True)
