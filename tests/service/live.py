@@ -42,6 +42,7 @@ class Live:
     fortnox_url: str
     webcrm_url: str
     key_file: Path
+    apps: dict[str, Any]
 
     def tenant(self, **overrides: Any) -> TenantConfig:
         """A tenant of the emulators' default companies that polls webCRM every second and
@@ -71,12 +72,12 @@ async def live(tmp_path: Path) -> AsyncIterator[Live]:
     """Fresh, empty emulators without rate limits on loopback ports."""
     clock = EmulatorClock()
     async with AsyncExitStack() as stack:
-        fortnox_url = await stack.enter_async_context(
-            serving(fortnox_app(seed="empty", rate_limit=False, clock=clock))
-        )
-        webcrm_url = await stack.enter_async_context(
-            serving(webcrm_app(seed="empty", rate_limit=False, clock=clock))
-        )
+        apps = {
+            "fortnox": fortnox_app(seed="empty", rate_limit=False, clock=clock),
+            "webcrm": webcrm_app(seed="empty", rate_limit=False, clock=clock),
+        }
+        fortnox_url = await stack.enter_async_context(serving(apps["fortnox"]))
+        webcrm_url = await stack.enter_async_context(serving(apps["webcrm"]))
         connector = Connector(clock=clock)
         fortnox_api = await stack.enter_async_context(httpx.AsyncClient(base_url=fortnox_url))
         webcrm_api = await stack.enter_async_context(httpx.AsyncClient(base_url=webcrm_url))
@@ -85,6 +86,7 @@ async def live(tmp_path: Path) -> AsyncIterator[Live]:
             fortnox_url,
             webcrm_url,
             tmp_path / "token.key",
+            apps,
         )
         clients = await stack.enter_async_context(connector.clients(arranging.tenant()))
         arranging.systems.fortnox = clients.fortnox

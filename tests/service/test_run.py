@@ -1,0 +1,195 @@
+"""``run``: graceful shutdown without loss, pause and catch-up after reconnecting, secret-free
+logs, and the health server."""
+
+from __future__ import annotations
+
+import asyncio
+import io
+import json
+import logging
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import httpx
+import pytest
+from rich.console import Console
+
+from tests.service.live import Live, eventually, live, open_db, quick, running
+from tests.service.support import browser
+from webcrm_fortnox.service.connect import connect_fortnox
+from webcrm_fortnox.service.daemon import SyncService
+from webcrm_fortnox.service.http_server import free_port
+from webcrm_fortnox.service.logs import Redactor, setup_logging
+from webcrm_fortnox.service.status import tenant_status
+from webcrm_fortnox.store import StateDatabase
+from webcrm_fortnox.store.service import ServiceStore
+from webcrm_fortnox.webcrm.emulator.state import DEFAULT_API_TOKEN
+
+
+@pytest.fixture
+async def env(tmp_path: Path) -> AsyncIterator[Live]:
+    async with live(tmp_path) as systems:
+        yield systems
+
+
+@pytest.fixture
+async def db(tmp_path: Path) -> AsyncIterator[StateDatabase]:
+    database = await open_db(tmp_path)
+    try:
+        yield database
+    finally:
+        await database.close()
+
+
+async def test_stopping_mid_run_finishes_the_record_in_hand_and_loses_nothing(
+    env: Live, db: StateDatabase
+) -> None:
+    for n in range(30):
+        await env.systems.organisation(OrganisationName=f"Kund {n:02d} AB")
+    config = env.tenant(webcrm_poll_seconds=3600)
+    state = db.tenant(config.name)
+    service = SyncService([config], db, env.connector(), quick(feed=False))
+    task = asyncio.create_task(service.run())
+
+    async def some_linked() -> bool:
+        return len(await state.links("customer")) >= 5
+
+    await eventually(some_linked, "the import under way")
+    service.stop()
+    assert await asyncio.wait_for(task, 20) == 0
+
+    linked = await state.links("customer")
+    customers = await env.systems.customers()
+    assert 5 <= len(linked) < 30  # it stopped mid-run ...
+    assert await state.pending_intents("customer") == []  # ... after the record in hand
+    assert len(customers) == len(linked)  # every customer created is linked
+
+    again = SyncService([config], db, env.connector(), quick(feed=False))
+    async with running(again):
+        await eventually(
+            lambda: _true(next(iter(again.workers.values())).syncs >= 1), "the next sync"
+        )
+    assert len(await state.links("customer")) == 30
+    names = sorted(c["Name"] for c in await env.systems.customers())
+    assert names == [f"Kund {n:02d} AB" for n in range(30)]  # none twice, none missing
+
+
+async def test_a_revoked_grant_pauses_the_tenant_and_reconnecting_catches_up(
+    env: Live, db: StateDatabase
+) -> None:
+    connector = env.connector()
+    config = env.tenant(fortnox={"auth": "authorization-code", "tenant_id": None})
+    vault = connector.vault(ServiceStore(db))
+    assert vault is not None
+    out = Console(record=True, width=200)
+    assert (
+        await connect_fortnox(config, connector, vault, out, open_url=browser(env.systems), port=0)
+        == 0
+    ), out.export_text()
+    service = SyncService([config], db, connector, quick())
+    worker = service.workers[config.name]
+    async with running(service):
+        await eventually(lambda: _true(worker.syncs >= 1), "the first sync")
+        await env.systems.organisation(OrganisationName="Före AB")
+        await eventually(lambda: _customer(env, "Före AB"), "the first organisation synced")
+        await eventually(lambda: _true(worker.idle), "the tenant idle")
+        cursor = await db.tenant(config.name).cursor("webcrm", "customer")
+        # The company revokes the integration (the refresh token dies); an hour later the
+        # access token expires too.
+        grant = await vault.load(config.name)
+        assert grant is not None and grant.token.refresh_token
+        await env.systems.fortnox_api.post(
+            "/oauth-v1/revoke",
+            data={"token_type_hint": "refresh_token", "token": grant.token.refresh_token},
+            auth=("emulator", "emulator-secret"),
+        )
+        env.systems.clock.advance(3700)
+        await env.systems.organisation(OrganisationName="Under pausen AB")
+
+        async def paused() -> bool:
+            status = await tenant_status(db, config, vault)
+            return bool(status["state"] == "reconnect needed")
+
+        await eventually(paused, "status showing reconnect needed")
+        assert await db.tenant(config.name).cursor("webcrm", "customer") == cursor
+        assert not await _customer(env, "Under pausen AB")
+
+        assert (
+            await connect_fortnox(
+                config, connector, vault, out, open_url=browser(env.systems), port=0
+            )
+            == 0
+        )
+        await eventually(lambda: _customer(env, "Under pausen AB"), "the catch-up after connect")
+
+        async def healthy() -> bool:
+            return bool((await tenant_status(db, config, vault))["state"] == "ok")
+
+        await eventually(healthy, "status ok again")
+
+
+async def test_a_debug_run_logs_no_secret(env: Live, db: StateDatabase) -> None:
+    config = env.tenant()
+    stream = io.StringIO()
+    redactor = Redactor([DEFAULT_API_TOKEN, config.fortnox.client_secret.get_secret_value()])
+    handler = setup_logging(redactor, level=logging.DEBUG, stream=stream)
+    try:
+        service = SyncService([config], db, env.connector(), quick())
+        async with running(service):
+            worker = service.workers[config.name]
+            await eventually(
+                lambda: _true(worker.syncs >= 1 and service.feeds[0].live), "feed and first sync"
+            )
+            number = await env.systems.customer(Name="Hemlig AB")
+            await eventually(lambda: _organisation(env, "Hemlig AB"), "the customer in webCRM")
+            await env.systems.edit_customer(number, Phone1="08-99 88 77")
+            await env.systems.organisation(OrganisationName="Också hemlig AB")
+            await eventually(lambda: _customer(env, "Också hemlig AB"), "the org in Fortnox")
+    finally:
+        logging.getLogger().removeHandler(handler)
+        logging.getLogger().setLevel(logging.WARNING)
+    output = stream.getvalue()
+    lines = output.splitlines()
+    assert len(lines) > 50 and all(json.loads(line)["level"] for line in lines)
+    assert any('"logger": "httpx"' in line for line in lines)  # HTTP traffic was logged ...
+    secrets = {DEFAULT_API_TOKEN, config.fortnox.client_secret.get_secret_value()}
+    fortnox = env.apps["fortnox"].state.fortnox.kit.storage
+    secrets |= set(fortnox.table("_auth", "access")) | set(fortnox.table("_auth", "refresh"))
+    webcrm = env.apps["webcrm"].state.webcrm.kit.storage
+    secrets |= set(webcrm.table("_webcrm", "access_tokens"))
+    assert len(secrets) >= 4
+    leaked = [secret for secret in secrets if secret in output]
+    assert leaked == []  # ... and no token, secret or password in it
+
+
+async def test_metrics_and_health_are_served(env: Live, db: StateDatabase) -> None:
+    port = free_port()
+    service = SyncService([env.tenant()], db, env.connector(), quick(metrics_port=port))
+    async with running(service):
+        worker = next(iter(service.workers.values()))
+        await env.systems.organisation(OrganisationName="Mätbar AB")
+        await eventually(lambda: _customer(env, "Mätbar AB"), "the org in Fortnox")
+        await eventually(lambda: _true(worker.idle and worker.health == "ok"), "an idle tenant")
+        async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}") as http:
+            metrics = (await http.get("/metrics")).text
+            health = await http.get("/healthz")
+    assert 'webcrm_fortnox_api_calls_total{system="fortnox",tenant="acme"}' in metrics
+    assert 'webcrm_fortnox_records_total{entity="customer",status="synced",tenant="acme"}' in (
+        metrics
+    )
+    assert "webcrm_fortnox_last_successful_sync_timestamp_seconds" in metrics
+    assert 'webcrm_fortnox_propagation_lag_seconds_count{direction="webcrm->fortnox"' in metrics
+    assert health.status_code == 200
+    assert health.json()["tenants"]["acme"]["state"] == "ok"
+
+
+async def _customer(env: Live, name: str) -> bool:
+    return any(c["Name"] == name for c in await env.systems.customers())
+
+
+async def _organisation(env: Live, name: str) -> bool:
+    return any(o["OrganisationName"] == name for o in await env.systems.organisations())
+
+
+async def _true(value: bool) -> bool:
+    return value
