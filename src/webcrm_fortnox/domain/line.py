@@ -24,6 +24,20 @@ from webcrm_fortnox.domain.normalise import text
 _CENT: Final = Decimal("0.01")
 NO_LINES: Final = "[]"
 
+# Fortnox's published character set (reference §2, 2000359 "Värdet innehåller ej tillåtna
+# tecken") has no straight quotes, brackets or bars, which line texts typed in webCRM often
+# hold ('14" screen'). A description takes the nearest allowed characters on both sides, so the
+# line can be written to Fortnox and reads back equal.
+_FORTNOX_TEXT: Final = str.maketrans(
+    {'"': "’’", "“": "’’", "”": "’’", "'": "’", "‘": "’", "[": "(", "]": ")", "<": "(",
+     ">": ")", "|": "/", "~": "-"}
+)  # fmt: skip
+
+
+def line_text(value: Any) -> str:
+    """A line's description in normal form: clean text in characters Fortnox accepts."""
+    return text(value).translate(_FORTNOX_TEXT)
+
 
 def number(value: Any) -> str:
     """A quantity, price or percentage in normal form: ``"2"``, ``"99.5"``; blank is ``"0"``."""
@@ -60,7 +74,7 @@ class Line:
         """A line from raw values as either system holds them."""
         return cls(
             article=text(article) or None,
-            description=text(description),
+            description=line_text(description),
             quantity=number(quantity),
             price=number(price),
             discount=number(discount),
