@@ -10,14 +10,29 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from typing import Any
 
 from webcrm_fortnox.config.models import TenantConfig
+from webcrm_fortnox.domain.article import article_spec
 from webcrm_fortnox.domain.customer_spec import ENTITY, customer_spec
+from webcrm_fortnox.domain.document import document_spec
 from webcrm_fortnox.domain.webcrm_setup import SetupProblem
-from webcrm_fortnox.engine.adapters import FortnoxCustomers, WebcrmOrganisations
+from webcrm_fortnox.engine.adapters import (
+    FortnoxArticles,
+    FortnoxCustomers,
+    WebcrmOrganisations,
+    WebcrmProducts,
+    document_sources,
+)
 from webcrm_fortnox.engine.matching import MatchResult, Pair
 from webcrm_fortnox.engine.plan import Mode
-from webcrm_fortnox.engine.ports import MatchVerdict, RecordSource, StateStore, System
+from webcrm_fortnox.engine.ports import (
+    EntitySpec,
+    MatchVerdict,
+    RecordSource,
+    StateStore,
+    System,
+)
 from webcrm_fortnox.engine.review import decide_matches, propose_matches
 from webcrm_fortnox.engine.sync import Progress, RunResult, RunStatus, sync_entity
 from webcrm_fortnox.fortnox.client import FortnoxClient
@@ -107,7 +122,7 @@ async def sync_tenant(
     progress: Progress | None = None,
     now: Callable[[], datetime] = _utcnow,
 ) -> TenantRun:
-    """Sync (or, with ``dry_run``, plan) one tenant's customers.
+    """Sync (or, with ``dry_run``, plan) one tenant: customers, articles, then documents.
 
     webCRM's field setup is checked first, on every run: a custom field the configuration maps
     that webCRM lacks (or has of the wrong kind) stops the tenant with the list of what to
@@ -132,21 +147,67 @@ async def sync_tenant(
     run = TenantRun(tenant.name)
     if not await _setup_is_complete(run, organisations):
         return run
+    options: dict[str, Any] = {
+        "mode": mode,
+        "retry_error": retry_error,
+        "dry_run": dry_run,
+        "progress": progress,
+    }
     sources: Mapping[System, RecordSource] = {"webcrm": organisations, "fortnox": customers}
-    result = await sync_entity(
-        customer_spec(tenant),
-        state,
-        sources,
-        mode=mode,
-        retry_error=retry_error,
-        dry_run=dry_run,
-        progress=progress,
-    )
+    # Customers first, then articles, then documents: a delivery's organisation must be a
+    # linked customer, and a line's article a linked item, before the document can sync.
+    if not await _sync(run, customer_spec(tenant), state, sources, options):
+        return run
+    if tenant.articles.enabled:
+        products = WebcrmProducts(webcrm, tenant.articles)
+        if not await _article_setup_is_complete(run, products):
+            return run
+        articles: dict[System, RecordSource] = {
+            "webcrm": products,
+            "fortnox": FortnoxArticles(fortnox, tenant.articles),
+        }
+        if not await _sync(run, article_spec(), state, articles, options):
+            return run
+    if tenant.documents.enabled:
+        documents = document_sources(tenant, state, webcrm, fortnox, now=now)
+        await _sync(run, document_spec(tenant), state, documents, options)
+    return run
+
+
+async def _sync(
+    run: TenantRun,
+    spec: EntitySpec,
+    state: StateStore,
+    sources: Mapping[System, RecordSource],
+    options: Mapping[str, Any],
+) -> bool:
+    """Run one entity into ``run``; false when the tenant must stop (the run was aborted)."""
+    result = await sync_entity(spec, state, sources, **options)
     if result.status is RunStatus.ABORTED and isinstance(result.error, ApiError):
         run.message = stopped_message(result.error)
         run.error = result.error
     run.results.append(result)
-    return run
+    return result.status is not RunStatus.ABORTED
+
+
+async def _article_setup_is_complete(run: TenantRun, products: WebcrmProducts) -> bool:
+    """Check the product register's setup; on a gap or failure, say why in ``run``."""
+    try:
+        problems = await products.check_setup()
+    except ApiError as error:
+        run.message = stopped_message(error)
+        run.error = error
+        return False
+    if problems:
+        run.setup_problems = [
+            SetupProblem("articles", "QuotationLines/LinkedSetup", problem) for problem in problems
+        ]
+        run.message = (
+            f"webCRM's product register lacks {len(problems)} thing(s) the article settings "
+            "need; articles and documents were not synced"
+        )
+        return False
+    return True
 
 
 async def _setup_is_complete(run: TenantRun, organisations: WebcrmOrganisations) -> bool:

@@ -1,16 +1,26 @@
 """Record sources the engine syncs between: each maps one system's records to canonical form.
 
 Customers: :class:`WebcrmOrganisations` and :class:`FortnoxCustomers`;
-:func:`customer_sources` builds both for a tenant.
+:func:`customer_sources` builds both for a tenant. Articles: :class:`WebcrmProducts` and
+:class:`FortnoxArticles`. Documents: :class:`WebcrmDeliveries` and :class:`FortnoxDocuments`;
+:func:`document_sources` builds both (they read the customer and article links of the run).
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from datetime import datetime
 from typing import TYPE_CHECKING
 
+from webcrm_fortnox.engine.adapters.articles import FortnoxArticles, WebcrmProducts
+from webcrm_fortnox.engine.adapters.documents import (
+    FortnoxDocuments,
+    WebcrmDeliveries,
+    fortnox_article_exists,
+)
 from webcrm_fortnox.engine.adapters.fortnox_customers import FortnoxCustomers
 from webcrm_fortnox.engine.adapters.webcrm_organisations import WebcrmOrganisations
-from webcrm_fortnox.engine.ports import RecordSource, System
+from webcrm_fortnox.engine.ports import RecordSource, StateStore, System
 
 if TYPE_CHECKING:
     from webcrm_fortnox.config.models import TenantConfig
@@ -28,4 +38,33 @@ def customer_sources(
     }
 
 
-__all__ = ["FortnoxCustomers", "WebcrmOrganisations", "customer_sources"]
+def document_sources(
+    tenant: TenantConfig,
+    state: StateStore,
+    webcrm: WebcrmClient,
+    fortnox: FortnoxClient,
+    *,
+    now: Callable[[], datetime] | None = None,
+) -> dict[System, RecordSource]:
+    """The document record sources of one tenant for one run, keyed by system."""
+    documents = (
+        FortnoxDocuments(fortnox, tenant)
+        if now is None
+        else FortnoxDocuments(fortnox, tenant, now=now)
+    )
+    return {
+        "webcrm": WebcrmDeliveries(webcrm, tenant, state, fortnox_article_exists(fortnox)),
+        "fortnox": documents,
+    }
+
+
+__all__ = [
+    "FortnoxArticles",
+    "FortnoxCustomers",
+    "FortnoxDocuments",
+    "WebcrmDeliveries",
+    "WebcrmOrganisations",
+    "WebcrmProducts",
+    "customer_sources",
+    "document_sources",
+]

@@ -63,6 +63,19 @@ def _now() -> datetime:
     return datetime.now(UTC)
 
 
+def fortnox_article_exists(client: FortnoxClient) -> ArticleExists:
+    """An :data:`ArticleExists` that asks Fortnox (one request per article number asked)."""
+
+    async def exists(number: str) -> bool:
+        try:
+            await client.articles.get(number)
+        except NotFound:
+            return False
+        return True
+
+    return exists
+
+
 class DocumentLocked(BookedInvoiceError):
     """A change not sent because the Fortnox document can no longer change (booked, cancelled).
 
