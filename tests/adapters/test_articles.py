@@ -47,7 +47,7 @@ async def test_a_configured_price_list_is_read_per_article(env: Emulators) -> No
     assert record is not None and record.fields["list_price"] == "10.00"
     await env.fortnox.articles.create(Article(description="No price"))
     listed = (await FortnoxArticles(env.fortnox, settings).changes(None)).records
-    assert [r.fields["list_price"] for r in listed] == ["10.00", None]
+    assert [r.fields["list_price"] for r in listed] == ["10.00", "0.00"]
 
 
 async def test_fortnox_side_refuses_writes_and_knows_no_keys(env: Emulators) -> None:

@@ -38,7 +38,7 @@ def test_fortnox_list_item_becomes_canonical_with_strings_as_numbers() -> None:
         "article_number": "101",
         "name": "Hammer",
         "cost_price": "0.00",
-        "list_price": None,
+        "list_price": "0.00",
         "active": True,
     }
 
@@ -55,13 +55,13 @@ def test_inactive_article_is_marked_in_the_name_and_read_back() -> None:
         "article_number": "7",
         "name": "Saw",
         "cost_price": "1.00",
-        "list_price": None,
+        "list_price": "0.00",
         "active": False,
     }
     body = mapping.to_item(values)
     assert body[f"{P}Data1"] == "7"
     assert body[f"{P}Data2"] == "Saw (inactive)"
-    assert body[f"{P}Price"] is None
+    assert body[f"{P}Price"] == 0.0
     assert mapping.to_canonical(body) == values
 
 

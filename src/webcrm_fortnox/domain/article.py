@@ -12,7 +12,8 @@ article whose price was removed) clears the item's value too. A canonical articl
                     whose name then ends with the configured suffix (default " (inactive)")
 
 Amounts are text with two decimals (``"199.50"``), the precision Fortnox stores prices with
-(reference §8.4), so the same price compares equal from both sides.
+(reference §8.4), so the same price compares equal from both sides; no price is ``"0.00"``, as
+webCRM's item price is a number that reads 0 when unset.
 """
 
 from __future__ import annotations
@@ -33,6 +34,7 @@ ENTITY: Final = "article"
 ARTICLE_FIELDS: Final = ("article_number", "name", "cost_price", "list_price", "active")
 ITEM_PREFIX: Final = "QuotationLineLinkedDataItem"
 _CENT = Decimal("0.01")
+ZERO: Final = "0.00"
 
 
 def money(value: Any) -> str | None:
@@ -74,8 +76,10 @@ def article_from_fortnox(
     return {
         "article_number": text(item.get("ArticleNumber")),
         "name": text(item.get("Description")),
-        "cost_price": money(item.get("PurchasePrice")),
-        "list_price": money(price),
+        # No price and 0 are one value: the emulator reads an unset item price back as 0
+        # (the reference calls it nullable; which the real API does is unconfirmed).
+        "cost_price": money(item.get("PurchasePrice")) or ZERO,
+        "list_price": money(price) or ZERO,
         "active": active,
     }
 
@@ -106,8 +110,8 @@ class ItemMapping:
         return {
             "article_number": _data(item.get(self.number_field)),
             "name": name,
-            "cost_price": money(item.get(f"{ITEM_PREFIX}CostPrice")),
-            "list_price": money(item.get(f"{ITEM_PREFIX}Price")),
+            "cost_price": money(item.get(f"{ITEM_PREFIX}CostPrice")) or ZERO,
+            "list_price": money(item.get(f"{ITEM_PREFIX}Price")) or ZERO,
             "active": active,
         }
 
