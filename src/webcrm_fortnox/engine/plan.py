@@ -238,6 +238,10 @@ class _Planner:
     async def _pair(self, link: Link) -> None:
         if link.webcrm_id in self.handled["webcrm"] or link.fortnox_id in self.handled["fortnox"]:
             return
+        if self._seen_before(link):
+            self.handled["webcrm"].add(link.webcrm_id)
+            self.handled["fortnox"].add(link.fortnox_id)
+            return
         webcrm = await self._record("webcrm", link.webcrm_id)
         fortnox = await self._record("fortnox", link.fortnox_id)
         ids = _Ids(link.webcrm_id, link.fortnox_id)
@@ -285,6 +289,36 @@ class _Planner:
                 base=result.base,
                 **ids.kw(),
             )
+        )
+
+    def _seen_before(self, link: Link) -> bool:
+        """Whether only one record of the pair was read, and it holds what both last agreed on.
+
+        Change feeds re-read an overlap window on purpose (and show our own writes again); such
+        a record says nothing new, and its partner, had it changed, is in its own feed. Reading
+        the partner anyway would cost a request per re-read record on every run, idle or not.
+        A record whose timestamp is later than the pair's last sync is read with its partner
+        even when its fields equal the base: what changed may be its eligibility (a webCRM Type
+        made a customer type again), and the partner may hold changes held back meanwhile.
+        """
+        if self.full or link.id in self.open_conflicts:
+            return False
+        if any(
+            link.id_on(s) in self.deleted[s] or (s, link.id_on(s)) in self.errors for s in SYSTEMS
+        ):
+            return False
+        read = [s for s in SYSTEMS if link.id_on(s) in self.read[s]]
+        if len(read) != 1:
+            return False
+        record = self.read[read[0]][link.id_on(read[0])]
+        if not record.eligible:
+            return False
+        if record.modified_at is not None and record.modified_at > link.updated_at:
+            return False
+        return all(
+            name in link.base and link.base[name] == value
+            for name, value in record.fields.items()
+            if name in self.spec.rules
         )
 
     async def _resolve_intents(self) -> None:
