@@ -15,6 +15,7 @@ from webcrm_fortnox.engine.ports import ErrorKind, Link
 from webcrm_fortnox.engine.sync import RunResult
 from webcrm_fortnox.fortnox.models import Article, Invoice, InvoiceRow
 from webcrm_fortnox.service import TenantRun, sync_tenant
+from webcrm_fortnox.service.reports import action_details
 from webcrm_fortnox.store import StateDatabase, TenantState
 
 
@@ -344,3 +345,29 @@ async def test_a_crash_between_create_and_link_leaves_no_duplicate(
     assert len([o async for o in env.fortnox.orders.iterate()]) == 1
     [link] = await db.tenant(config.name).links("document")
     assert link.fortnox_id.startswith("order:")
+
+
+async def test_plan_shows_a_document_action_with_its_line_diff(
+    env: Systems, db: StateDatabase
+) -> None:
+    config = tenant()
+    organisation = await env.organisation(OrganisationName="Acme AB")
+    await env.sync(config, db)
+    sale = await delivery(
+        env, organisation, [{"QuotationLineMemo": "A", "QuotationLineQuantity": 1,
+                             "QuotationLinePrice": 10}]
+    )  # fmt: skip
+    env.clock.advance(60)
+    planned = documents(await env.sync(config, db, dry_run=True))
+    [create] = planned.plan.actions if planned.plan else []
+    assert "lines: line 1: + 1 × A à 10 (VAT 25 %)" in action_details(create).splitlines()
+
+    await env.sync(config, db)
+    [line] = [line async for line in env.webcrm.quotation_lines_of_delivery(sale)]
+    await env.webcrm.update_quotation_line(line.id, {"QuotationLineQuantity": 4})
+    env.clock.advance(60)
+    planned = documents(await env.sync(config, db, mode=Mode.FULL, dry_run=True))
+    [update] = planned.plan.actions if planned.plan else []
+    assert action_details(update) == "Fortnox lines: line 1: quantity 1 → 4"
+    [order] = [o async for o in env.fortnox.orders.iterate()]
+    assert await order_rows(env, str(order.document_number)) == [(None, "A", 1, 10)]  # not sent

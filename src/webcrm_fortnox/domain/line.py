@@ -23,6 +23,8 @@ from webcrm_fortnox.domain.normalise import text
 
 _CENT: Final = Decimal("0.01")
 NO_LINES: Final = "[]"
+#: The canonical field holding a document's lines.
+LINES: Final = "lines"
 
 # Fortnox's published character set (reference §2, 2000359 "Värdet innehåller ej tillåtna
 # tecken") has no straight quotes, brackets or bars, which line texts typed in webCRM often

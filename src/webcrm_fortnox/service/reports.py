@@ -15,6 +15,7 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
+from webcrm_fortnox.domain.line import LINES, lines_diff
 from webcrm_fortnox.engine.apply import RecordOutcome
 from webcrm_fortnox.engine.matching import MatchResult
 from webcrm_fortnox.engine.merge import FieldChange
@@ -30,7 +31,7 @@ from webcrm_fortnox.engine.ports import (
 from webcrm_fortnox.engine.sync import RunResult
 from webcrm_fortnox.service.runner import TenantRun
 
-_STATUS_COLUMNS = ("synced", "excluded", "unlinked", "conflict", "review", "failed")
+_STATUS_COLUMNS = ("synced", "excluded", "unlinked", "conflict", "review", "locked", "failed")
 
 
 def _value(value: Any) -> str:
@@ -46,6 +47,11 @@ def _name(records: dict[System, SourceRecord] | Any) -> str:
 
 
 def _change(change: FieldChange) -> str:
+    if change.field == LINES:
+        # A document's lines are one value; shown line by line, as what is added, removed or
+        # changed, rather than as two blobs of JSON.
+        entries = lines_diff(change.old, change.new) or ["reordered"]
+        return "\n".join(f"{system_name(change.system)} lines: {entry}" for entry in entries)
     return (
         f"{system_name(change.system)} {change.field}: {_value(change.old)} → {_value(change.new)}"
     )
@@ -74,7 +80,12 @@ def action_details(action: Action) -> str:
     """The field-by-field diff, conflicts and reason of one planned action, one per line."""
     lines: list[str] = []
     if action.kind is ActionKind.CREATE:
-        lines += [f"{change.field} = {_value(change.new)}" for change in action.changes]
+        lines += [
+            f"{change.field} = {_value(change.new)}"
+            if change.field != LINES
+            else "\n".join(f"lines: {entry}" for entry in lines_diff(None, change.new))
+            for change in action.changes
+        ]
     else:
         lines += [_change(change) for change in action.changes]
     lines += [_conflict(report) for report in action.conflicts]
