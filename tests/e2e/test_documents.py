@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import tomllib
 from collections.abc import Mapping, Sequence
+from pathlib import Path
 from typing import Any
 
 import pytest
 
 from tests.e2e.harness import Systems, tenant
 from webcrm_fortnox.config import TenantConfig
+from webcrm_fortnox.config.models import ArticleSettings
 from webcrm_fortnox.engine.apply import RecordStatus
 from webcrm_fortnox.engine.plan import Mode
 from webcrm_fortnox.engine.ports import ErrorKind, Link
@@ -371,3 +374,14 @@ async def test_plan_shows_a_document_action_with_its_line_diff(
     assert action_details(update) == "Fortnox lines: line 1: quantity 1 → 4"
     [order] = [o async for o in env.fortnox.orders.iterate()]
     assert await order_rows(env, str(order.document_number)) == [(None, "A", 1, 10)]  # not sent
+
+
+def test_the_readmes_article_and_document_settings_are_the_defaults() -> None:
+    readme = Path(__file__).parents[2] / "README.md"
+    section = readme.read_text(encoding="utf-8").split("## Articles and documents", 1)[1]
+    block = tomllib.loads(section.split("```toml\n", 1)[1].split("```", 1)[0])
+    [shown] = block["tenant"]
+    defaults = tenant()
+    assert shown["delivery_target"] == defaults.delivery_target
+    assert ArticleSettings.model_validate(shown["articles"]) == defaults.articles
+    assert shown["documents"]["fields"] == defaults.documents.fields.model_dump()
