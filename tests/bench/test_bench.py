@@ -1,0 +1,42 @@
+"""``python -m bench --quick`` still runs end to end; nothing here is about time."""
+
+from __future__ import annotations
+
+import json
+import struct
+import zlib
+from pathlib import Path
+
+from bench.main import SCENARIOS, main
+from bench.png import Canvas
+
+
+def test_the_quick_benchmark_writes_every_figure_with_machine_and_commit(
+    tmp_path: Path, capsys: object
+) -> None:
+    assert main(["--quick", "--out", str(tmp_path)]) == 0
+
+    results = json.loads((tmp_path / "results.json").read_text())
+    scenarios = {figure["scenario"] for figure in results["figures"]}
+    assert {"idle", "incremental", "rate limit", "engine"} <= scenarios
+    assert set(results["details"]) == set(SCENARIOS)
+    assert results["machine"]["cores"] >= 1 and len(results["commit"]) in (7, 40, len("unknown"))
+    targeted = [f for f in results["figures"] if f["kind"] != "info"]
+    assert targeted and all(f["met"] in (True, False) for f in targeted)
+    assert (tmp_path / "results.png").read_bytes().startswith(b"\x89PNG\r\n\x1a\n")
+
+
+def test_the_png_writer_writes_the_pixels_drawn() -> None:
+    canvas = Canvas(4, 3)
+    canvas.rect(1, 1, 2, 1, (10, 20, 30))
+
+    data = canvas.png()
+
+    width, height = struct.unpack(">II", data[16:24])
+    assert (width, height) == (4, 3)
+    length = struct.unpack(">I", data[33:37])[0]
+    assert data[37:41] == b"IDAT"
+    raw = zlib.decompress(data[41 : 41 + length])
+    rows = [raw[i * 13 + 1 : (i + 1) * 13] for i in range(3)]
+    assert rows[1][3:9] == bytes((10, 20, 30, 10, 20, 30))
+    assert rows[0] == b"\xff" * 12 and rows[2] == b"\xff" * 12
