@@ -57,8 +57,12 @@ async def real(servers: tuple[str, str]) -> AsyncIterator[tuple[Systems, TenantC
     number = int.from_bytes(os.urandom(3), "big") + 10
     token = f"00000000-0000-4000-8000-{number:012d}"
     async with AsyncExitStack() as stack:
-        fortnox_api = await stack.enter_async_context(httpx.AsyncClient(base_url=fortnox_url))
-        webcrm_api = await stack.enter_async_context(httpx.AsyncClient(base_url=webcrm_url))
+        fortnox_api = await stack.enter_async_context(
+            httpx.AsyncClient(base_url=fortnox_url, timeout=30)
+        )
+        webcrm_api = await stack.enter_async_context(
+            httpx.AsyncClient(base_url=webcrm_url, timeout=30)
+        )
         await fortnox_api.post("/_emulator/tenants", json={"tenant_id": number, "seed": "empty"})
         await webcrm_api.post("/_emulator/tenants", json={"api_token": token, "seed": "empty"})
         config = tenant(
@@ -116,7 +120,7 @@ async def test_writes_that_time_out_but_are_carried_out(
 ) -> None:
     """Every third write is held by the emulator past the client's timeout, then done."""
     env, config = real
-    monkeypatch.setattr(connections, "HTTP_TIMEOUT", 0.5)
+    monkeypatch.setattr(connections, "HTTP_TIMEOUT", 1.0)
     active = False
     writes = 0
 
@@ -127,7 +131,7 @@ async def test_writes_that_time_out_but_are_carried_out(
         if request.method in ("POST", "PUT"):
             writes += 1
         held = request.method in ("POST", "PUT") and writes % 3 == 0
-        await tap.control("PUT", "/_emulator/faults", {"latency_ms": 1200 if held else 0})
+        await tap.control("PUT", "/_emulator/faults", {"latency_ms": 2500 if held else 0})
 
     async def toggle(on: bool) -> None:
         nonlocal active
