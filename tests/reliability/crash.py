@@ -85,6 +85,7 @@ def unlimited_connector() -> Connector:
     """
     connector = Connector()
     connector.fortnox_limiters = LimiterRegistry(1_000_000, 1.0)
+    connector.webcrm_limiters = LimiterRegistry(1_000_000, 1.0)
     return connector
 
 
