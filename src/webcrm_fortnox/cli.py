@@ -432,6 +432,62 @@ def connect(
 
 
 @app.command()
+def demo(
+    folder: Annotated[
+        Path | None,
+        typer.Option(help="Where to write the configuration, state and emulator data."),
+    ] = None,
+    duration: Annotated[
+        float | None,
+        typer.Option(help="Seconds the service runs while people edit (default 30)."),
+    ] = None,
+    quick: Annotated[
+        bool, typer.Option("--quick", help="Less data and a few seconds of editing.")
+    ] = False,
+    rate_limits: Annotated[
+        bool,
+        typer.Option("--rate-limits", help="Keep the vendors' rate limits (much slower)."),
+    ] = False,
+) -> None:
+    """Try everything on the bundled emulators: seed a Nordic company on both sides, match,
+    import, run the service while people edit, and print a summary."""
+    import dataclasses
+    import logging
+
+    from rich.console import Console
+
+    from webcrm_fortnox.service.demo import QUICK, DemoOptions, run_demo
+    from webcrm_fortnox.service.logs import Redactor, setup_logging
+
+    options = QUICK if quick else DemoOptions()
+    changes: dict[str, Any] = {"folder": folder, "rate_limits": rate_limits}
+    if duration is not None:
+        changes["duration"] = duration
+    options = dataclasses.replace(options, **changes)
+    if options.folder is not None:
+        options.folder.mkdir(parents=True, exist_ok=True)
+    else:
+        import tempfile
+
+        options = dataclasses.replace(
+            options, folder=Path(tempfile.mkdtemp(prefix="webcrm-fortnox-demo-"))
+        )
+    assert options.folder is not None
+    # The service's JSON logs go to a file in the folder; the screen shows the story.
+    log_file = (options.folder / "service.log").open("w", encoding="utf-8")
+    root = logging.getLogger()
+    level = root.level
+    handler = setup_logging(Redactor(), level=logging.INFO, stream=log_file)
+    try:
+        code = asyncio.run(run_demo(Console(), options))
+    finally:
+        root.removeHandler(handler)
+        root.setLevel(level)
+        log_file.close()
+    raise typer.Exit(code)
+
+
+@app.command()
 def version() -> None:
     """Print the version."""
     typer.echo(__version__)

@@ -99,6 +99,9 @@ class Connector:
             (tests pass ``httpx.ASGITransport`` to the in-process emulators).
         keys: where the key of the stored Fortnox tokens is (``authorization-code`` tenants);
             none: such tenants cannot be opened.
+        fortnox_rate: (requests, seconds) the Fortnox clients allow themselves; the demo
+            raises it for emulators that enforce no limit.
+        webcrm_rate: the same for webCRM (default: its 250 a minute).
     """
 
     def __init__(
@@ -108,6 +111,8 @@ class Connector:
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
         transports: Mapping[System, httpx.AsyncBaseTransport] | None = None,
         keys: KeySource | None = None,
+        fortnox_rate: tuple[int, float] = (DEFAULT_LIMIT, DEFAULT_PERIOD),
+        webcrm_rate: tuple[int, float] | None = None,
     ) -> None:
         self.keys = keys
         self.clock = clock or SystemTime()
@@ -116,9 +121,11 @@ class Connector:
         # Fortnox counts per client id and tenant, webCRM per token: every run of the same
         # credential in this process must draw from the same limiter.
         self.fortnox_limiters = LimiterRegistry(
-            DEFAULT_LIMIT, DEFAULT_PERIOD, monotonic=self.clock.monotonic, sleep=sleep
+            *fortnox_rate, monotonic=self.clock.monotonic, sleep=sleep
         )
-        self.webcrm_limiters = webcrm_limiters(monotonic=self.clock.monotonic, sleep=sleep)
+        self.webcrm_limiters = webcrm_limiters(
+            *(webcrm_rate or ()), monotonic=self.clock.monotonic, sleep=sleep
+        )
 
     def _http(self, system: System) -> httpx.AsyncClient:
         return httpx.AsyncClient(transport=self.transports.get(system), timeout=HTTP_TIMEOUT)

@@ -38,12 +38,10 @@ async def serving(app: Any, host: str = "127.0.0.1", port: int = 0) -> AsyncIter
     Raises:
         OSError: the port could not be bound.
     """
-    sock = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    sock.bind((host, port))
-    bound = sock.getsockname()[1]
     config = uvicorn.Config(
         app,
+        host=host,
+        port=port,
         log_level="warning",
         ws="websockets-sansio",
         lifespan="off",
@@ -52,16 +50,16 @@ async def serving(app: Any, host: str = "127.0.0.1", port: int = 0) -> AsyncIter
         timeout_graceful_shutdown=1,
     )
     server = _QuietServer(config)
-    task = asyncio.create_task(server.serve(sockets=[sock]))
+    task = asyncio.create_task(server.serve())
     try:
         while not server.started:
             if task.done():
                 task.result()  # raises why it could not start
-                raise OSError(f"the server on {host}:{bound} stopped at once")
+                raise OSError(f"the server on {host}:{port} could not start")
             await asyncio.sleep(0.01)
+        bound = server.servers[0].sockets[0].getsockname()[1]
         yield f"http://{host}:{bound}"
     finally:
         server.should_exit = True
         with contextlib.suppress(asyncio.CancelledError, Exception):
             await asyncio.wait_for(task, 5)
-        sock.close()

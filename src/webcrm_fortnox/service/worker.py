@@ -22,6 +22,7 @@ new tokens; the next sync then catches up on everything changed meanwhile.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
 from collections.abc import Callable
@@ -144,6 +145,7 @@ class TenantWorker:
         self._company: int | None = None
         self._last_lag: dict[str, Any] | None = None
         self._published_next: str | None = None
+        self._polled: dict[str, str] = {}
         self.exclusions = Exclusions(self.store, tenant.name)
         self.metrics.tenant_up.labels(tenant=self.name).set(0)
 
@@ -304,7 +306,8 @@ class TenantWorker:
         """Ask webCRM whether anything changed after the cursors; trigger a sync if so."""
         try:
             clients = await self.open()
-            if await webcrm_changed(self, clients):
+            rows = await webcrm_rows(self, clients)
+            if changed_rows(self._polled, rows):
                 self.trigger("webcrm poll")
         except (NotConnectedError, TokenKeyError) as error:
             await self._pause(NOT_CONNECTED, str(error))
@@ -332,6 +335,9 @@ class TenantWorker:
                 await self._pause(NOT_CONNECTED, str(error))
                 return False
             await self.exclusions.load()
+            # What the poll compares with next: the sync reads at least these rows.
+            with contextlib.suppress(ApiError):
+                self._polled = await webcrm_rows(self, clients)
             started = self.monotonic()
             try:
                 run = await sync_tenant(
@@ -472,9 +478,19 @@ def _iso() -> str:
     return datetime.now(UTC).isoformat(timespec="seconds")
 
 
-async def webcrm_changed(worker: TenantWorker, clients: TenantClients) -> bool:
-    """Whether webCRM holds a record updated after the tenant's cursors: one ``/Queries`` call
-    of one row per table. Without a cursor (nothing seen yet), any record counts."""
+#: Rows one poll reads per table: those updated at or after the cursor, newest first.
+POLL_ROWS = 20
+
+
+async def webcrm_rows(worker: TenantWorker, clients: TenantClients) -> dict[str, str]:
+    """The newest rows of each polled table from the tenant's cursors on, as ``table:id`` →
+    ``UpdatedAt``: one ``/Queries`` call per table.
+
+    webCRM's timestamps have whole seconds, so a record saved in the same second as the cursor
+    is not "after" it: the poll reads from the cursor's second inclusive and compares the rows
+    with those seen before the last sync instead.
+    """
+    rows: dict[str, str] = {}
     for entity, table in WEBCRM_TABLES:
         kind = CHANGE_TRACKED[table]
         assert kind.table is not None
@@ -482,12 +498,19 @@ async def webcrm_changed(worker: TenantWorker, clients: TenantClients) -> bool:
         cursor = await worker.state.cursor("webcrm", entity)
         if cursor is not None:
             try:
-                query = query.where(kind.updated_field, ">", decode_cursor(cursor))
+                query = query.where(kind.updated_field, ">=", decode_cursor(cursor))
             except ValueError:
                 continue  # a cursor of another shape: left to the cycle
+        query = query.order_by(kind.updated_field, "DESC")
         response = await clients.webcrm.transport.request(
-            "GET", "Queries", params={"script": query.script, "Page": 1, "Size": 1}
+            "GET", "Queries", params={"script": query.script, "Page": 1, "Size": POLL_ROWS}
         )
-        if response.content and response.json():
-            return True
-    return False
+        body = response.json() if response.content else []
+        for row in body if isinstance(body, list) else []:
+            rows[f"{table}:{row.get(kind.id_field)}"] = str(row.get(kind.updated_field))
+    return rows
+
+
+def changed_rows(seen: dict[str, str], now: dict[str, str]) -> bool:
+    """Whether ``now`` holds a row that is new or updated since ``seen``."""
+    return any(seen.get(key) != updated for key, updated in now.items())
