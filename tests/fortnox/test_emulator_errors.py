@@ -46,12 +46,16 @@ async def test_wrong_accept(api: httpx.AsyncClient) -> None:
     ("customer", "code", "message"),
     [
         ({"Name": "A", "Colour": "blå"}, 2001399, "Felaktigt fältnamn"),
-        ({"Name": "A", "ZipCode": "12345678901"}, 2001392, "Ingen eller felaktig typ av data."),
+        (
+            {"Name": "A", "ZipCode": "12345678901"},
+            2001392,
+            "Ingen eller felaktig typ av data. (ZipCode)",
+        ),
         ({"Name": "A", "Active": "kanske"}, 2000134, "Värdet måste vara en boolean (kanske)"),
         ({"Name": "A", "InvoiceDiscount": "tio"}, 2000108, "Värdet måste vara numeriskt (tio)"),
         ({"Name": "A <b>"}, 2000359, "Värdet innehåller ej tillåtna tecken. (A <b>)"),
         ({"Name": "A", "CustomerNumber": "K#1"}, 2000106, "Värdet måste vara alfanumeriskt (K#1)"),
-        ({"Name": "A", "Type": "ALIEN"}, 2001392, "Ingen eller felaktig typ av data."),
+        ({"Name": "A", "Type": "ALIEN"}, 2001392, "Ingen eller felaktig typ av data. (Type)"),
         ({"Name": "A", "CountryCode": "XX"}, 2001392, "Ingen eller felaktig typ av data."),
     ],
 )

@@ -74,7 +74,10 @@ EXPLANATIONS: Mapping[int, str] = {
     2001304: "An account does not exist or is inactive; usually the company's preferred accounts "
     "are not set up in Fortnox.",
     2001339: "The Fortnox user behind the connection may not see invoices.",
-    2001392: "The request body was empty or of the wrong type.",
+    2001392: (
+        "Fortnox refused a value as missing, too long or of the wrong type (or the request "
+        "body was empty)."
+    ),
     2001399: "The request named a field Fortnox does not know.",
     2001740: "The XML document could not be read.",
     2002115: "The request body was not valid JSON.",

@@ -128,6 +128,14 @@ class FortnoxError(Exception):
         self.message = template.format(value=value, detail=detail)
         super().__init__(f"{status} {code} {self.message}")
 
+    def naming(self, field: str) -> FortnoxError:
+        """This error with the offending field named in a trailing parenthesis, as Fortnox does
+        in field errors (e.g. "… existerar inte. (PurchaseAccount)", reference §5.2). Only for
+        the generic "no or wrong data" code, whose message otherwise names nothing."""
+        if self.code == NO_DATA and not self.message.rstrip().endswith(")"):
+            self.message = f"{self.message} ({field})"
+        return self
+
     def body(self) -> dict[str, Any]:
         if self.status == 404:
             # recorded: */find_failure.yml — PascalCase on 404s

@@ -123,7 +123,10 @@ def parse(spec: Spec, payload: object, *, fields: dict[str, Field] | None = None
                 raise errors.invalid(errors.NO_DATA)
             changes[key] = value
         else:
-            changes[key] = coerce(f, value)
+            try:
+                changes[key] = coerce(f, value)
+            except errors.FortnoxError as error:
+                raise error.naming(key) from None
     return changes
 
 
