@@ -8,6 +8,9 @@ from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from tests.fortnox.fixtures.emulator import CLIENT_SECRET, access_token, bearer
 
+from webcrm_fortnox.emulation import EmulatorClock, Storage
+from webcrm_fortnox.fortnox.emulator.topics import EventLog
+
 
 def _subscribe(ws: Any, tokens: list[str], topics: list[dict[str, str]]) -> dict[str, Any]:
     ws.send_json(
@@ -83,3 +86,16 @@ def test_unknown_topic_is_reported(fortnox_app: FastAPI) -> None:
     with TestClient(fortnox_app) as http, http.websocket_connect("/topics-v1") as ws:
         ws.send_json({"command": "add-topics-v1", "topics": [{"topic": "spaceships"}]})
         assert ws.receive_json()["invalidTopics"] == ["spaceships"]
+
+
+def test_offsets_are_unique_within_a_topic_across_tenants() -> None:
+    """One stored offset per topic must replay every tenant of a connection correctly."""
+    log = EventLog(Storage(), EmulatorClock())
+    first = log.publish(1, "customers", "customer-created-v1", "1")
+    second = log.publish(2, "customers", "customer-created-v1", "1")
+    third = log.publish(1, "customers", "customer-updated-v2", "1")
+    offsets = [int(e["offset"]) for e in (first, second, third)]
+    assert offsets == sorted(set(offsets))
+    resume = int(second["offset"])
+    assert [e["offset"] for e in log.since(1, "customers", resume)] == [third["offset"]]
+    assert [e["offset"] for e in log.since(2, "customers", resume)] == [second["offset"]]

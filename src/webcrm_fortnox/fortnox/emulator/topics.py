@@ -14,7 +14,8 @@ and receives a response to each (``{"response": command, "result": "ok", …}``)
      "entityId": "42", "timestamp": "2026-03-01T12:30:00.250+01:00"}
 
 Offsets: the real ones are opaque strings. Here an offset is the decimal string of a counter kept
-per tenant and topic in storage, so it survives restarts and increases by one per event. Replay
+per topic (shared by all tenants, as offsets are unique within a topic) in storage, so it
+survives restarts and increases with every event of the topic. Replay
 is inclusive: ``add-topics-v1`` with ``"offset": "17"`` delivers event 17 and everything after it
 (still kept: two weeks, as Fortnox promises), then live events. Without an offset only events
 published after ``subscribe-v1`` arrive. Delivery is at-least-once: the kit's
@@ -84,6 +85,10 @@ class Subscription:
         return self.streaming and tenant_id in self.tenants and topic in self.topics
 
 
+#: The storage namespace of the per-topic offset counters (no tenant id looks like it).
+FEED_NAMESPACE = "_feed"
+
+
 class EventLog:
     """Per tenant and topic, the events of the last two weeks, and the live subscribers."""
 
@@ -95,7 +100,9 @@ class EventLog:
     def publish(self, tenant_id: int, topic: str, event_type: str, entity_id: str) -> Event:
         """Record an event and hand it to every subscriber that wants it."""
         namespace = str(tenant_id)
-        offset = self._storage.next_number(namespace, f"offset:{topic}")
+        # One counter per topic across all tenants: offsets are unique within a topic (reference
+        # §7.2), so one stored offset per topic replays correctly for every tenant of a connection.
+        offset = self._storage.next_number(FEED_NAMESPACE, f"offset:{topic}")
         now = self._clock.timestamp()
         event: Event = {
             "topic": topic,
