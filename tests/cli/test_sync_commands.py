@@ -83,9 +83,7 @@ async def test_the_environment_names_the_file_and_a_missing_one_is_explained(
     assert "acme: no failing records" in result.stdout
 
 
-async def test_sync_without_once_points_to_run(
-    env: Systems, tmp_path: Path
-) -> None:
+async def test_sync_without_once_points_to_run(env: Systems, tmp_path: Path) -> None:
     result = await cli(env.connector, "sync", "--config", config_file(tmp_path))
     assert result.exit_code == 2
     assert "`webcrm-fortnox run` for the continuous service" in result.stderr
