@@ -151,8 +151,7 @@ class DocumentMachine(RuleBasedStateMachine):
         delivery = data.draw(st.sampled_from(sorted(self.webcrm.rows)))
         value = data.draw(LINES if name == "lines" else HEADER[name])
         self.webcrm.edit(delivery, **{name: value})
-        if self._partner_booked(delivery) and value not in (None, ""):
-            self.kept[delivery, name] = value
+        self._remember_kept(delivery, name, value, booked=self._partner_booked(delivery))
 
     @precondition(lambda self: self.booked)
     @rule(data=st.data(), name=st.sampled_from(["customer", "order_date", "lines"]))
@@ -167,8 +166,14 @@ class DocumentMachine(RuleBasedStateMachine):
             delivery = data.draw(st.sampled_from(deliveries))
             value = data.draw(LINES if name == "lines" else HEADER[name])
             self.webcrm.edit(delivery, **{name: value})
-            if value not in (None, ""):
-                self.kept[delivery, name] = value
+            self._remember_kept(delivery, name, value, booked=True)
+
+    def _remember_kept(self, delivery: str, name: str, value: Any, *, booked: bool) -> None:
+        """The webCRM value a booked partner must leave in place. A later edit of the same field
+        replaces the expectation; blanks are not tracked (a blank never overwrites a value)."""
+        self.kept.pop((delivery, name), None)
+        if booked and value not in (None, ""):
+            self.kept[delivery, name] = value
 
     @precondition(lambda self: set(self.fortnox.rows) - set(self.booked))
     @rule(data=st.data(), name=st.sampled_from(["customer", "order_date", "lines"]))
