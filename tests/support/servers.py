@@ -7,6 +7,7 @@ import os
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Iterator
 
@@ -29,29 +30,31 @@ def cli_server(
     """
     port = free_port()
     cmd = [sys.executable, "-m", "webcrm_fortnox", *args, "--port", str(port)]
-    proc = subprocess.Popen(
-        cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, env={**os.environ}
-    )
     url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + timeout
-        while True:
-            if proc.poll() is not None:
-                out = proc.stdout.read().decode() if proc.stdout else ""
-                raise RuntimeError(f"{cmd} exited with {proc.returncode}:\n{out}")
-            try:
-                if httpx.get(url + ready_path, timeout=1).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            if time.monotonic() > deadline:
-                raise TimeoutError(f"{cmd} did not answer within {timeout} s")
-            time.sleep(0.1)
-        yield url
-    finally:
-        proc.terminate()
+    # Output goes to a file, never to a pipe nobody drains: a server that logs much (every
+    # injected connection drop logs a traceback) would block on a full pipe and hang the test.
+    with tempfile.TemporaryFile() as output:
+        proc = subprocess.Popen(cmd, stdout=output, stderr=subprocess.STDOUT, env={**os.environ})
         try:
-            proc.wait(10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+            deadline = time.monotonic() + timeout
+            while True:
+                if proc.poll() is not None:
+                    output.seek(0)
+                    out = output.read().decode(errors="replace")
+                    raise RuntimeError(f"{cmd} exited with {proc.returncode}:\n{out}")
+                try:
+                    if httpx.get(url + ready_path, timeout=1).status_code == 200:
+                        break
+                except httpx.TransportError:
+                    pass
+                if time.monotonic() > deadline:
+                    raise TimeoutError(f"{cmd} did not answer within {timeout} s")
+                time.sleep(0.1)
+            yield url
+        finally:
+            proc.terminate()
+            try:
+                proc.wait(10)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
