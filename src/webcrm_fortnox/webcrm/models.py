@@ -164,7 +164,16 @@ class WebcrmModel(BaseModel):
         return None if value is None else str(value)
 
 
-class _CustomFields(WebcrmModel):
+class _Audited(WebcrmModel):
+    """The audit stamps webCRM sets on every write (``<Prefix>CreatedAt`` and so on)."""
+
+    created_at: Timestamp = None
+    created_by: Text = None
+    updated_at: Timestamp = None
+    updated_by: Text = None
+
+
+class _CustomFields(_Audited):
     def custom(self, n: int) -> str | None:
         """``Custom<n>`` (1..15): a configured field, a string; dropdowns as ``"NN: label"``."""
         return self._family_text("Custom", n, 15)
@@ -215,10 +224,6 @@ class Organisation(_CustomFields):
     telephone_search: Text = None
     last_item_type: Choice = None
     last_item_updated_at: Timestamp = None
-    created_at: Timestamp = None
-    created_by: Text = None
-    updated_at: Timestamp = None
-    updated_by: Text = None
 
     def extra_custom(self, n: int) -> str | None:
         """``ExtraCustom<n>`` (1..8): the fields webCRM can flag unique; ERP ids live here."""
@@ -247,10 +252,6 @@ class Person(_CustomFields):
     birthday: Timestamp = None
     comment: Text = None
     memo: Text = None
-    created_at: Timestamp = None
-    created_by: Text = None
-    updated_at: Timestamp = None
-    updated_by: Text = None
 
 
 class Delivery(_CustomFields):
@@ -287,17 +288,13 @@ class Delivery(_CustomFields):
     erp_status: Choice = None
     erp_sync_date_time: Timestamp = None
     erp_read_only: Scalar = None
-    created_at: Timestamp = None
-    created_by: Text = None
-    updated_at: Timestamp = None
-    updated_by: Text = None
 
     def opportunity_custom(self, n: int) -> str | None:
         """``OpportunityCustom<n>`` (1..15): the opportunity's custom fields on the delivery."""
         return self._family_text("OpportunityCustom", n, 15)
 
 
-class QuotationLine(WebcrmModel):
+class QuotationLine(_Audited):
     """``QuotationLineDto``/``QuotationLineUpdateDto``: one line of a delivery or opportunity.
 
     A line belongs to a delivery through ``opportunity_id``: deliveries and opportunities share
@@ -322,10 +319,6 @@ class QuotationLine(WebcrmModel):
     stock_status: Text = None
     comment: Text = None
     memo: Text = None
-    created_at: Timestamp = None
-    created_by: Text = None
-    updated_at: Timestamp = None
-    updated_by: Text = None
 
     def data(self, n: int) -> str | None:
         """``Data<n>`` (1..9): copied from the product register item (item number, name...)."""
