@@ -2,8 +2,9 @@
 
 A vendor emulator is a FastAPI app holding an :class:`EmulatorKit` and implementing
 :class:`EmulatedVendor`; :func:`install` wraps the app in the middleware that enforces the rate
-limit, injects faults and counts requests, and mounts the control routes under ``/_emulator/``
-(a prefix no vendor route can have)::
+limit, injects faults, counts requests and dates every answer by the emulator's clock (the
+``Date`` header a real server sends, which webCRM's client reads as webCRM's time), and mounts
+the control routes under ``/_emulator/`` (a prefix no vendor route can have)::
 
     GET    /_emulator/health               {"ok": true, "vendor": ...}
     GET    /_emulator/stats[?tenant=T]     request counts by tenant, method, route, status
@@ -23,6 +24,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Awaitable, Callable, MutableMapping
 from dataclasses import dataclass, field
+from email.utils import formatdate
 from typing import Annotated, Any, Protocol
 
 from fastapi import APIRouter, Body, FastAPI, Request
@@ -127,6 +129,8 @@ class _KitMiddleware:
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         path = scope.get("path", "")
+        if scope["type"] == "http":
+            send = _dated(send, self.kit.clock)
         if scope["type"] != "http" or path.startswith(CONTROL_PREFIX):
             await self.app(scope, receive, send)
             return
@@ -200,6 +204,19 @@ class _KitMiddleware:
         status = next((int(m["status"]) for m in captured if m["type"] == "http.response.start"), 0)
         self.kit.stats.record(tenant, scope["method"], _route_of(scope), status)
         await _drop(send, captured[0] if captured else None)
+
+
+def _dated(send: Send, clock: EmulatorClock) -> Send:
+    """``send`` with the ``Date`` header set from ``clock`` (the server's own one is off)."""
+
+    async def dated_send(message: Message) -> None:
+        if message["type"] == "http.response.start":
+            headers = [(k, v) for k, v in message.get("headers", []) if k.lower() != b"date"]
+            headers.append((b"date", formatdate(clock.timestamp(), usegmt=True).encode()))
+            message = {**message, "headers": headers}
+        await send(message)
+
+    return dated_send
 
 
 async def _drop(send: Send, start: Message | None = None) -> None:

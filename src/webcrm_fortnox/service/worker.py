@@ -32,7 +32,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from webcrm_fortnox.config.models import TenantConfig
-from webcrm_fortnox.engine.adapters.common import decode_cursor
+from webcrm_fortnox.engine.adapters.webcrm_feed import feed_start
 from webcrm_fortnox.engine.apply import RecordOutcome, RecordStatus
 from webcrm_fortnox.engine.plan import Mode
 from webcrm_fortnox.service.connections import Connector, NotConnectedError, TenantClients
@@ -498,7 +498,7 @@ async def webcrm_rows(worker: TenantWorker, clients: TenantClients) -> dict[str,
         cursor = await worker.state.cursor("webcrm", entity)
         if cursor is not None:
             try:
-                query = query.where(kind.updated_field, ">=", decode_cursor(cursor))
+                query = query.where(kind.updated_field, ">=", feed_start(cursor))
             except ValueError:
                 continue  # a cursor of another shape: left to the cycle
         query = query.order_by(kind.updated_field, "DESC")

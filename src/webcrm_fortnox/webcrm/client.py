@@ -9,7 +9,9 @@ after a 401, and adds what is webCRM's own:
   by a unique field when the answer is missing or lost (reference §9 Q1/Q2);
 - updates as GET, merge, PUT of the whole DTO, as the vendor's own integration does (§4.4);
 - ``/Queries`` scripts built by :mod:`webcrm_fortnox.webcrm.queries`, and
-  :meth:`WebcrmClient.changed_since` on top of them.
+  :meth:`WebcrmClient.changed_since` on top of them;
+- webCRM's own clock, read from the ``Date`` header of its answers
+  (:meth:`WebcrmClient.server_time`), so change cursors never depend on ours.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ import hashlib
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from datetime import UTC, datetime, timedelta, tzinfo
+from email.utils import parsedate_to_datetime
 from types import TracebackType
 from typing import Any, Literal, get_args, overload
 
@@ -152,6 +155,8 @@ class WebcrmClient:
         self.naive_tz = naive_tz
         self.create_attempts = max(1, create_attempts)
         self._sleep = sleep
+        #: webCRM's clock less ours, from the newest ``Date`` header (``None`` before one came)
+        self._clock_offset: timedelta | None = None
         self._owns_http = http is None
         self.http = http or httpx.AsyncClient(timeout=30.0)
         # not ``limiters or …``: an empty registry is falsy, and must still be shared
@@ -211,7 +216,31 @@ class WebcrmClient:
         json: Any = None,
     ) -> Any:
         response = await self.transport.request(method, path, params=params, json=json)
+        self._note_server_time(response)
         return read_body(response)
+
+    def _note_server_time(self, response: httpx.Response) -> None:
+        date = response.headers.get("date")
+        if not date:
+            return
+        try:
+            server = parsedate_to_datetime(date)
+        except (TypeError, ValueError):
+            return
+        if server.tzinfo is not None:
+            # ``Date`` has whole seconds, cut down: the offset errs early, which is the safe side.
+            self._clock_offset = server - datetime.now(UTC)
+
+    def server_time(self, local: datetime | None = None) -> datetime | None:
+        """What webCRM's clock showed at the instant ``local`` of ours (default: now).
+
+        Taken from the ``Date`` header of the newest answer (HTTP servers send it; whole
+        seconds), so it may run up to a second and a round trip early, never late. ``None``
+        before the first answer, or when webCRM sends no usable ``Date``.
+        """
+        if self._clock_offset is None:
+            return None
+        return (local or datetime.now(UTC)) + self._clock_offset
 
     def _parse(self, model: type[M], row: Any) -> M:
         return model.model_validate(row, context={"naive_tz": self.naive_tz})

@@ -5,7 +5,8 @@ store say which Fortnox customer a delivery's organisation is, and which product
 an article is; :class:`LinkIndex` reads them once per run.
 
 webCRM: deliveries changed since the cursor come from ``/Queries`` on ``DeliveryUpdatedAt`` (as
-webCRM's own ERP integration reads them), then their lines, one request per delivery. A
+webCRM's own ERP integration reads them, through :mod:`~.webcrm_feed`, which drops those already
+handled), then their lines, one request per delivery. A
 delivery syncs only when its organisation's Type is a customer type; its organisation is read
 once per run. Lines are written in place, position by position: an unchanged line is left
 alone, a changed one updated, missing ones created and surplus ones deleted.
@@ -45,6 +46,7 @@ from webcrm_fortnox.domain.line import (
 from webcrm_fortnox.domain.normalise import text
 from webcrm_fortnox.domain.types import is_synced_type
 from webcrm_fortnox.engine.adapters.common import decode_cursor, encode_cursor
+from webcrm_fortnox.engine.adapters.webcrm_feed import read_changes
 from webcrm_fortnox.engine.ports import ChangeBatch, Fields, SourceRecord, StateStore, System
 from webcrm_fortnox.fortnox.models import Invoice, Order
 from webcrm_fortnox.transport.errors import BookedInvoiceError, NotFound, ValidationError
@@ -203,19 +205,15 @@ class WebcrmDeliveries:
 
     async def changes(self, cursor: str | None) -> ChangeBatch:
         """Deliveries updated since ``cursor`` (every delivery when it is ``None``)."""
-        if cursor is None:
-            deliveries = [d async for d in self.client.deliveries()]
-            newest = None
-        else:
-            newest = decode_cursor(cursor)
-            deliveries = [d async for d in self.client.changed_since(DELIVERY, newest)]
-        records = []
-        for delivery in deliveries:
-            if delivery.updated_at is not None and (newest is None or delivery.updated_at > newest):
-                newest = delivery.updated_at
-            records.append(await self._record(delivery))
-        next_cursor = encode_cursor(newest) if newest is not None else cursor
-        return ChangeBatch(records=records, next_cursor=next_cursor)
+        read = await read_changes(
+            self.client,
+            cursor,
+            self.client.deliveries,
+            lambda since: self.client.changed_since(DELIVERY, since),
+        )
+        # Deliveries re-listed unchanged were dropped by the read: no lines fetched for them.
+        records = [await self._record(delivery) for delivery in read.rows]
+        return ChangeBatch(records=records, next_cursor=read.next_cursor)
 
     async def all(self) -> AsyncIterator[SourceRecord]:
         """Every delivery."""

@@ -2,8 +2,8 @@
 
 Every organisation is read (the engine must see one whose Type leaves the configured set), and
 marked eligible only when its Type is a customer type. Changes come from ``/Queries`` on
-``OrganisationUpdatedAt`` with an overlap (done by the client); the cursor is the newest update
-time webCRM itself reported, so the two machines' clocks never have to agree.
+``OrganisationUpdatedAt`` with an overlap, read by :mod:`~.webcrm_feed` on webCRM's own clock, so
+the two machines' clocks never have to agree.
 
 An organisation created from a Fortnox customer carries that customer's number in the
 configured customer-number field, which is also its idempotency key: webCRM can look it up
@@ -26,14 +26,13 @@ from webcrm_fortnox.domain.webcrm_organisation import (
     organisation_to_customer,
 )
 from webcrm_fortnox.domain.webcrm_setup import SetupProblem, check_setup, dropdowns, type_options
-from webcrm_fortnox.engine.adapters.common import decode_cursor, encode_cursor, text_values
+from webcrm_fortnox.engine.adapters.common import text_values
+from webcrm_fortnox.engine.adapters.webcrm_feed import read_changes
 from webcrm_fortnox.engine.ports import ChangeBatch, Fields, SourceRecord, System
 from webcrm_fortnox.transport.errors import NotFound
 from webcrm_fortnox.webcrm.models import ORGANISATION, Organisation
 
 if TYPE_CHECKING:
-    from datetime import datetime
-
     from webcrm_fortnox.config.models import TenantConfig
     from webcrm_fortnox.webcrm.client import WebcrmClient
 
@@ -92,19 +91,14 @@ class WebcrmOrganisations:
     async def changes(self, cursor: str | None) -> ChangeBatch:
         """Organisations updated since ``cursor`` (every organisation when it is ``None``)."""
         await self._setup()
-        if cursor is None:
-            organisations = [o async for o in self.client.organisations()]
-            newest = None
-        else:
-            newest = decode_cursor(cursor)
-            organisations = [o async for o in self.client.changed_since(ORGANISATION, newest)]
-        for organisation in organisations:
-            if organisation.updated_at is not None and (
-                newest is None or organisation.updated_at > newest
-            ):
-                newest = organisation.updated_at
-        records = [self._record(o) for o in organisations]
-        return ChangeBatch(records=records, next_cursor=_cursor(newest, cursor))
+        read = await read_changes(
+            self.client,
+            cursor,
+            self.client.organisations,
+            lambda since: self.client.changed_since(ORGANISATION, since),
+        )
+        records = [self._record(o) for o in read.rows]
+        return ChangeBatch(records=records, next_cursor=read.next_cursor)
 
     async def all(self) -> AsyncIterator[SourceRecord]:
         """Every organisation, eligible or not."""
@@ -174,7 +168,3 @@ class WebcrmOrganisations:
         if not found:
             return None
         return self._record(min(found, key=lambda organisation: organisation.id))
-
-
-def _cursor(newest: datetime | None, previous: str | None) -> str | None:
-    return encode_cursor(newest) if newest is not None else previous

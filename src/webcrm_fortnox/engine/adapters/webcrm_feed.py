@@ -1,0 +1,144 @@
+"""Reading what changed in webCRM, and the cursor that says where the next read starts.
+
+webCRM has no change feed; changes are the rows of ``/Queries`` whose ``*UpdatedAt`` is at or
+after the cursor less an overlap (five minutes: a save in flight may land with an earlier time,
+and the zone webCRM compares in is not documented). Two things keep that overlap cheap:
+
+- the cursor moves with *webCRM's* clock (the ``Date`` of its answers), not only with the newest
+  change seen, so once nothing has changed for five minutes a read lists nothing at all instead
+  of the last five minutes of activity, however long ago that was;
+- the cursor remembers the rows the next read will list again (id and update time), and those
+  are dropped before anything else is read for them (a delivery's lines and organisation).
+
+A row is remembered only when its update time lies at least :data:`SETTLE` before the read
+started: webCRM's timestamps have whole seconds, so a second save within the second of the read
+would carry the same time and must not be taken for the one already read.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import AsyncIterator, Callable, Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import TYPE_CHECKING, Any, Generic, Protocol, TypeVar
+
+from webcrm_fortnox.engine.adapters.common import decode_cursor, encode_cursor
+from webcrm_fortnox.webcrm.client import DEFAULT_OVERLAP
+
+if TYPE_CHECKING:
+    from webcrm_fortnox.webcrm.client import WebcrmClient
+
+#: How long before the read started a row's update time must lie for it to be remembered.
+SETTLE = timedelta(seconds=2)
+#: At most this many rows are remembered; beyond it, re-listed rows are simply handled again.
+MAX_REMEMBERED = 20_000
+
+
+class _Dated(Protocol):
+    @property
+    def id(self) -> int: ...
+
+    @property
+    def updated_at(self) -> datetime | None: ...
+
+
+T = TypeVar("T", bound=_Dated)
+
+
+@dataclass(frozen=True)
+class FeedCursor:
+    """Where the next read of one webCRM table starts, and which rows it will list again.
+
+    Attributes:
+        at: the next read lists rows updated at or after ``at`` less the overlap.
+        seen: id → update time of rows already handled that the next read lists again.
+    """
+
+    at: datetime
+    seen: Mapping[int, datetime] = field(default_factory=dict)
+
+    def encode(self) -> str:
+        """The stored form: JSON (a bare ISO time when nothing is remembered)."""
+        if not self.seen:
+            return encode_cursor(self.at)
+        seen = {str(i): encode_cursor(t) for i, t in self.seen.items()}
+        return json.dumps({"at": encode_cursor(self.at), "seen": seen}, separators=(",", ":"))
+
+    @classmethod
+    def decode(cls, text: str) -> FeedCursor:
+        """Read a stored cursor (also the bare ISO times written before rows were remembered).
+
+        Raises:
+            ValueError: the text is not such a cursor.
+        """
+        if not text.startswith("{"):
+            return cls(decode_cursor(text))
+        data: Any = json.loads(text)
+        seen = {int(i): decode_cursor(t) for i, t in dict(data.get("seen") or {}).items()}
+        return cls(decode_cursor(str(data["at"])), seen)
+
+
+def feed_start(cursor: str) -> datetime:
+    """The instant a stored webCRM cursor says nothing before it is new (less no overlap)."""
+    return FeedCursor.decode(cursor).at
+
+
+@dataclass
+class FeedRead(Generic[T]):
+    """The rows of one read that are new, and the cursor for the next."""
+
+    rows: list[T]
+    next_cursor: str | None
+
+
+async def read_changes(
+    client: WebcrmClient,
+    cursor: str | None,
+    everything: Callable[[], AsyncIterator[T]],
+    changed_since: Callable[[datetime], AsyncIterator[T]],
+    *,
+    overlap: timedelta = DEFAULT_OVERLAP,
+    now: Callable[[], datetime] = lambda: datetime.now(UTC),
+) -> FeedRead[T]:
+    """Read the rows of ``kind`` changed since ``cursor`` (every row when it is ``None``).
+
+    Args:
+        client: the webCRM client (its clock is webCRM's, from the answers' ``Date``).
+        cursor: a stored cursor, or ``None`` for a full read.
+        everything: every row, for a full read.
+        changed_since: the rows updated at or after a time less ``overlap``.
+        overlap: how far before the cursor the read starts.
+        now: our clock (only to place the read on webCRM's).
+
+    Returns:
+        The rows not already handled, and the cursor to store once they are.
+    """
+    started = now()
+    previous = None if cursor is None else FeedCursor.decode(cursor)
+    source = everything() if previous is None else changed_since(previous.at)
+    rows: list[T] = []
+    listed: list[T] = []
+    async for row in source:
+        listed.append(row)
+        if previous is not None and previous.seen.get(row.id) == row.updated_at:
+            continue  # handled already, unchanged since: its partner need not be read
+        rows.append(row)
+    newest = max((r.updated_at for r in listed if r.updated_at is not None), default=None)
+    server_start = client.server_time(started)
+    candidates = [
+        t for t in (newest, server_start, previous.at if previous else None) if t is not None
+    ]
+    if not candidates:
+        return FeedRead(rows, cursor)
+    # Without webCRM's clock (no ``Date``), only its own timestamps move the cursor.
+    at = max(candidates)
+    since = at - overlap
+    settled = (server_start or at) - SETTLE
+    seen: dict[int, datetime] = {}
+    for row in listed:
+        if row.updated_at is not None and since <= row.updated_at <= settled:
+            if len(seen) >= MAX_REMEMBERED:
+                break
+            seen[row.id] = row.updated_at
+    return FeedRead(rows, FeedCursor(at, seen).encode())
