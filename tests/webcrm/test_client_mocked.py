@@ -323,21 +323,29 @@ async def test_product_register_items_get_dashes_for_empty_data(
 # -- updates --------------------------------------------------------------------------------------
 
 
-async def test_update_is_get_merge_put_of_the_whole_record(
+async def test_update_is_one_put_of_the_changed_fields(
     client: WebcrmClient, fake: FakeWebcrm
 ) -> None:
-    current = {
-        "OrganisationId": 7,
-        "OrganisationName": "Old",
-        "OrganisationCity": "Malmö",
-        "OrganisationType": "-- vælg --",
-        "OrganisationFieldFrom2030": "kept",
-    }
-    fake.route("GET", "/Organisations/7", current)
     fake.route("PUT", "/Organisations/7", lambda _r: httpx.Response(200))
     await client.update_organisation(7, {"OrganisationName": "New", "OrganisationFax": None})
+    assert [r.method for r in fake.requests if r.url.path != "/Auth/ApiLogin"] == ["PUT"]
     sent = body_of(fake.calls("PUT", "/Organisations/7")[0])
-    assert sent == {**current, "OrganisationName": "New", "OrganisationFax": ""}
+    # A blank is sent as webCRM's unset value; fields not named are not sent (webCRM keeps them).
+    assert sent == {"OrganisationId": 7, "OrganisationName": "New", "OrganisationFax": ""}
+
+
+async def test_a_product_register_item_is_sent_whole_with_no_empty_data_field(
+    client: WebcrmClient, fake: FakeWebcrm
+) -> None:
+    current = {"QuotationLineLinkedDataItemId": 3, "QuotationLineLinkedDataItemData1": "A1"}
+    path = "/QuotationLines/LinkedData/3"
+    fake.route("GET", path, current)
+    fake.route("PUT", path, lambda _r: httpx.Response(200))
+    await client.update_product_register_item(3, {"QuotationLineLinkedDataItemData2": "Bolt"})
+    sent = body_of(fake.calls("PUT", path)[0])
+    assert sent["QuotationLineLinkedDataItemData1"] == "A1"
+    assert sent["QuotationLineLinkedDataItemData2"] == "Bolt"
+    assert sent["QuotationLineLinkedDataItemData3"] == "-"
 
 
 async def test_update_refuses_names_of_other_entities_before_sending(

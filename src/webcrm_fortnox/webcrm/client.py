@@ -7,7 +7,8 @@ after a 401, and adds what is webCRM's own:
 - pages: lists take ``Page``/``Size`` and return a bare array, ``[]`` past the end;
 - creates that answer with a bare id, an object holding the id, or nothing at all, and a lookup
   by a unique field when the answer is missing or lost (reference §9 Q1/Q2);
-- updates as GET, merge, PUT of the whole DTO, as the vendor's own integration does (§4.4);
+- updates as one PUT of the fields that change, which webCRM merges (§4.4; the product
+  register's items, whose Data fields must never be empty, are sent whole, as read);
 - ``/Queries`` scripts built by :mod:`webcrm_fortnox.webcrm.queries`, and
   :meth:`WebcrmClient.changed_since` on top of them;
 - webCRM's own clock, read from the ``Date`` header of its answers
@@ -361,12 +362,19 @@ class WebcrmClient:
         return exact or matching
 
     async def _update(self, kind: Kind[Any], record_id: int, changes: Record) -> None:
-        body = self._body(kind, changes)
-        current = await self._call("GET", f"{kind.path}/{record_id}")
-        if not isinstance(current, dict):
-            raise ApiError(f"webCRM answered {kind.path}/{record_id} with no record", system=SYSTEM)
-        merged = self._complete(kind, {**current, **body, kind.id_field: record_id})
-        await self._call("PUT", f"{kind.path}/{record_id}", json=merged)
+        body = {**self._body(kind, changes), kind.id_field: record_id}
+        if kind is PRODUCT_REGISTER:
+            # An item's Data fields must never be empty: the whole item is sent, as read.
+            current = await self._call("GET", f"{kind.path}/{record_id}")
+            if not isinstance(current, dict):
+                raise ApiError(
+                    f"webCRM answered {kind.path}/{record_id} with no record", system=SYSTEM
+                )
+            body = self._complete(kind, {**current, **body})
+        # Only the fields that change: webCRM's PUT merges the keys it is sent (reference §4.4:
+        # a production integration PUTs a person's status alone, without the last name webCRM
+        # requires), so one request does what GET + PUT of the whole record did.
+        await self._call("PUT", f"{kind.path}/{record_id}", json=body)
 
     async def _delete(self, path: str, missing_ok: bool) -> None:
         try:
@@ -403,7 +411,7 @@ class WebcrmClient:
     async def update_organisation(
         self, organisation_id: int, changes: Organisation | Mapping[str, Any]
     ) -> None:
-        """Change some fields; the others are sent back as read (GET, merge, PUT)."""
+        """Change some fields (one PUT of those fields; webCRM keeps the others)."""
         await self._update(ORGANISATION, organisation_id, changes)
 
     async def find_organisations(self, field: str, value: Value) -> list[Organisation]:
@@ -458,7 +466,7 @@ class WebcrmClient:
     async def update_delivery(
         self, delivery_id: int, changes: Delivery | Mapping[str, Any]
     ) -> None:
-        """Change some fields of a delivery (GET, merge, PUT)."""
+        """Change some fields of a delivery (one PUT of those fields)."""
         await self._update(DELIVERY, delivery_id, changes)
 
     async def find_deliveries(self, field: str, value: Value) -> list[Delivery]:
@@ -482,7 +490,7 @@ class WebcrmClient:
     async def update_quotation_line(
         self, line_id: int, changes: QuotationLine | Mapping[str, Any]
     ) -> None:
-        """Change some fields of a line (GET, merge, PUT)."""
+        """Change some fields of a line (one PUT of those fields)."""
         await self._update(QUOTATION_LINE, line_id, changes)
 
     async def delete_quotation_line(self, line_id: int, *, missing_ok: bool = True) -> None:

@@ -269,7 +269,7 @@ class WebcrmDeliveries:
         return SourceRecord(id=str(new_id), fields=dict(fields), key=idempotency_key)
 
     async def update(self, id: str, changes: Fields, current: SourceRecord) -> SourceRecord:
-        """Write the changed header fields (GET, merge, PUT) and the changed lines."""
+        """Write the changed header fields (one PUT) and the changed lines."""
         delivery_id = int(id)
         body = delivery_body(changes, self.fields, [n for n in changes if n in self.fields])
         organisation: int | None = None

@@ -127,7 +127,11 @@ class WebcrmOrganisations:
         return self._record(await self.client.get_organisation(new_id))
 
     async def update(self, id: str, changes: Fields, current: SourceRecord) -> SourceRecord:
-        """Write ``changes``; the client sends the rest of the organisation back as read."""
+        """Write ``changes`` (one PUT of those fields; webCRM keeps the others).
+
+        The record returned is ``current`` with the changes laid over it: it is not read back,
+        since the next change read lists the organisation again anyway.
+        """
         await self._setup()
         current_type = None
         if "customer_type" in changes:
@@ -137,7 +141,15 @@ class WebcrmOrganisations:
         body = self._body(values, current_type, changes)
         if body:
             await self.client.update_organisation(int(id), body)
-        return self._record(await self.client.get_organisation(int(id)))
+        fields = {**current.fields, **changes}
+        return SourceRecord(
+            id=id,
+            fields=fields,
+            modified_at=current.modified_at,
+            eligible=current.eligible,
+            excluded_reason=current.excluded_reason,
+            key=text_values(fields).get("customer_number"),
+        )
 
     def _body(
         self, values: Mapping[str, str | None], current_type: str | None, fields: Iterable[str]
