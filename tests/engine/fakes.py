@@ -48,6 +48,8 @@ def customer_spec(**overrides: FieldRule) -> EntitySpec:
             MatchKey("e-mail", ("email",)),
             MatchKey("name and city", ("name", "city")),
         ),
+        # as for real customers: every change, a Type change included, shows in ``changes``
+        unlisted_partner_is_base=True,
     )
 
 
@@ -67,6 +69,7 @@ class Calls:
     creates: int = 0
     updates: int = 0
     lookups: int = 0
+    gets: int = 0
 
     @property
     def writes(self) -> int:
@@ -210,6 +213,7 @@ class FakeSystem:
             yield self._record(record_id, row)
 
     async def get(self, id: str) -> SourceRecord | None:
+        self.calls.gets += 1
         self._check_read()
         row = self.rows.get(id)
         return None if row is None else self._record(id, row)

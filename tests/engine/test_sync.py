@@ -377,15 +377,67 @@ async def test_a_deleted_record_is_unlinked_and_reported_not_propagated(
     systems.webcrm.edit(org, phone="9")
     result = await run(systems, state)
 
-    assert [(o.action.kind, o.webcrm_id) for o in result.outcomes] == [
-        (ActionKind.UNLINK, org),
-        (ActionKind.CREATE, org),
+    # Fortnox does not list deletions: the customer, taken to be as last synced, is found gone
+    # when the change is written to it.
+    assert [(o.action.kind, o.status, o.webcrm_id) for o in result.outcomes] == [
+        (ActionKind.UPDATE, RecordStatus.SYNCED, org)
     ]
     assert "Fortnox record is gone" in (result.outcomes[0].detail or "")
     assert number not in systems.fortnox.rows
     # Not deleted in webCRM: an organisation of a synced Type gets a Fortnox customer again.
     (link,) = await state.links("customer")
     assert link.webcrm_id == org and link.fortnox_id in systems.fortnox.rows
+
+
+async def test_a_deleted_partner_read_by_a_full_run_is_unlinked_first(
+    systems: Systems, state: TenantState
+) -> None:
+    org, number = await _linked(systems, state, name="Acme AB")
+    systems.fortnox.delete(number)
+    result = await run(systems, state, mode=Mode.FULL)
+    assert [(o.action.kind, o.webcrm_id) for o in result.outcomes] == [
+        (ActionKind.UNLINK, org),
+        (ActionKind.CREATE, org),
+    ]
+    assert "Fortnox record is gone" in (result.outcomes[0].detail or "")
+
+
+async def test_the_partner_of_a_changed_record_is_not_read_when_the_pair_is_in_step(
+    systems: Systems, state: TenantState
+) -> None:
+    org, number = await _linked(systems, state, name="Acme AB", phone="1")
+    systems.webcrm.edit(org, phone="2")
+    systems.fortnox.calls.gets = 0
+    await run(systems, state)
+    # The change goes out with one write and no read of the Fortnox customer: it was not in
+    # Fortnox's change read, so it is as the last sync left it.
+    assert systems.fortnox.calls.gets == 0
+    assert systems.fortnox.fields_of(number)["phone"] == "2"
+
+
+async def test_a_held_pair_reads_its_webcrm_record_and_writes_nothing_to_it(
+    systems: Systems, state: TenantState
+) -> None:
+    systems.webcrm.overlap = 0  # so that the webCRM record is not listed again
+    org, number = await _linked(systems, state, name="Acme AB", phone="1")
+    systems.webcrm.set_type(org, "Former customer")
+    await run(systems, state)
+    (link,) = await state.links("customer")
+    assert link.held
+
+    systems.fortnox.edit(number, phone="2")
+    systems.webcrm.calls.gets = 0
+    result = await run(systems, state)
+    # Not taken as in step: read, found not eligible, and left alone.
+    assert systems.webcrm.calls.gets == 1
+    assert statuses(result) == [("excluded", org, number)]
+    assert systems.webcrm.fields_of(org)["phone"] == "1"
+
+    systems.webcrm.set_type(org, "Customer")
+    await run(systems, state)
+    assert systems.webcrm.fields_of(org)["phone"] == "2"
+    (link,) = await state.links("customer")
+    assert not link.held
 
 
 async def test_a_survivor_that_is_not_eligible_is_only_unlinked(

@@ -57,4 +57,5 @@ def customer_spec(tenant: TenantConfig) -> EntitySpec:
         rules=rules,
         match_keys=tuple(key for key in MATCH_KEYS if set(key.fields) <= set(fields)),
         required_for_create=required,
+        unlisted_partner_is_base=True,
     )

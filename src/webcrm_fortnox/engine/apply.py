@@ -22,6 +22,7 @@ from webcrm_fortnox.engine.ports import (
     ErrorKind,
     ErrorReport,
     IntentState,
+    Link,
     MatchVerdict,
     RecordSource,
     SourceRecord,
@@ -33,6 +34,7 @@ from webcrm_fortnox.transport.errors import (
     ApiError,
     AuthError,
     BookedInvoiceError,
+    NotFound,
     PermissionDenied,
     TransientError,
 )
@@ -127,6 +129,8 @@ class Applier:
         except _WriteFailed as failed:
             if isinstance(failed.error, STOPPING):
                 raise failed.error from None
+            if isinstance(failed.error, NotFound) and action.link is not None:
+                return await self._partner_gone(action, action.link, failed.target)
             return await self._failed(action, other_system(failed.target), failed.error)
         except ApiError as error:
             return await self._failed(action, action.source or "webcrm", error)
@@ -147,8 +151,16 @@ class Applier:
                     MatchVerdict.ACCEPTED,
                     action.key or "",
                 )
-            await self._settle(action.records, action.changes, action.base, None, action.conflicts)
-            if not action.records["webcrm"].eligible:
+            eligible = action.records["webcrm"].eligible
+            await self._settle(
+                action.records,
+                action.changes,
+                action.base,
+                None,
+                action.conflicts,
+                held=not eligible,
+            )
+            if not eligible:
                 return self._outcome(action, RecordStatus.EXCLUDED, action.reason)
             return self._outcome(action, RecordStatus.SYNCED)
         if kind in (ActionKind.UPDATE, ActionKind.REFRESH, ActionKind.CONFLICT):
@@ -167,6 +179,8 @@ class Applier:
             await self.state.unlink(self.entity, action.link.id)
             return self._outcome(action, RecordStatus.UNLINKED, action.reason)
         if kind is ActionKind.EXCLUDE:
+            if action.link is not None and not action.link.held:
+                await self.state.hold_link(self.entity, action.link.id)
             if action.clears_errors:
                 for system in SYSTEMS:
                     record_id = action.id_on(system)
@@ -189,6 +203,21 @@ class Applier:
         )
         status = RecordStatus.REVIEW if review else RecordStatus.FAILED
         return self._outcome(action, status, action.reason)
+
+    async def _partner_gone(self, action: Action, link: Link, gone: System) -> RecordOutcome:
+        """The record a change was written to no longer exists: unlink, and treat the survivor
+        like any record without a partner (deletions do not propagate), as the planner does
+        when it reads a partner and finds it gone."""
+        await self.state.unlink(self.entity, link.id)
+        kept = other_system(gone)
+        detail = f"the {system_name(gone)} record is gone; the {system_name(kept)} one is kept"
+        survivor = action.records.get(kept)
+        if survivor is None:
+            return self._outcome(action, RecordStatus.UNLINKED, detail)
+        outcome = await self.apply(one_sided_action(self.spec, kept, survivor, lookup_first=True))
+        if outcome.detail:
+            detail = f"{detail}; {outcome.detail}"
+        return RecordOutcome(action, outcome.status, outcome.webcrm_id, outcome.fortnox_id, detail)
 
     def _outcome(
         self,
@@ -325,8 +354,10 @@ class Applier:
         conflicts: Sequence[ConflictReport],
         *,
         intent_id: int | None = None,
+        held: bool = False,
     ) -> None:
-        """Write ``changes`` to each side, then store the new base.
+        """Write ``changes`` to each side, then store the new base (``held``: see
+        :attr:`~webcrm_fortnox.engine.ports.Link.held`).
 
         A freshly created record is linked before anything else is written, so a failure of a
         write-back never loses the pair. When a write fails, the base keeps the old values of
@@ -364,7 +395,9 @@ class Applier:
                 )
                 raise _WriteFailed(target, error) from error
             pending.discard(target)
-        await self.state.save_link(self.entity, webcrm, fortnox, base, conflicts=conflicts)
+        await self.state.save_link(
+            self.entity, webcrm, fortnox, base, conflicts=conflicts, held=held
+        )
 
 
 def _partial(

@@ -223,17 +223,42 @@ class _Planner:
             self.plan.cursors[system] = batch.next_cursor
         return full
 
-    async def _record(self, system: System, record_id: str) -> SourceRecord | None:
-        """A record as it is now: from this run's read, or fetched when it was not read."""
+    async def _record(
+        self, system: System, record_id: str, link: Link | None = None
+    ) -> SourceRecord | None:
+        """A record as it is now: from this run's read, or fetched when it was not read.
+
+        The partner (on ``link``) of a record that was read is not fetched when the pair is in
+        step and the spec says its system's change read lists every change that matters: it is
+        then as the last sync left it, the link's base, and reading it would cost a request per
+        changed record for nothing.
+        """
         if record_id in self.deleted[system]:
             return None
         record = self.read[system].get(record_id)
         if record is None and not self.full:
+            if link is not None and self._in_step(link):
+                return SourceRecord(id=record_id, fields=dict(link.base))
             # After a full read, a record that was not listed does not exist.
             record = await self.sources[system].get(record_id)
             if record is not None:
                 self.read[system][record_id] = record
         return record
+
+    def _in_step(self, link: Link) -> bool:
+        """Whether both records of ``link`` held its base after the last sync, and a record
+        not listed by its change read this run still does.
+
+        Not when the pair is held (its webCRM record is not eligible), has an open conflict
+        (each side kept its own value) or an open error (a write may have failed half way).
+        """
+        return (
+            self.spec.unlisted_partner_is_base
+            and self.mode is Mode.INCREMENTAL
+            and not link.held
+            and link.id not in self.open_conflicts
+            and not any((s, link.id_on(s)) in self.errors for s in SYSTEMS)
+        )
 
     async def _pair(self, link: Link) -> None:
         if link.webcrm_id in self.handled["webcrm"] or link.fortnox_id in self.handled["fortnox"]:
@@ -242,8 +267,8 @@ class _Planner:
             self.handled["webcrm"].add(link.webcrm_id)
             self.handled["fortnox"].add(link.fortnox_id)
             return
-        webcrm = await self._record("webcrm", link.webcrm_id)
-        fortnox = await self._record("fortnox", link.fortnox_id)
+        webcrm = await self._record("webcrm", link.webcrm_id, link)
+        fortnox = await self._record("fortnox", link.fortnox_id, link)
         ids = _Ids(link.webcrm_id, link.fortnox_id)
         if webcrm is None or fortnox is None:
             gone: System = "webcrm" if webcrm is None else "fortnox"
@@ -271,7 +296,8 @@ class _Planner:
             kind = ActionKind.UPDATE
         elif any(c.resolution is None for c in fresh):
             kind = ActionKind.CONFLICT
-        elif dict(result.base) != dict(link.base) or fresh:
+        elif dict(result.base) != dict(link.base) or fresh or link.held:
+            # (a held pair whose webCRM record is eligible again is saved, no longer held)
             kind = ActionKind.REFRESH
         else:
             self.handled["webcrm"].add(webcrm.id)

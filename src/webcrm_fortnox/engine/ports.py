@@ -248,6 +248,12 @@ class EntitySpec:
         required_for_create: per target system, canonical fields without which a record is not
             created there (reported instead), e.g. ``{"fortnox": ("customer_number",)}`` when
             webCRM owns customer numbers.
+        unlisted_partner_is_base: whether, in an incremental run, a linked record that its
+            system's change read did not list may be taken to be as the last sync left it (its
+            link's base) instead of being read. True only when the change reads list every
+            change that matters to the pair, eligibility included: so for customers (webCRM
+            lists a Type change as an update), not for documents (a delivery's eligibility
+            follows its organisation's Type, which the deliveries' read does not list).
     """
 
     entity: str
@@ -255,6 +261,7 @@ class EntitySpec:
     match_keys: Sequence[MatchKey] = ()
     create_in: frozenset[System] = frozenset(SYSTEMS)
     required_for_create: Mapping[System, tuple[str, ...]] = field(default_factory=dict)
+    unlisted_partner_is_base: bool = False
 
 
 # --- the state store ---------------------------------------------------------------------------
@@ -271,6 +278,9 @@ class Link:
     #: canonical field → the value both sides had after the last successful sync of this pair.
     base: Mapping[str, Any]
     updated_at: datetime
+    #: its webCRM record is not eligible (e.g. its Type left the customer types): the pair is
+    #: remembered but does not sync, and its records are always read, never taken as the base
+    held: bool = False
 
     def id_on(self, system: System) -> str:
         """The record id of this pair on ``system``."""
@@ -444,6 +454,7 @@ class StateStore(Protocol):
         intent_id: int | None = None,
         conflicts: Sequence[ConflictReport] = (),
         resolve_errors: bool = True,
+        held: bool = False,
     ) -> Link:
         """Create or update the link of this pair with a new base, all in one transaction.
 
@@ -451,7 +462,12 @@ class StateStore(Protocol):
         ``conflicts`` are recorded against the link, and (unless ``resolve_errors`` is false, as
         when only part of a pair's writes succeeded) open errors of both records are resolved
         because they synced. A link that held either id with another partner is replaced.
+        The link is :attr:`Link.held` exactly when ``held`` is given true.
         """
+        ...
+
+    async def hold_link(self, entity: str, link_id: int) -> None:
+        """Mark a link held (its webCRM record is not eligible); the next save clears it."""
         ...
 
     async def unlink(self, entity: str, link_id: int) -> None:

@@ -89,6 +89,8 @@ links = sa.Table(
     sa.Column("fortnox_id", sa.String(100), nullable=False),
     sa.Column("base", JsonValue, nullable=False),
     sa.Column("updated_at", UtcDateTime, nullable=False),
+    # the webCRM record is not eligible: the pair is remembered but does not sync (0004)
+    sa.Column("held", sa.Boolean, nullable=False, server_default=sa.false()),
     sa.UniqueConstraint("tenant", "entity", "webcrm_id", name="uq_links_webcrm"),
     sa.UniqueConstraint("tenant", "entity", "fortnox_id", name="uq_links_fortnox"),
 )
@@ -99,7 +101,8 @@ cursors = sa.Table(
     _tenant(),
     sa.Column("system", sa.String(20), nullable=False),
     sa.Column("entity", sa.String(50), nullable=False),
-    sa.Column("value", sa.String(200), nullable=True),
+    # a time, or (webCRM) a time and the rows the next read lists again (0004: was 200 chars)
+    sa.Column("value", sa.Text, nullable=True),
     sa.Column("updated_at", UtcDateTime, nullable=False),
     sa.PrimaryKeyConstraint("tenant", "system", "entity", name="pk_cursors"),
 )

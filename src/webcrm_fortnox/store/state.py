@@ -93,6 +93,7 @@ def _link(row: sa.Row[Any]) -> Link:
         fortnox_id=row.fortnox_id,
         base=row.base,
         updated_at=row.updated_at,
+        held=bool(row.held),
     )
 
 
@@ -190,6 +191,7 @@ class TenantState:
         intent_id: int | None = None,
         conflicts: Sequence[ConflictReport] = (),
         resolve_errors: bool = True,
+        held: bool = False,
     ) -> Link:
         now = self._now()
         mine = (t.links.c.tenant == self.tenant) & (t.links.c.entity == entity)
@@ -202,7 +204,7 @@ class TenantState:
                     | ((t.links.c.fortnox_id == fortnox_id) & (t.links.c.webcrm_id != webcrm_id)),
                 )
             )
-            values = {"base": dict(base), "updated_at": now}
+            values = {"base": dict(base), "updated_at": now, "held": held}
             updated = await conn.execute(
                 sa.update(t.links)
                 .where(mine, t.links.c.webcrm_id == webcrm_id, t.links.c.fortnox_id == fortnox_id)
@@ -229,6 +231,18 @@ class TenantState:
                 for system, record_id in (("webcrm", webcrm_id), ("fortnox", fortnox_id)):
                     await self._resolve_errors(conn, entity, system, record_id, now)
         return link
+
+    async def hold_link(self, entity: str, link_id: int) -> None:
+        async with self.db.engine.begin() as conn:
+            await conn.execute(
+                sa.update(t.links)
+                .where(
+                    t.links.c.tenant == self.tenant,
+                    t.links.c.entity == entity,
+                    t.links.c.id == link_id,
+                )
+                .values(held=True)
+            )
 
     async def unlink(self, entity: str, link_id: int) -> None:
         now = self._now()

@@ -59,11 +59,15 @@ class FeedCursor:
     seen: Mapping[int, datetime] = field(default_factory=dict)
 
     def encode(self) -> str:
-        """The stored form: JSON (a bare ISO time when nothing is remembered)."""
+        """The stored form: JSON of the time and, per update time, the ids remembered (a bare
+        ISO time when nothing is remembered)."""
         if not self.seen:
             return encode_cursor(self.at)
-        seen = {str(i): encode_cursor(t) for i, t in self.seen.items()}
-        return json.dumps({"at": encode_cursor(self.at), "seen": seen}, separators=(",", ":"))
+        by_time: dict[str, list[int]] = {}
+        for record_id, updated in sorted(self.seen.items()):
+            by_time.setdefault(encode_cursor(updated), []).append(record_id)
+        data = {"at": encode_cursor(self.at), "seen": by_time}
+        return json.dumps(data, separators=(",", ":"))
 
     @classmethod
     def decode(cls, text: str) -> FeedCursor:
@@ -75,7 +79,11 @@ class FeedCursor:
         if not text.startswith("{"):
             return cls(decode_cursor(text))
         data: Any = json.loads(text)
-        seen = {int(i): decode_cursor(t) for i, t in dict(data.get("seen") or {}).items()}
+        seen = {
+            int(record_id): decode_cursor(updated)
+            for updated, ids in dict(data.get("seen") or {}).items()
+            for record_id in ids
+        }
         return cls(decode_cursor(str(data["at"])), seen)
 
 
