@@ -1,7 +1,8 @@
 """One tenant synced between the two emulator processes, as the product syncs it.
 
-The product's own :class:`~webcrm_fortnox.service.Connector` builds the clients and
-:func:`~webcrm_fortnox.service.sync_tenant` runs each cycle; the state lives in a SQLite file.
+The product's own :class:`~webcrm_fortnox.service.Connector` builds the clients, kept open from
+cycle to cycle as the running service keeps them, and :func:`~webcrm_fortnox.service.sync_tenant`
+runs each cycle; the state lives in a SQLite file.
 People's edits go through a second connector, so they are requests of their own on the emulators
 (their statistics are reset before each measured cycle).
 """
@@ -21,6 +22,7 @@ from bench.emulators import Calls, EmulatorControl, emulator_process
 from webcrm_fortnox.config import TenantConfig, parse_config
 from webcrm_fortnox.fortnox.models import Customer
 from webcrm_fortnox.service import Connector, TenantRun, sync_tenant
+from webcrm_fortnox.service.connections import TenantClients
 from webcrm_fortnox.store import StateDatabase
 from webcrm_fortnox.transport.limiters import LimiterRegistry
 from webcrm_fortnox.webcrm.emulator.state import DEFAULT_API_TOKEN
@@ -77,16 +79,17 @@ class Pair:
     tenant: TenantConfig
     db: StateDatabase
     time: ShiftedTime
-    connector: Connector
+    clients: TenantClients
     people: Connector
 
     async def sync(self) -> TenantRun:
-        """One cycle of the tenant, exactly as ``sync --once`` runs it."""
-        async with self.connector.clients(self.tenant) as clients:
-            return await sync_tenant(
-                self.tenant, self.db.tenant(self.tenant.name), clients.webcrm, clients.fortnox,
-                now=clients.now,
-            )  # fmt: skip
+        """One cycle of the tenant, as the running service runs it: with the clients it keeps
+        open between cycles (so a cycle signs in only when a token expires)."""
+        clients = self.clients
+        return await sync_tenant(
+            self.tenant, self.db.tenant(self.tenant.name), clients.webcrm, clients.fortnox,
+            now=clients.now,
+        )  # fmt: skip
 
     async def advance(self, seconds: float) -> None:
         """Move every clock (both emulators' and the sync's) forward."""
@@ -153,13 +156,15 @@ async def pair(workdir: Path, *, rate_limit: bool, **tenant_overrides: Any) -> A
                 for connector in connectors:
                     connector.fortnox_limiters = _unlimited(clock)
                     connector.webcrm_limiters = _unlimited(clock)
+            tenant = bench_tenant(f_url, w_url, **tenant_overrides)
+            clients = await stack.enter_async_context(connectors[0].clients(tenant))
             yield Pair(
                 fortnox=fortnox,
                 webcrm=webcrm,
-                tenant=bench_tenant(f_url, w_url, **tenant_overrides),
+                tenant=tenant,
                 db=db,
                 time=clock,
-                connector=connectors[0],
+                clients=clients,
                 people=connectors[1],
             )
 

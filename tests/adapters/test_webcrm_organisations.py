@@ -82,6 +82,22 @@ async def test_unsuitable_and_missing_fields_are_reported_clearly(env: Emulators
     ]
 
 
+async def test_a_complete_setup_is_kept_and_an_incomplete_one_read_again(
+    env: Emulators,
+) -> None:
+    await source(env, make_tenant()).check_setup()
+    calls = env.webcrm.stats.calls
+    assert await source(env, make_tenant()).check_setup() == []
+    assert env.webcrm.stats.calls == calls  # the next run trusts it (for an hour)
+
+    broken = make_tenant(fields={"fax": "OrganisationCustom9"})
+    env.webcrm.forget_setup()
+    assert await source(env, broken).check_setup() != []
+    calls = env.webcrm.stats.calls
+    await source(env, broken).check_setup()
+    assert env.webcrm.stats.calls == calls + 1  # a person may be fixing it: asked again
+
+
 async def test_a_table_fitting_the_setup_has_only_the_plus_fields_missing(
     env: Emulators,
 ) -> None:

@@ -348,6 +348,20 @@ async def test_a_product_register_item_is_sent_whole_with_no_empty_data_field(
     assert sent["QuotationLineLinkedDataItemData3"] == "-"
 
 
+async def test_a_setup_read_is_kept_for_max_age_and_until_forgotten(
+    client: WebcrmClient, fake: FakeWebcrm
+) -> None:
+    fake.route("GET", "/FieldsMetadata/Organisation", [])
+    await client.fields_metadata("Organisation", max_age=3600)
+    await client.fields_metadata("Organisation", max_age=3600)
+    assert len(fake.calls("GET", "/FieldsMetadata/Organisation")) == 1
+    await client.fields_metadata("Organisation")  # max_age 0: always asks
+    assert len(fake.calls("GET", "/FieldsMetadata/Organisation")) == 2
+    client.forget_setup()
+    await client.fields_metadata("Organisation", max_age=3600)
+    assert len(fake.calls("GET", "/FieldsMetadata/Organisation")) == 3
+
+
 async def test_update_refuses_names_of_other_entities_before_sending(
     client: WebcrmClient, fake: FakeWebcrm
 ) -> None:

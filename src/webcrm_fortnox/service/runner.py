@@ -124,9 +124,10 @@ async def sync_tenant(
 ) -> TenantRun:
     """Sync (or, with ``dry_run``, plan) one tenant: customers, articles, then documents.
 
-    webCRM's field setup is checked first, on every run: a custom field the configuration maps
-    that webCRM lacks (or has of the wrong kind) stops the tenant with the list of what to
-    create, before anything is read or written.
+    webCRM's field setup is checked first: a custom field the configuration maps that webCRM
+    lacks (or has of the wrong kind) stops the tenant with the list of what to create, before
+    anything is read or written. A setup found complete is read again after an hour (by the
+    clients kept between runs); an incomplete one on every run.
 
     Args:
         tenant: the tenant's configuration.

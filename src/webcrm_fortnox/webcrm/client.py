@@ -62,6 +62,9 @@ DEFAULT_BASE_URL = "https://api.webcrm.com"
 RATE_LIMIT = 250
 RATE_PERIOD = 60.0
 MAX_PAGE_SIZE = 1000
+#: How long a field setup found complete is trusted before a run reads it again: it changes when
+#: an administrator edits webCRM's settings, rarely, and a missing field fails its writes anyway.
+SETUP_MAX_AGE = 3600.0
 #: Re-read this much before a ``changed_since`` cursor: the time zone in which webCRM compares
 #: query timestamps is not documented, and a save in flight may land with an earlier time.
 DEFAULT_OVERLAP = timedelta(minutes=5)
@@ -158,6 +161,8 @@ class WebcrmClient:
         self._sleep = sleep
         #: webCRM's clock less ours, from the newest ``Date`` header (``None`` before one came)
         self._clock_offset: timedelta | None = None
+        #: setup reads (field metadata, product-register setup): path → (monotonic time, body)
+        self._setup: dict[str, tuple[float, Any]] = {}
         self._owns_http = http is None
         self.http = http or httpx.AsyncClient(timeout=30.0)
         # not ``limiters or …``: an empty registry is falsy, and must still be shared
@@ -526,17 +531,43 @@ class WebcrmClient:
         """Items whose ``field`` (e.g. ``QuotationLineLinkedDataItemData1``) equals ``value``."""
         return await self._find(PRODUCT_REGISTER, field, value)
 
-    async def quotation_line_setup(self) -> LinkedSetup:
-        """``/QuotationLines/LinkedSetup``: what each ``Data`` field of the register means."""
-        return self._parse(LinkedSetup, await self._call("GET", "QuotationLines/LinkedSetup"))
+    async def _setup_read(self, path: str, max_age: float) -> Any:
+        """The body of a setup read, or the one kept from a read at most ``max_age`` s ago."""
+        kept = self._setup.get(path)
+        if kept is not None and time.monotonic() - kept[0] <= max_age:
+            return kept[1]
+        body = await self._call("GET", path)
+        self._setup[path] = (time.monotonic(), body)
+        return body
+
+    def forget_setup(self) -> None:
+        """Drop the setup reads kept, so the next ones ask webCRM (after a setup was found
+        incomplete, say, and a person may be fixing it)."""
+        self._setup.clear()
+
+    async def quotation_line_setup(self, *, max_age: float = 0.0) -> LinkedSetup:
+        """``/QuotationLines/LinkedSetup``: what each ``Data`` field of the register means.
+
+        Args:
+            max_age: seconds for which an earlier answer of this client is good enough.
+        """
+        body = await self._setup_read("QuotationLines/LinkedSetup", max_age)
+        return self._parse(LinkedSetup, body)
 
     # -- configuration and hooks ----------------------------------------------------------------
 
-    async def fields_metadata(self, entity_type: str) -> list[FieldMetadata]:
-        """Labels, types and dropdown values of an entity's fields (``Organisation``...)."""
+    async def fields_metadata(
+        self, entity_type: str, *, max_age: float = 0.0
+    ) -> list[FieldMetadata]:
+        """Labels, types and dropdown values of an entity's fields (``Organisation``...).
+
+        Args:
+            entity_type: one of webCRM's entity type names.
+            max_age: seconds for which an earlier answer of this client is good enough.
+        """
         if entity_type not in FIELD_METADATA_TYPES:
             raise ValueError(f"unknown entity type {entity_type!r} for /FieldsMetadata")
-        body = await self._call("GET", f"FieldsMetadata/{entity_type}")
+        body = await self._setup_read(f"FieldsMetadata/{entity_type}", max_age)
         return [self._parse(FieldMetadata, row) for row in body or []]
 
     def hooks(self, entity: HookEntity) -> AsyncIterator[Hook]:

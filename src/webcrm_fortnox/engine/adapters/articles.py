@@ -27,6 +27,7 @@ from webcrm_fortnox.domain.article import (
 )
 from webcrm_fortnox.engine.ports import ChangeBatch, Fields, SourceRecord, System
 from webcrm_fortnox.transport.errors import NotFound, ValidationError
+from webcrm_fortnox.webcrm.client import SETUP_MAX_AGE
 from webcrm_fortnox.webcrm.models import LinkedDataItem
 
 if TYPE_CHECKING:
@@ -138,7 +139,11 @@ class WebcrmProducts:
 
     async def check_setup(self) -> list[str]:
         """What the product-register setup lacks for ``[tenant.articles]`` (empty: all set)."""
-        return check_item_setup(self.settings, await self.client.quotation_line_setup())
+        setup = await self.client.quotation_line_setup(max_age=SETUP_MAX_AGE)
+        problems = check_item_setup(self.settings, setup)
+        if problems:
+            self.client.forget_setup()  # read afresh next run: it may be being fixed
+        return problems
 
     def _record(self, item_id: int, data: dict[str, Any]) -> SourceRecord:
         fields = self.mapping.to_canonical(data)

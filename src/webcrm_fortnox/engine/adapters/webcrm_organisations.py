@@ -10,7 +10,8 @@ configured customer-number field, which is also its idempotency key: webCRM can 
 through ``/Queries``, and that field can be flagged unique in webCRM.
 
 The field setup (``/FieldsMetadata/Organisation``) is read once, before the first mapping, for
-the dropdown options; :meth:`WebcrmOrganisations.check_setup` reports what it lacks.
+the dropdown options (a setup found complete is kept by the client for an hour);
+:meth:`WebcrmOrganisations.check_setup` reports what it lacks.
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ from webcrm_fortnox.engine.adapters.common import text_values
 from webcrm_fortnox.engine.adapters.webcrm_feed import read_changes
 from webcrm_fortnox.engine.ports import ChangeBatch, Fields, SourceRecord, System
 from webcrm_fortnox.transport.errors import NotFound
+from webcrm_fortnox.webcrm.client import SETUP_MAX_AGE
 from webcrm_fortnox.webcrm.models import ORGANISATION, Organisation
 
 if TYPE_CHECKING:
@@ -58,7 +60,7 @@ class WebcrmOrganisations:
 
     async def _setup(self) -> list[dict[str, Any]]:
         if self._metadata is None:
-            rows = await self.client.fields_metadata("Organisation")
+            rows = await self.client.fields_metadata("Organisation", max_age=SETUP_MAX_AGE)
             self._metadata = [row.model_dump(mode="json", by_alias=True) for row in rows]
             self._dropdowns = dropdowns(self.tenant, self._metadata)
             self._type_options = type_options(self._metadata)
@@ -69,7 +71,10 @@ class WebcrmOrganisations:
 
         Each problem says which custom field to create, or which Type option to add.
         """
-        return check_setup(self.tenant, await self._setup())
+        problems = check_setup(self.tenant, await self._setup())
+        if problems:
+            self.client.forget_setup()  # read afresh next run: it may be being fixed
+        return problems
 
     def _record(self, organisation: Organisation) -> SourceRecord:
         data = organisation.model_dump(mode="json", by_alias=True)
