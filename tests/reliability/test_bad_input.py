@@ -52,6 +52,12 @@ ORGANISATIONS: list[dict[str, Any]] = [
     {"OrganisationName": "Stad AB", "OrganisationCity": "Umeå 🌲"},
     {"OrganisationName": "\u202eRTL AB"},
     {"OrganisationName": "Noll\u200bbredd AB"},
+    {"OrganisationName": "Typ osynlig AB", "OrganisationType": "Customer\u200b"},
+    {"OrganisationName": "Postnr mellanslag AB", "OrganisationPostCode": "123 45"},
+    {"OrganisationName": "Orgnr lång AB", "OrganisationExtraCustom2": "1" * 31},
+    {"OrganisationName": "API_BLANK"},
+    {"OrganisationName": "Procent 100% AB", "OrganisationTelephone": "\t\n"},
+    {"OrganisationName": "Moms tom AB", "OrganisationVatNumber": "   "},
 ]
 #: Customers people could type into Fortnox (those Fortnox refuses never exist there).
 CUSTOMERS: list[dict[str, Any]] = [
@@ -68,6 +74,13 @@ CUSTOMERS: list[dict[str, Any]] = [
     {"Name": LONG[:200]},
     {"Name": "Valuta Kund", "Currency": "ZZZ"},
     {"Name": "Villkor Kund", "TermsOfPayment": "999"},
+    {"Name": "Villkor gemener Kund", "TermsOfPayment": "ag", "Currency": "eur"},
+    {"Name": "Postnr mellanslag AB", "ZipCode": "12345"},
+    {"Name": "Procent 100% & Co ©"},
+    {"Name": "L" * 1024},
+    {"Name": "Webb Kund", "WWW": "javascript:alert(1)"},
+    {"Name": "Privat Kund", "Type": "private"},
+    {"Name": "Land Kund", "CountryCode": "NO", "OrganisationNumber": "999 999 999"},
 ]
 GOOD = ["Acme AB", "Berg AB", "Cedra AB"]
 
@@ -117,6 +130,22 @@ async def test_hostile_records_never_crash_block_or_corrupt(
             assert key in linked or key in reported or not record.eligible, record
     assert len({w for w, _ in world.links}) == len(world.links)
     assert len({f for _, f in world.links}) == len(world.links)
+    pairs = {
+        (world.organisations[w].fields["name"], world.customers[f].fields["name"])
+        for w, f in world.links
+    }
+    # A Type typed with odd case, spacing or an invisible character is still a customer Type.
+    for name in ("Typ mellanslag AB", "Typ versaler AB", "Typ dubbel AB", "Typ osynlig AB"):
+        assert (name, name) in pairs, name
+    assert world.by_name("fortnox")["Typ dubbel AB"].fields["customer_type"] == "private"
+    # Invisible characters are dropped, not refused: the name people see is what syncs.
+    for name in ("Bell AB", "RTL AB", "Nollbredd AB"):
+        assert (name, name) in pairs, name
+    # "123 45" and "12345" are one postcode: the two records were paired, not duplicated.
+    assert ("Postnr mellanslag AB", "Postnr mellanslag AB") in pairs
+    for records in (world.organisations, world.customers):
+        named = [r for r in records.values() if r.fields["name"] == "Postnr mellanslag AB"]
+        assert len(named) == 1, named
 
     # The state store is sound: more runs work and do not pile up duplicates.
     env.clock.advance(61)

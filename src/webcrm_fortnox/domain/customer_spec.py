@@ -2,11 +2,22 @@
 
 from __future__ import annotations
 
+import re
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Final
 
 from webcrm_fortnox.domain.fields import CUSTOMER_FIELDS
 from webcrm_fortnox.domain.webcrm_organisation import held_fields
-from webcrm_fortnox.engine.ports import Direction, EntitySpec, FieldRule, MatchKey, Policy, System
+from webcrm_fortnox.engine.ports import (
+    Direction,
+    EntitySpec,
+    FieldRule,
+    MatchKey,
+    Policy,
+    SourceRecord,
+    System,
+    Value,
+)
 
 if TYPE_CHECKING:
     from webcrm_fortnox.config.models import TenantConfig
@@ -19,13 +30,36 @@ _DIRECTIONS: Final = {
     "to_webcrm": Direction.TO_WEBCRM,
 }
 
+_SPACES: Final = re.compile(r"\s+")
+_POSTCODES: Final = frozenset({"zip_code", "visiting_zip_code"})
+
+
+@dataclass(frozen=True)
+class PostcodeKey(MatchKey):
+    """A match key whose postcodes compare without spaces: "123 45" and "12345" are one
+    Swedish postcode, written the way the Post writes it and the way people type it.
+
+    Only matching is looser: the synced value is each system's own, so a person's spelling
+    stays where they typed it.
+    """
+
+    def value(self, record: SourceRecord) -> tuple[Value, ...] | None:
+        values = super().value(record)
+        if values is None:
+            return None
+        return tuple(
+            _SPACES.sub("", str(value)) if name in _POSTCODES else value
+            for name, value in zip(self.fields, values, strict=True)
+        )
+
+
 #: The issue's matching order: customer number, organisation number, VAT number, then the exact
-#: normalised name together with the postcode.
+#: normalised name together with the postcode (spaces in the postcode aside).
 MATCH_KEYS: Final = (
     MatchKey("customer number", ("customer_number",)),
     MatchKey("organisation number", ("organisation_number",)),
     MatchKey("VAT number", ("vat_number",)),
-    MatchKey("name and postcode", ("name", "zip_code")),
+    PostcodeKey("name and postcode", ("name", "zip_code")),
 )
 
 

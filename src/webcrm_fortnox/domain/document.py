@@ -25,6 +25,7 @@ from collections.abc import Mapping
 from datetime import date, datetime, tzinfo
 from typing import TYPE_CHECKING, Any, Final, Literal
 
+from webcrm_fortnox.domain.errors import MappingError
 from webcrm_fortnox.domain.line import NO_LINES, encode_lines, lines_from_rows
 from webcrm_fortnox.domain.normalise import text
 from webcrm_fortnox.engine.ports import Direction, EntitySpec, FieldRule, Policy, Value
@@ -148,8 +149,29 @@ def document_payload(kind: Kind, values: Mapping[str, Value], names: Any) -> dic
     if kind == "order":
         for name, fortnox in (("order_date", "OrderDate"), ("delivery_date", "DeliveryDate")):
             if name in wanted and values.get(name):
-                body[fortnox] = values[name]
+                body[fortnox] = fortnox_date(name, values[name])
     return body
+
+
+def fortnox_date(name: str, value: Value) -> str:
+    """A canonical date as Fortnox takes it, ``YYYY-MM-DD``.
+
+    Raises:
+        MappingError: the value is not a calendar date (a date field in webCRM may be free
+            text, e.g. "imorgon" or "2026-02-31"); only this record fails, with the reason.
+    """
+    raw = str(value)
+    try:
+        return date.fromisoformat(raw).isoformat()
+    except ValueError:
+        pass
+    label = name.replace("_", " ")
+    raise MappingError(
+        f"the {label} {raw!r} is not a date; write it in webCRM as a calendar date such as "
+        "2026-03-31",
+        system="fortnox",
+        field=name,
+    )
 
 
 # --- webCRM deliveries -------------------------------------------------------------------------

@@ -16,15 +16,18 @@ from __future__ import annotations
 import json
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass
-from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
+from decimal import ROUND_HALF_UP, Decimal, InvalidOperation, localcontext
 from typing import Any, Final
 
+from webcrm_fortnox.domain.errors import MappingError
 from webcrm_fortnox.domain.normalise import text
 
 _CENT: Final = Decimal("0.01")
 NO_LINES: Final = "[]"
 #: The canonical field holding a document's lines.
 LINES: Final = "lines"
+#: Fortnox's word for "clear this field" (reference §2); never a value.
+API_BLANK: Final = "API_BLANK"
 
 # Fortnox's published character set (reference §2, 2000359 "Värdet innehåller ej tillåtna
 # tecken") has no straight quotes, brackets or bars, which line texts typed in webCRM often
@@ -42,13 +45,24 @@ def line_text(value: Any) -> str:
 
 
 def number(value: Any) -> str:
-    """A quantity, price or percentage in normal form: ``"2"``, ``"99.5"``; blank is ``"0"``."""
+    """A quantity, price or percentage in normal form: ``"2"``, ``"99.5"``; blank is ``"0"``.
+
+    Any size is kept exactly (``1e30`` is thirty zeros after a one, not an error that would
+    stop the run reading the record): whether an amount is too large is the target system's to
+    say, for that record alone. A value that is not a finite number keeps its text
+    (``"Infinity"``), which Fortnox refuses as not numeric, again for that record alone.
+    """
     try:
         amount = Decimal(str(value).strip()) if value not in (None, "") else Decimal(0)
     except InvalidOperation:
         amount = Decimal(0)
-    rounded = amount.quantize(_CENT, rounding=ROUND_HALF_UP).normalize()
-    return format(rounded + 0, "f")  # + 0 turns -0 into 0
+    if not amount.is_finite():
+        return str(amount)
+    with localcontext() as context:
+        # Enough digits for the whole part and the cents, whatever the magnitude.
+        context.prec = max(context.prec, amount.adjusted() + 4)
+        rounded = amount.quantize(_CENT, rounding=ROUND_HALF_UP).normalize()
+        return format(rounded + 0, "f")  # + 0 turns -0 into 0
 
 
 @dataclass(frozen=True)
@@ -163,9 +177,20 @@ def rows_from_lines(lines: Iterable[Line], quantity_field: str) -> list[dict[str
     Sent without RowIds, the rows replace the stored ones position by position and rows beyond
     them are dropped (reference §5.4), so the whole list is always sent: that works the same
     for a create, an update and a retry of either, and no RowId read earlier can be stale.
+
+    Raises:
+        MappingError: a line whose text is Fortnox's clearing word ``API_BLANK``.
     """
     rows = []
-    for line in lines:
+    for position, line in enumerate(lines, 1):
+        if line.description.upper() == API_BLANK:
+            # Fortnox reads this word as "clear the field": the row would lose its text.
+            raise MappingError(
+                f"line {position}: the text {line.description!r} is Fortnox's command to clear "
+                "a field and cannot be a line's text; change it in webCRM",
+                system="fortnox",
+                field=LINES,
+            )
         row: dict[str, Any] = {
             quantity_field: line.quantity,
             "Price": line.price,

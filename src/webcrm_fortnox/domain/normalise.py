@@ -21,6 +21,12 @@ from stdnum.se import orgnr as se_orgnr
 from webcrm_fortnox.domain.fields import COMPANY, PRIVATE
 
 _SPACES = re.compile(r"\s+")
+# C0 and C1 control characters other than white space, the soft hyphen, zero-width characters,
+# bidirectional marks, embeddings, overrides and isolates, invisible operators, the BOM.
+_INVISIBLE = re.compile(
+    "[\x00-\x08\x0e-\x1b\x7f-\x84\x86-\x9f\u00ad\u200b-\u200f\u202a-\u202e"
+    "\u2060-\u2064\u2066-\u206f\ufeff]"
+)
 
 # Languages whose country names are understood when reading webCRM, besides the configured one:
 # the Nordic languages webCRM systems are run in, English, and the larger EU languages.
@@ -34,10 +40,17 @@ _NOT_COUNTRIES: Final = frozenset(
 
 
 def text(value: Any) -> str:
-    """Strip and collapse white space; ``None`` and non-strings become text or blank."""
+    """Strip and collapse white space and drop invisible characters; ``None`` and non-strings
+    become text or blank.
+
+    Invisible characters (control characters such as a bell or escape, zero-width spaces and
+    joiners, direction marks and overrides, the soft hyphen, a byte-order mark) carry nothing a
+    person can see or fix in either system, and Fortnox refuses them (2000359): a text holding
+    one is the same text without it.
+    """
     if value is None:
         return ""
-    return _SPACES.sub(" ", str(value)).strip()
+    return _SPACES.sub(" ", _INVISIBLE.sub("", str(value))).strip()
 
 
 def upper(value: Any) -> str:
