@@ -103,6 +103,15 @@ EXPLANATIONS: Mapping[int, str] = {
     2004167: "An account is needed on rows with a custom VAT rate when EasyVat is enabled.",
 }
 
+#: Plain-English explanations of Fortnox messages whose code is not on record, by the start of
+#: the Swedish message (compared case-insensitively); they win over the code's generic one.
+MESSAGE_EXPLANATIONS: Mapping[str, str] = {
+    # reference §8.5 ("Kunde inte hämta/hitta moms"): a row's VAT rate the company lacks
+    "kunde inte hämta/hitta moms": (
+        "A row's VAT rate is not one the company has in Fortnox (25, 12, 6 and 0 % by default)."
+    ),
+}
+
 #: Codes meaning the connection or company lacks a right, whatever the HTTP status.
 PERMISSION_CODES = frozenset({2000663, 2001101, 2001103, 2001339})
 
@@ -172,8 +181,14 @@ def field_of(code: int | None, message: str | None) -> str | None:
     return match.group(1) if match else None
 
 
-def explain(code: int | None, status: int | None) -> str:
-    """A plain-English explanation for a vendor code, else for the HTTP status."""
+def explain(code: int | None, status: int | None, message: str | None = None) -> str:
+    """A plain-English explanation for a known vendor message, else for the vendor code, else
+    for the HTTP status."""
+    if message:
+        lowered = message.strip().casefold()
+        for start, explanation in MESSAGE_EXPLANATIONS.items():
+            if lowered.startswith(start):
+                return explanation
     if code is not None and code in EXPLANATIONS:
         return EXPLANATIONS[code]
     if status is not None and status >= 500:
@@ -216,7 +231,7 @@ class FortnoxClassifier:
             "field": field_of(code, message),
             "body": response.text[:2000],
         }
-        explanation = explain(code, status)
+        explanation = explain(code, status, message)
         if status == 429:
             return RateLimited(explanation, retry_after=retry_after(response), **kw)
         if status >= 500 or (body is None and _is_html(response)):

@@ -5,6 +5,10 @@ itself. A number once used is burned: creating a customer with the number of an 
 deleted customer answers 2000637 (reference §5.1; the code for an existing one is unconfirmed).
 ``Country``, ``DeliveryCountry`` and ``VisitingCountry`` are read-only Swedish country names
 derived from the codes (recorded: customers/save_new_with_country_code_SE.yml, SE → "Sverige").
+Terms of payment and currency must be codes of the company's registers (reference §5.1). The
+reference also says an organisation number "must be a valid organisation number" without saying
+what Fortnox counts as valid (nor for which countries), so any number of up to 30 characters is
+taken.
 """
 
 from __future__ import annotations
@@ -18,6 +22,7 @@ from webcrm_fortnox.fortnox.emulator import errors, fields
 from webcrm_fortnox.fortnox.emulator.api import Context, answer
 from webcrm_fortnox.fortnox.emulator.collection import Collection, Series
 from webcrm_fortnox.fortnox.emulator.query import ListRules
+from webcrm_fortnox.fortnox.emulator.registers import check_references
 from webcrm_fortnox.fortnox.emulator.state import Tenant
 
 BURNED = "customers_burned"
@@ -46,6 +51,7 @@ def _prepare(tenant: Tenant, record: dict[str, Any], changes: dict[str, Any], ne
             raise errors.invalid(errors.NO_DATA)
         if "CustomerNumber" in changes and _taken(tenant, str(changes["CustomerNumber"])):
             raise errors.invalid(errors.CUSTOMER_NUMBER_USED, value=changes["CustomerNumber"])
+    check_references(tenant, record, changes)
     for code_field, name_field in _COUNTRY_FIELDS:
         code = record.get(code_field)
         record[name_field] = country_name(code) if code else None

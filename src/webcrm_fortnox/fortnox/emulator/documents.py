@@ -1,11 +1,14 @@
 """Orders (``/3/orders``) and invoices (``/3/invoices``): documents with rows and computed totals.
 
 A new document needs an existing ``CustomerNumber`` (else 2000204) and copies the customer's name,
-address and references (recorded: orders/save_with_nested_model.yml). Rows name existing articles
-(else 2001302) and take description, price (price list), VAT, unit and account from the article
-when not given. ``Price`` and quantities are rounded half-up to 2 decimals. The server computes
-every total: a row's ``Total`` is delivered quantity × price less discount (recorded rows with
-``DeliveredQuantity`` "0" total 0), the header sums the rows, adds freight and fee and their VAT.
+address and references (recorded: orders/save_with_nested_model.yml); terms of payment and a
+currency sent must exist (reference §5.6). Rows name existing articles (else 2001302) and take
+description, price (price list), VAT, unit and account from the article when not given; a row's
+VAT must be one of the company's rates ("Kunde inte hämta/hitta moms", reference §8.5) and a row
+with a quantity needs a description or an article (2003977, reference §6.2). ``Price`` and
+quantities are rounded half-up to 2 decimals. The server computes every total: a row's ``Total``
+is delivered quantity × price less discount (recorded rows with ``DeliveredQuantity`` "0" total
+0), the header sums the rows, adds freight and fee and their VAT.
 Totals are not rounded to whole kronor (``RoundOff`` stays 0).
 
 Row updates follow the RowId rules (reference §5.4): without any ``RowId`` the rows sent replace the
@@ -37,6 +40,7 @@ from webcrm_fortnox.fortnox.emulator.api import Context, requires
 from webcrm_fortnox.fortnox.emulator.collection import Collection, Series, crud_routes
 from webcrm_fortnox.fortnox.emulator.prices import sales_price
 from webcrm_fortnox.fortnox.emulator.query import ListRules
+from webcrm_fortnox.fortnox.emulator.registers import check_references
 from webcrm_fortnox.fortnox.emulator.schema import round_half_up
 from webcrm_fortnox.fortnox.emulator.state import Tenant
 
@@ -44,6 +48,8 @@ Record = dict[str, Any]
 
 DEFAULT_TERMS = "30"  # recorded: a customer without terms gets documents with "30"
 DEFAULT_ACCOUNT = 3001  # recorded row AccountNumber
+# Reference §8.5: the VAT rates a company has by default (a row's VAT must be one of them).
+VAT_RATES = frozenset({25.0, 12.0, 6.0, 0.0})
 FEE_VAT = 25.0  # Swedish standard rate on freight and administration fee
 ROT = {
     "CONSTRUCTION",
@@ -104,15 +110,23 @@ class Kind:
     row_spec: schema.Spec
     row_input: schema.Spec
     date_field: str  # "OrderDate" / "InvoiceDate"
+    quantity: str  # "OrderedQuantity" / "DeliveredQuantity": what the row is for
 
     @property
     def row_fields(self) -> dict[str, schema.Field]:
         return schema.by_name(self.row_input)
 
 
-ORDER = Kind("order", "OrderRows", fields.ORDER_ROW, fields.ORDER_ROW_INPUT, "OrderDate")
+ORDER = Kind(
+    "order", "OrderRows", fields.ORDER_ROW, fields.ORDER_ROW_INPUT, "OrderDate", "OrderedQuantity"
+)
 INVOICE = Kind(
-    "invoice", "InvoiceRows", fields.INVOICE_ROW, fields.INVOICE_ROW_INPUT, "InvoiceDate"
+    "invoice",
+    "InvoiceRows",
+    fields.INVOICE_ROW,
+    fields.INVOICE_ROW_INPUT,
+    "InvoiceDate",
+    "DeliveredQuantity",
 )
 
 
@@ -163,6 +177,13 @@ def _build_row(
     for name in ("DeliveredQuantity", "OrderedQuantity", "ReservedQuantity"):
         if name in schema.by_name(kind.row_input) and row.get(name) is None:
             row[name] = 0.0
+    if float(row["VAT"]) not in VAT_RATES:
+        # reference §8.5: a row's VAT must be one of the company's rates
+        raise errors.FortnoxError(400, errors.VAT_NOT_FOUND, errors.VAT_NOT_FOUND_MESSAGE)
+    quantity = row.get(kind.quantity) or 0.0
+    if float(quantity) > 0 and not row.get("Description") and not row.get("ArticleNumber"):
+        # reference §6.2, 2003977: a row with a quantity needs a description or an article
+        raise errors.invalid(errors.ROW_WITHOUT_TEXT)
     return row
 
 
@@ -266,6 +287,7 @@ def _prepare(kind: Kind) -> Callable[[Tenant, Record, dict[str, Any], bool], Non
                 record["TermsOfPayment"] = customer.get("TermsOfPayment") or DEFAULT_TERMS
             email = customer.get("EmailInvoice" if kind is INVOICE else "EmailOrder")
             record["EmailInformation"]["EmailAddressTo"] = email or customer.get("Email") or ""
+        check_references(tenant, record, changes)
         if new:
             _new_document_fields(tenant, kind, record, changes)
         price_list = str(record.get("PriceList") or "A")

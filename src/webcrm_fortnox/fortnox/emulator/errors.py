@@ -45,6 +45,7 @@ UNKNOWN_FIELD = 2001399
 JSON_SYNTAX = 2002115
 HOUSEWORK_OTHERCOSTS = 2002980
 COMPLETED_DOCUMENT = 2003125
+ROW_WITHOUT_TEXT = 2003977
 HOUSEWORK_DISCONTINUED = 2003157
 HOUSEWORK_WRONG_REDUCTION = 2004021
 # The emulator's choice: the reference records no code for these answers.
@@ -54,6 +55,10 @@ CURRENCY_NOT_FOUND = 2000435
 # The reference names no code for a value longer than the field allows; the documented
 # "no or incorrect data" code is the closest honest answer.
 TOO_LONG = NO_DATA
+# Reference §8.5: a row's VAT must be a rate the company has, else "Kunde inte hämta/hitta
+# moms"; the message is on record, the code is not, so the generic one is sent with it.
+VAT_NOT_FOUND = NO_DATA
+VAT_NOT_FOUND_MESSAGE = "Kunde inte hämta/hitta moms."
 
 MESSAGES: dict[int, str] = {
     INVALID_RESPONSE_TYPE: "Invalid response type",
@@ -83,6 +88,9 @@ MESSAGES: dict[int, str] = {
     JSON_SYNTAX: "Error deserializing JSON: JSON_ERROR_SYNTAX",
     HOUSEWORK_OTHERCOSTS: "Kan inte sätta typen övrig kostnad på en rad markerad som husarbete.",
     COMPLETED_DOCUMENT: "Ett klarmarkerat dokument kan inte ändras",
+    # Reference §6.2 records the code and its meaning (a row with a quantity but neither a
+    # description nor an article), not the wording: this Swedish message is the emulator's.
+    ROW_WITHOUT_TEXT: "Rad med antal saknar benämning och artikelnummer.",
     HOUSEWORK_DISCONTINUED: "Skattereduktion för den valda typen av husarbete har upphört.",
     HOUSEWORK_WRONG_REDUCTION: (
         "Dokument med skattereduktionstypen '{value}' får inte innehålla rader med "

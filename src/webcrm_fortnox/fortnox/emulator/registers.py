@@ -13,6 +13,46 @@ from webcrm_fortnox.fortnox.emulator.collection import Collection, crud_routes
 from webcrm_fortnox.fortnox.emulator.query import ListRules
 from webcrm_fortnox.fortnox.emulator.state import Tenant
 
+#: The company's own currency: always valid, whether or not the currency register lists it.
+HOME_CURRENCY = "SEK"
+
+
+def check_references(tenant: Tenant, record: dict[str, Any], changes: dict[str, Any]) -> None:
+    """Refuse a customer or document whose new ``TermsOfPayment`` or ``Currency`` is no code of
+    the company's registers, and store the register's spelling of one given in another case.
+
+    Reference §5.1 (customer fields): ``Currency`` "must exist", ``TermsOfPayment`` "code, must
+    exist"; §5.6: a customer's or invoice's terms "must reference an existing code". The
+    reference records no code for either refusal: unknown terms answer the terms register's own
+    "not found" code and message (2000429), an unknown currency the generic 2001392 naming the
+    field.
+    """
+    terms = changes.get("TermsOfPayment")
+    if terms:
+        code = _registered(tenant, "termsofpayments", str(terms))
+        if code is None:
+            raise errors.invalid(errors.TERMS_NOT_FOUND)
+        record["TermsOfPayment"] = code
+    currency = changes.get("Currency")
+    if currency:
+        code = (
+            HOME_CURRENCY
+            if str(currency).upper() == HOME_CURRENCY
+            else _registered(tenant, "currencies", str(currency))
+        )
+        if code is None:
+            raise errors.invalid(errors.NO_DATA).naming("Currency")
+        record["Currency"] = code
+
+
+def _registered(tenant: Tenant, table: str, code: str) -> str | None:
+    """The register's code equal to ``code`` (case aside), or ``None``."""
+    rows = tenant.table(table)
+    if code in rows:
+        return code
+    wanted = code.casefold()
+    return next((str(key) for key in rows if str(key).casefold() == wanted), None)
+
 
 def _by_code(search: tuple[str, ...] = ()) -> ListRules:
     return ListRules(

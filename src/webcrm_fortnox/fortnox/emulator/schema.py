@@ -16,7 +16,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 from datetime import date
-from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
+from decimal import ROUND_HALF_UP, Decimal, InvalidOperation, localcontext
 from typing import Any
 
 from webcrm_fortnox.fortnox.emulator import errors
@@ -84,8 +84,14 @@ def defaults(spec: Spec) -> dict[str, Any]:
 
 def round_half_up(value: float, decimals: int = 2) -> float:
     """Round like Fortnox (1.125 → 1.13), not like Python's banker's rounding."""
-    quantum = Decimal(1).scaleb(-decimals)
-    return float(Decimal(str(value)).quantize(quantum, rounding=ROUND_HALF_UP))
+    exact = Decimal(str(value))
+    if not exact.is_finite():
+        return value
+    with localcontext() as context:
+        # Room for every digit of a large amount: the reference names no upper limit on
+        # prices or quantities, so a huge one is stored, not a crash of the request.
+        context.prec = max(context.prec, exact.adjusted() + decimals + 2)
+        return float(exact.quantize(Decimal(1).scaleb(-decimals), rounding=ROUND_HALF_UP))
 
 
 def parse(spec: Spec, payload: object, *, fields: dict[str, Field] | None = None) -> dict[str, Any]:
@@ -225,10 +231,15 @@ def merge(record: dict[str, Any], changes: dict[str, Any], spec: Spec) -> None:
 
 
 def number_out(value: Any) -> Any:
-    """A stored number as Fortnox writes it: whole numbers without a decimal point."""
+    """A stored number as Fortnox writes it: whole numbers without a decimal point.
+
+    A whole number is written with the digits it was given (``1e30`` as a one and thirty zeros,
+    the shortest decimal of the stored float), not the float's binary expansion, as a store of
+    decimals would; otherwise a huge amount would read back as a different one.
+    """
     if isinstance(value, float):
         if value.is_integer():
-            return int(value)
+            return int(Decimal(repr(value)))
         return value
     return value
 
