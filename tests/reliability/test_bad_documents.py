@@ -246,3 +246,45 @@ async def test_hostile_deliveries_and_orders_never_crash_block_or_corrupt(
     assert len({link.webcrm_id for link in links}) == len(links)
     assert len({link.fortnox_id for link in links}) == len(links)
     assert len([d async for d in env.webcrm.deliveries()]) == len(ids) + 1 + len(FORTNOX_ORDERS)
+
+
+#: Cases whose outcome does not depend on order dates: the same in invoice mode.
+INVOICE_CASES = [
+    "Negativt antal", "Enormt", "Decimaler", "Kommentarsrad", "Styrtecken", "SQL",
+    "Moms 17 %", "Tom text", "Lång text", "Emoji", "API_BLANK",
+]  # fmt: skip
+
+
+async def test_in_invoice_mode_the_same_deliveries_end_the_same_way(
+    env: Systems, db: StateDatabase
+) -> None:
+    config = tenant(delivery_target="invoice")
+    organisation = await env.organisation(OrganisationName="Acme AB")
+    await env.sync(config, db)
+    cases = {name: CASES[name] for name in INVOICE_CASES} | GOOD
+    ids = await _deliveries(env, organisation, cases)
+    env.clock.advance(60)
+
+    run = await env.sync(config, db)
+
+    assert run.exit_code == 3
+    errors = {e.record_id: e for e in await db.tenant(config.name).open_errors("document")}
+    invoices = {}
+    async for listed in env.fortnox.invoices.iterate():
+        invoice = await env.fortnox.invoices.get(str(listed.document_number))
+        invoices[invoice.external_invoice_reference1] = [
+            (r.article_number, r.description or "", _n(r.delivered_quantity), _n(r.price))
+            for r in invoice.invoice_rows or []
+        ]
+    for name, case in cases.items():
+        delivery = ids[name]
+        if case.rows is not None:
+            assert invoices.get(delivery) == case.rows and delivery not in errors, name
+        else:
+            assert case.error is not None and delivery not in invoices, name
+            assert errors[delivery].vendor_code == case.error[1], (name, errors[delivery])
+    await env.reset_stats()
+    env.clock.advance(61)
+    assert (await env.sync(config, db, mode=Mode.FULL)).exit_code == 3
+    assert (await env.writes())["webcrm"] == 0
+    assert len([i async for i in env.fortnox.invoices.iterate()]) == len(invoices)

@@ -123,6 +123,16 @@ async def test_hostile_records_never_crash_block_or_corrupt(
             assert variant in world.by_name("webcrm") and variant in world.by_name("fortnox")
     # Each bad record is linked, excluded, or has an error that says why.
     reported = {(e.system, e.record_id) for e in await state.open_errors()}
+    # Codes Fortnox does not have are refused by Fortnox, for that organisation alone.
+    refused = {
+        world.organisations[e.record_id].fields["name"]: e
+        for e in await state.open_errors()
+        if e.system == "webcrm" and e.record_id in world.organisations
+    }
+    assert refused["Villkor AB"].vendor_code == "2000429"
+    assert "terms of payment do not exist" in refused["Villkor AB"].reason
+    for name in ("Valuta AB", "Kronor AB"):
+        assert (refused[name].field, refused[name].vendor_code) == ("Currency", "2001392")
     linked = {("webcrm", w) for w, _ in world.links} | {("fortnox", f) for _, f in world.links}
     for system, records in (("webcrm", world.organisations), ("fortnox", world.customers)):
         for record in records.values():
