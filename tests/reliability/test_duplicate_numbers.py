@@ -8,8 +8,6 @@ it, for them to correct.
 
 from __future__ import annotations
 
-import pytest
-
 from tests.e2e.harness import Systems, tenant
 from tests.reliability.checks import World, read_world
 from webcrm_fortnox.config import TenantConfig
@@ -52,16 +50,6 @@ async def test_a_copy_made_after_the_first_was_linked_is_reported_not_written(
     await _assert_second_is_reported_and_untouched(env, config, db, first, second)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "engine/plan.py _Planner._unlinked links each record whose idempotency key names an "
-        "unlinked partner without remembering partners already claimed in the same run: the "
-        "second organisation finds the partner taken, falls through to matching and is created "
-        "in Fortnox as a new customer, and its customer number is overwritten with the new one, "
-        "silently (exit 0)"
-    ),
-)
 async def test_two_organisations_with_one_number_in_the_same_run(
     env: Systems, db: StateDatabase
 ) -> None:

@@ -379,11 +379,36 @@ class _Planner:
             for s in SYSTEMS
         }
         # A record carrying the other's id as its key was created from it: they belong together.
+        # Partners linked by their key in this run, and to which record: a second record
+        # carrying the same key is a copy, like one carrying the key of an older link.
+        claimed: dict[System, dict[str, SourceRecord]] = {s: {} for s in SYSTEMS}
         for system in SYSTEMS:
             partner_system = other_system(system)
-            for record in list(rest[system].values()):
+            for record in sorted(rest[system].values(), key=lambda r: _id_order(r.id)):
                 key = record.key
                 if key is None or record.id not in rest[system]:
+                    continue
+                holder = claimed[partner_system].get(key)
+                if holder is not None:
+                    rest[system].pop(record.id)
+                    name = holder.fields.get("name")
+                    reason = (
+                        f"carries {system_name(partner_system)} record {key} like "
+                        f"{system_name(system)} record {holder.id}"
+                        f"{f' ({name})' if name else ''}, which is linked to it; nothing was "
+                        "written for this one: correct it, or decide with `match`"
+                    )
+                    self.add(
+                        Action(
+                            ActionKind.REVIEW,
+                            self.entity,
+                            source=system,
+                            reason=reason,
+                            key="idempotency key",
+                            records={system: record},
+                            **_Ids.on(system, record.id).kw(),
+                        )
+                    )
                     continue
                 if key in self.links_by[partner_system]:
                     # Made from a record that is paired with another: a copy, never created back.
@@ -412,6 +437,7 @@ class _Planner:
                     continue
                 rest[system].pop(record.id)
                 rest[partner_system].pop(partner.id, None)
+                claimed[partner_system][partner.id] = record
                 self._link({system: record, partner_system: partner}, "idempotency key")
         decisions = await self.state.match_decisions(self.entity)
         if not full:
@@ -613,6 +639,11 @@ def _payload(spec: EntitySpec, record: SourceRecord, target: System) -> dict[str
         # A blank is simply not sent: the target's default stands.
         and record.fields[name] not in (None, "")
     }
+
+
+def _id_order(record_id: str) -> tuple[int, str]:
+    """Oldest first: numeric ids by value, others after them by text."""
+    return (int(record_id), "") if record_id.isdigit() else (1 << 62, record_id)
 
 
 def _changes(result: Merge) -> tuple[FieldChange, ...]:
