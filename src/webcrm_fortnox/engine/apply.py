@@ -37,6 +37,7 @@ from webcrm_fortnox.transport.errors import (
     NotFound,
     PermissionDenied,
     TransientError,
+    ValidationError,
 )
 
 log = logging.getLogger(__name__)
@@ -244,6 +245,9 @@ class Applier:
             # Accounting forbids the change; the adapter says why (whether it sent nothing or
             # the vendor refused), and retrying cannot help until the record changes.
             reason = error.explanation
+        elif isinstance(error, ValidationError) and _not_from_vendor(error):
+            # Raised before sending (no answer came): the record cannot be sent as it is.
+            reason = f"not sent to {refuser}: {error.explanation}"
         elif isinstance(error, TransientError) and not error.not_sent:
             reason = (
                 f"no reliable answer from {refuser} ({error.explanation}); "
@@ -398,6 +402,11 @@ class Applier:
         await self.state.save_link(
             self.entity, webcrm, fortnox, base, conflicts=conflicts, held=held
         )
+
+
+def _not_from_vendor(error: ApiError) -> bool:
+    """Whether ``error`` was raised here, before sending: no status, code or vendor message."""
+    return error.status is None and error.code is None and error.vendor_message is None
 
 
 def _partial(
