@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from tests.engine.fakes import Systems, customer_spec
-from webcrm_fortnox.engine.apply import RecordStatus
+from webcrm_fortnox.engine.apply import CREATE_SETTLE, RecordStatus
 from webcrm_fortnox.engine.plan import ActionKind, Mode
 from webcrm_fortnox.engine.ports import (
     ConflictReport,
@@ -291,11 +292,38 @@ async def test_a_create_that_never_arrived_is_sent_again_once(
     systems.fortnox.faults.create_error_once = TransientError("reset", system="fortnox")
 
     await run(systems, state)
-    second = await run(systems, state)
+    second = await run(systems, state, now=_later)
 
     assert [o.status for o in second.outcomes] == [RecordStatus.SYNCED]
     assert len(systems.fortnox.rows) == 1
     assert {w for w, _ in await pairs(state)} == {org}
+
+
+def _later() -> datetime:
+    """A clock past the time a create that got no answer is given to land."""
+    return datetime.now(UTC) + CREATE_SETTLE + timedelta(seconds=1)
+
+
+async def test_a_create_carried_out_late_is_not_sent_again_before_it_lands(
+    systems: Systems, state: TenantState
+) -> None:
+    org = systems.webcrm.add(name="Acme AB")
+    # Sent, no answer: the vendor is still working on it when the next run looks it up.
+    systems.fortnox.faults.create_error_once = TransientError("timed out", system="fortnox")
+    await run(systems, state)
+
+    soon = await run(systems, state)
+    assert [o.status for o in soon.outcomes] == [RecordStatus.FAILED]
+    assert "may still be under way" in (soon.outcomes[0].detail or "")
+    assert systems.fortnox.rows == {}  # not sent again: it may yet land
+    assert len(await state.pending_intents("customer")) == 1
+
+    landed = systems.fortnox.add(name="Acme AB", key=org)  # the held request is carried out
+    later = await run(systems, state, now=_later)
+    assert [o.action.kind for o in later.outcomes] == [ActionKind.RESOLVE]
+    assert list(systems.fortnox.rows) == [landed]
+    assert await pairs(state) == {(org, landed)}
+    assert await state.open_errors() == []
 
 
 class CrashOnLink:

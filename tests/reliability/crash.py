@@ -92,6 +92,9 @@ def unlimited_connector() -> Connector:
 def _fresh_tenant(fortnox: str, webcrm: str) -> TenantConfig:
     return tenant(
         name="crash",
+        # A killed process's last request has landed (or never will) by the time the next one
+        # starts: its lookups need not give it the five minutes a timed-out request gets.
+        unanswered_create_wait_seconds=2,
         webcrm={"base_url": webcrm, "api_token": DEFAULT_API_TOKEN},
         fortnox={"base_url": fortnox, "auth_url": fortnox, "ws_url": "ws://127.0.0.1:1/topics-v1"},
     )

@@ -8,8 +8,10 @@ of :mod:`tests.reliability.checks` must all hold, and a further sync must write 
 
 from __future__ import annotations
 
+import asyncio
 from collections import Counter
 from collections.abc import Awaitable, Callable
+from datetime import timedelta
 from typing import Any
 
 from tests.e2e.harness import Systems, tenant
@@ -24,6 +26,8 @@ Toggle = Callable[[bool], Awaitable[None]]
 
 #: Fortnox's ``lastmodified`` has minute precision: let a minute pass between rounds.
 MINUTE = 61
+#: How long a create that got no answer is given to land here (the product gives it minutes).
+SETTLE = timedelta(seconds=1)
 
 
 class Scenario:
@@ -83,7 +87,7 @@ class Scenario:
         if faulty:
             await self.faults(True)
         try:
-            run = await self.env.sync(self.config, self.db, mode=mode)
+            run = await self.env.sync(self.config, self.db, mode=mode, create_settle=SETTLE)
         finally:
             if faulty:
                 await self.faults(False)
@@ -107,7 +111,13 @@ class Scenario:
         return self.taps["fortnox"].endings + self.taps["webcrm"].endings
 
     async def recover_and_check(self) -> None:
-        """Faults off: one recovery cycle, then every promise holds and nothing is left to do."""
+        """Faults off: one recovery cycle, then every promise holds and nothing is left to do.
+
+        It comes after a create that got no answer has had time to land (or not), as the next
+        cycle does in life; before that, its lookup would not send it again.
+        """
+        self.env.clock.advance(SETTLE.total_seconds())  # the emulators' and the sync's clock
+        await asyncio.sleep(SETTLE.total_seconds())  # real time, for emulators as processes
         await self.sync(Mode.RETRY, faulty=False)
         recovered = await self.sync(faulty=False)
         assert recovered.exit_code == 0, recovered.reason or [

@@ -226,6 +226,9 @@ class TenantConfig(_Strict):
     name: TenantName
     sync_interval_seconds: Annotated[int, Field(ge=10)] = 360
     webcrm_poll_seconds: Annotated[int, Field(ge=1)] = 15
+    #: how long a create that got no answer (a timeout, a crash) is given to land before a
+    #: lookup that does not find it sends it again: a lost answer's request may still be running
+    unanswered_create_wait_seconds: Annotated[int, Field(ge=0)] = 300
     customer_types: Annotated[list[NonEmpty], Field(min_length=1)]
     private_customer_types: list[NonEmpty] = Field(default_factory=list)
     new_customer_type: NonEmpty | None = None

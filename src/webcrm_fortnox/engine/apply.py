@@ -8,8 +8,9 @@ further call would fail the same way.
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 from typing import Any
 
@@ -21,6 +22,7 @@ from webcrm_fortnox.engine.ports import (
     EntitySpec,
     ErrorKind,
     ErrorReport,
+    Intent,
     IntentState,
     Link,
     MatchVerdict,
@@ -41,6 +43,17 @@ from webcrm_fortnox.transport.errors import (
 )
 
 log = logging.getLogger(__name__)
+
+#: How long after a create got no answer a lookup that does not find it may conclude that it
+#: never happened, by default (a tenant sets ``unanswered_create_wait_seconds``). A request whose
+#: answer was lost (a timeout) can still be carried out by the vendor for a while; sending it
+#: again sooner makes a duplicate when it lands.
+CREATE_SETTLE = timedelta(minutes=5)
+
+
+def _utcnow() -> datetime:
+    return datetime.now(UTC)
+
 
 #: Failures that end the tenant's run: every further call would fail the same way.
 STOPPING = (AuthError, PermissionDenied)
@@ -103,14 +116,25 @@ class Applier:
         spec: the entity's fields and rules.
         state: the tenant's state store.
         sources: the entity's record source per system.
+        now: the clock the state store stamps intents with.
+        create_settle: how long after a create that got no answer its lookup may conclude that
+            it never happened (see :data:`CREATE_SETTLE`).
     """
 
     def __init__(
-        self, spec: EntitySpec, state: StateStore, sources: Mapping[System, RecordSource]
+        self,
+        spec: EntitySpec,
+        state: StateStore,
+        sources: Mapping[System, RecordSource],
+        *,
+        now: Callable[[], datetime] = _utcnow,
+        create_settle: timedelta = CREATE_SETTLE,
     ) -> None:
         self.spec = spec
         self.state = state
         self.sources = sources
+        self.now = now
+        self.create_settle = create_settle
 
     @property
     def entity(self) -> str:
@@ -304,6 +328,8 @@ class Applier:
             found = await self.sources[intent.target].find_by_key(intent.key)
         except ApiError as error:
             raise _WriteFailed(intent.target, error) from error
+        if found is None and self.now() - intent.created_at < self.create_settle:
+            return await self._still_settling(action, source, intent)
         if found is None:
             # The earlier create never happened: it may be sent now, as a fresh intent.
             await self.state.finish_intent(intent.id, IntentState.FAILED)
@@ -319,6 +345,23 @@ class Applier:
             detail = f"created earlier as {found.id}, but its source record is gone: not linked"
             return self._outcome(action, RecordStatus.UNLINKED, detail)
         return await self._adopt(action, record, found, intent.payload, intent.id)
+
+    async def _still_settling(
+        self, action: Action, source: System, intent: Intent
+    ) -> RecordOutcome:
+        """A create that got no answer a moment ago is not found yet: it may still be under way
+        at the vendor (a request whose answer was lost can be carried out later), so nothing is
+        sent again until it has had time to land; it stays pending and is looked up next run."""
+        after = (intent.created_at + self.create_settle).astimezone(UTC)
+        reason = (
+            f"an earlier create in {system_name(intent.target)} got no answer and is not found "
+            f"yet; it may still be under way there, so it is looked up again, and sent only if "
+            f"it never arrived, from {after:%Y-%m-%d %H:%M} UTC on"
+        )
+        await self.state.record_error(
+            ErrorReport(self.entity, source, intent.source_id, reason, kind=ErrorKind.FAILURE)
+        )
+        return self._outcome(action, RecordStatus.FAILED, reason)
 
     async def _adopt(
         self,

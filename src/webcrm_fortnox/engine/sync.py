@@ -11,14 +11,27 @@ import logging
 from collections import Counter
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 
-from webcrm_fortnox.engine.apply import ATTENTION, STOPPING, Applier, RecordOutcome, RecordStatus
+from webcrm_fortnox.engine.apply import (
+    ATTENTION,
+    CREATE_SETTLE,
+    STOPPING,
+    Applier,
+    RecordOutcome,
+    RecordStatus,
+)
 from webcrm_fortnox.engine.plan import Mode, Plan, plan_run
 from webcrm_fortnox.engine.ports import EntitySpec, RecordSource, StateStore, System
 from webcrm_fortnox.transport.errors import ApiError
 
 log = logging.getLogger(__name__)
+
+
+def _utcnow() -> datetime:
+    return datetime.now(UTC)
+
 
 Progress = Callable[[int, int, RecordOutcome], None]
 
@@ -81,6 +94,8 @@ async def sync_entity(
     retry_error: int | None = None,
     dry_run: bool = False,
     progress: Progress | None = None,
+    now: Callable[[], datetime] = _utcnow,
+    create_settle: timedelta = CREATE_SETTLE,
 ) -> RunResult:
     """Run one sync of one entity.
 
@@ -93,6 +108,9 @@ async def sync_entity(
         retry_error: in retry mode, the id of the one error to retry (default: all open ones).
         dry_run: compute and return the plan only; nothing is written anywhere.
         progress: called after each applied action with (done, total, outcome).
+        now: the clock the state store stamps rows with (tests pass the emulators').
+        create_settle: how long a create that got no answer is given to land before a lookup
+            that does not find it may send it again.
 
     Returns:
         The result; see :attr:`RunResult.exit_code`. Authentication and permission failures and
@@ -113,7 +131,7 @@ async def sync_entity(
         if dry_run:
             result.status = RunStatus.PLANNED
             return result
-        applier = Applier(spec, state, sources)
+        applier = Applier(spec, state, sources, now=now, create_settle=create_settle)
         total = len(result.plan.actions)
         for done, action in enumerate(result.plan.actions, start=1):
             outcome = await applier.apply(action)

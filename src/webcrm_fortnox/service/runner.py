@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from webcrm_fortnox.config.models import TenantConfig
@@ -121,6 +121,7 @@ async def sync_tenant(
     retry_error: int | None = None,
     progress: Progress | None = None,
     now: Callable[[], datetime] = _utcnow,
+    create_settle: timedelta | None = None,
 ) -> TenantRun:
     """Sync (or, with ``dry_run``, plan) one tenant: customers, articles, then documents.
 
@@ -138,7 +139,10 @@ async def sync_tenant(
         dry_run: compute the plan only; nothing is written to either system or the state.
         retry_error: in retry mode, the one error to retry (default: every open one).
         progress: called after each applied action with (done, total, outcome).
-        now: the clock Fortnox cursors are taken from (tests pass the emulators').
+        now: the clock Fortnox cursors are taken from, and the age of a create that got no
+            answer is told by (tests pass the emulators').
+        create_settle: how long a create that got no answer is given to land before it may be
+            sent again (default: the tenant's ``unanswered_create_wait_seconds``).
 
     Returns:
         The run; see :attr:`TenantRun.exit_code`. Failures to reach or authenticate with a
@@ -153,6 +157,12 @@ async def sync_tenant(
         "retry_error": retry_error,
         "dry_run": dry_run,
         "progress": progress,
+        "now": now,
+        "create_settle": (
+            create_settle
+            if create_settle is not None
+            else timedelta(seconds=tenant.unanswered_create_wait_seconds)
+        ),
     }
     sources: Mapping[System, RecordSource] = {"webcrm": organisations, "fortnox": customers}
     # Customers first, then articles, then documents: a delivery's organisation must be a
