@@ -28,7 +28,7 @@ from hypothesis import strategies as st
 from hypothesis.stateful import rule
 
 from tests.engine.fakes import FakeSystem
-from tests.engine.test_sync_machine import SPEC, SyncMachine
+from tests.engine.test_sync_machine import SETTLED, SPEC, SyncMachine
 from webcrm_fortnox.engine.ports import StateStore, System
 from webcrm_fortnox.engine.sync import RunStatus, sync_entity
 from webcrm_fortnox.store import StateDatabase
@@ -138,7 +138,7 @@ class FaultRules:
     _check_no_update_lost: Callable[[], None]
 
     def _run(self, state: Any, sources: Any) -> Awaitable[Any]:
-        return sync_entity(SPEC, state, sources)
+        return sync_entity(SPEC, state, sources, create_settle=SETTLED)
 
     @rule(at=st.integers(min_value=1, max_value=40))
     def crash(self, at: int) -> None:

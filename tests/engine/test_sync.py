@@ -284,6 +284,31 @@ async def test_a_lost_create_answer_is_resolved_by_lookup_without_a_duplicate(
     assert await state.open_errors() == []
 
 
+async def test_a_failed_write_back_is_reported_on_the_created_record_and_sent_again(
+    systems: Systems, state: TenantState
+) -> None:
+    org = systems.webcrm.add(name="Acme AB")
+    systems.webcrm.faults.reject = lambda fields: (
+        ValidationError("no room for it", system="webcrm", status=400, field="number")
+        if fields.get("number")
+        else None
+    )
+    first = await run(systems, state)
+    (number,) = systems.fortnox.rows
+    assert sorted(o.status for o in first.outcomes) == [RecordStatus.FAILED, RecordStatus.SYNCED]
+    (error,) = await state.open_errors("customer")
+    # The value that failed is Fortnox's number: the error is the Fortnox record's.
+    assert (error.system, error.record_id, error.field) == ("fortnox", number, "number")
+    assert await pairs(state) == {(org, number)}
+    assert systems.webcrm.fields_of(org)["number"] is None
+
+    systems.webcrm.faults.reject = None
+    await run(systems, state)
+    assert systems.webcrm.fields_of(org)["number"] == number
+    assert await state.open_errors() == []
+    assert systems.fortnox.calls.creates == 1
+
+
 async def test_a_create_that_never_arrived_is_sent_again_once(
     systems: Systems, state: TenantState
 ) -> None:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 from typing import Any
@@ -32,6 +32,7 @@ from webcrm_fortnox.engine.ports import (
     System,
     other_system,
 )
+from webcrm_fortnox.engine.writeback import WriteBack, WriteBackQueue
 from webcrm_fortnox.transport.errors import (
     ApiError,
     AuthError,
@@ -135,10 +136,37 @@ class Applier:
         self.sources = sources
         self.now = now
         self.create_settle = create_settle
+        self.writebacks = WriteBackQueue(sources)
 
     @property
     def entity(self) -> str:
         return self.spec.entity
+
+    async def settled(self, *, wait: bool = False) -> list[RecordOutcome]:
+        """Store what the write-backs finished so far did (with ``wait``: all of them, once
+        they are finished); returns an outcome for each one that failed.
+
+        Raises:
+            AuthError, PermissionDenied: a write-back found the credentials no longer work.
+        """
+        finished = await self.writebacks.drain() if wait else self.writebacks.finished()
+        failed = []
+        for item, error in finished:
+            webcrm, fortnox = item.records["webcrm"].id, item.records["fortnox"].id
+            if error is None:
+                await self.state.save_link(
+                    self.entity, webcrm, fortnox, item.base, conflicts=item.conflicts
+                )
+                continue
+            if isinstance(error, STOPPING) or not isinstance(error, ApiError):
+                raise error
+            # The link keeps the base without the fields: the next run sends them again.
+            failed.append(await self._failed(item.action, other_system(item.target), error))
+        return failed
+
+    async def close(self) -> None:
+        """Stop sending write-backs (the run is over, or stops)."""
+        await self.writebacks.close()
 
     async def apply(self, action: Action) -> RecordOutcome:
         """Apply one action; a per-record failure is stored and returned, never raised.
@@ -317,7 +345,7 @@ class Applier:
                 # Refused, or never arrived: nothing was created, nothing to look up later.
                 await self.state.finish_intent(intent.id, IntentState.FAILED)
             raise _WriteFailed(target, error) from error
-        return await self._adopt(action, record, created, action.base, intent.id)
+        return await self._adopt(action, record, created, action.base, intent.id, queue=True)
 
     async def _resolve(self, action: Action) -> RecordOutcome:
         intent = action.intent
@@ -370,21 +398,44 @@ class Applier:
         created: SourceRecord,
         sent: Mapping[str, Any] | None,
         intent_id: int | None,
+        *,
+        queue: bool = False,
     ) -> RecordOutcome:
         """Link ``record`` with the record created from it, writing back what the target set.
 
         The merge runs against what was sent as the base, so a value the target assigned or
         normalised (e.g. a Fortnox customer number) flows back to the source at once, and a
-        second run sees nothing new.
+        second run sees nothing new. With ``queue``, a write-back to the source alone is
+        queued (see :mod:`~webcrm_fortnox.engine.writeback`) once the pair is linked.
         """
         source = action.source
         assert source is not None
         records: dict[System, SourceRecord] = {source: record, other_system(source): created}
         result = merge(self.spec.rules, sent, records["webcrm"], records["fortnox"])
         changes = tuple(c for s in SYSTEMS for c in result.writes[s].values())
-        await self._settle(
-            records, changes, result.base, sent, result.conflicts, intent_id=intent_id
-        )
+        # A failure from here on is the pair's: the error names the record whose value failed.
+        paired = replace(action, webcrm_id=records["webcrm"].id, fortnox_id=records["fortnox"].id)
+        if queue and intent_id is not None and changes and {c.system for c in changes} == {source}:
+            written = {c.field: c.new for c in changes}
+            await self.state.save_link(
+                self.entity,
+                records["webcrm"].id,
+                records["fortnox"].id,
+                _partial(result.base, sent, {source: written}, {source}),
+                intent_id=intent_id,
+            )
+            self.writebacks.put(
+                WriteBack(paired, source, records, written, result.base, result.conflicts)
+            )
+        else:
+            try:
+                await self._settle(
+                    records, changes, result.base, sent, result.conflicts, intent_id=intent_id
+                )
+            except _WriteFailed as failed:
+                if isinstance(failed.error, STOPPING):
+                    raise failed.error from None
+                return await self._failed(paired, other_system(failed.target), failed.error)
         return self._outcome(
             action,
             RecordStatus.SYNCED,

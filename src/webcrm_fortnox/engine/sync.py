@@ -132,12 +132,18 @@ async def sync_entity(
             result.status = RunStatus.PLANNED
             return result
         applier = Applier(spec, state, sources, now=now, create_settle=create_settle)
-        total = len(result.plan.actions)
-        for done, action in enumerate(result.plan.actions, start=1):
-            outcome = await applier.apply(action)
-            result.outcomes.append(outcome)
-            if progress is not None:
-                progress(done, total, outcome)
+        try:
+            total = len(result.plan.actions)
+            for done, action in enumerate(result.plan.actions, start=1):
+                outcome = await applier.apply(action)
+                result.outcomes.append(outcome)
+                if progress is not None:
+                    progress(done, total, outcome)
+                # Write-backs that failed meanwhile (queued after creates) count as failures.
+                result.outcomes += await applier.settled()
+            result.outcomes += await applier.settled(wait=True)
+        finally:
+            await applier.close()
         # Only now are the records these cursors cover handled (failures are stored errors).
         for system, cursor in result.plan.cursors.items():
             await state.set_cursor(system, spec.entity, cursor)
