@@ -1,11 +1,16 @@
 """The crash test: ``webcrm-fortnox sync --once`` killed with SIGKILL at random moments.
 
 Both emulators run as processes over loopback; the sync runs as a process too, with a
-configuration file and a SQLite state store as a user would have them. It is killed after a
-random delay (most land mid-request or between requests; some during a state commit) and
-started again, until the wanted number of kills is reached; then it is run to completion. At
-the end: no duplicate in either system, every eligible record linked exactly once, both sides
-equal on every synced field, no create of unknown outcome left, and one more run writes nothing.
+configuration file and a SQLite state store as a user would have them. The initial import holds
+organisations made in webCRM and customers made in Fortnox, Fortnox articles, deliveries with
+quotation lines made in webCRM and orders and invoices with rows made in Fortnox, so documents
+flow both ways (:mod:`tests.reliability.crash_documents`). The sync is killed after a random
+delay (most land mid-request or between requests; some during a state commit) and started
+again, people editing both systems in between, until the wanted number of kills is reached;
+then it is run to completion. At the end: no duplicate in either system (customers by name and
+key, documents by idempotency key), every eligible record and document linked exactly once,
+both sides equal on every synced field and on the lines, every edit present, no create of
+unknown outcome left, and one more run writes nothing.
 
 The CI form is ``tests/reliability/test_crash.py`` (small data, a few kills); the full form is
 ``scripts/crash_test.py`` (at least 1,000 organisations and 30 kills).
@@ -28,9 +33,18 @@ from typing import Any
 import httpx
 
 from tests.e2e.harness import tenant, write_tenant_config, writes_in
-from tests.reliability.checks import problems, read_world
+from tests.reliability.checks import duplicates, problems, read_world
+from tests.reliability.crash_documents import (
+    Paperwork,
+    document_duplicates,
+    document_problems,
+    read_documents,
+)
 from tests.support.servers import cli_server
 from webcrm_fortnox.config import TenantConfig
+from webcrm_fortnox.domain.article import ENTITY as ARTICLE
+from webcrm_fortnox.domain.customer_spec import ENTITY as CUSTOMER
+from webcrm_fortnox.domain.document import ENTITY as DOCUMENT
 from webcrm_fortnox.fortnox.models import Customer
 from webcrm_fortnox.service import Connector
 from webcrm_fortnox.store import StateDatabase
@@ -39,6 +53,7 @@ from webcrm_fortnox.webcrm.emulator.state import DEFAULT_API_TOKEN
 
 #: webCRM Types given to organisations: most sync, some (prospects) must be left alone.
 TYPES = ("Customer", "Customer", "Customer", "Private Customer", "Prospect")
+ROOT = Path(__file__).resolve().parents[2]
 
 
 @dataclass
@@ -47,14 +62,24 @@ class CrashFigures:
 
     organisations: int = 0
     customers: int = 0
+    articles: int = 0
+    deliveries: int = 0
+    #: of the deliveries, those under organisations whose Type does not sync
+    excluded_deliveries: int = 0
+    fortnox_documents: int = 0
+    rate_limits: bool = True
     kills: int = 0
     #: kills that landed after the killed process had written something to a system
     kills_mid_work: int = 0
     edits: int = 0
+    document_edits: int = 0
     starts: int = 0
     exits: dict[int, int] = field(default_factory=dict)
     writes: dict[str, int] = field(default_factory=dict)
     links: int = 0
+    document_links: int = 0
+    #: records on a side more often than people made them (customers, documents)
+    duplicates: tuple[int, int] = (0, 0)
     problems: list[str] = field(default_factory=list)
     seconds: float = 0.0
 
@@ -63,13 +88,22 @@ class CrashFigures:
             [
                 f"organisations created in webCRM   {self.organisations}",
                 f"customers created in Fortnox      {self.customers}",
-                f"edits between runs                {self.edits}",
+                f"articles created in Fortnox       {self.articles}",
+                f"deliveries created in webCRM      {self.deliveries}",
+                f"  of which do not sync (prospect) {self.excluded_deliveries}",
+                f"orders/invoices made in Fortnox   {self.fortnox_documents}",
+                f"client rate limits                {'vendors' if self.rate_limits else 'none'}",
+                f"edits between runs                {self.edits} customers, "
+                f"{self.document_edits} documents",
                 f"sync processes started            {self.starts}",
                 f"SIGKILLs                          {self.kills}",
                 f"  of which after it had written   {self.kills_mid_work}",
                 f"exit statuses of unkilled runs    {self.exits}",
                 f"data-changing requests            {self.writes}",
-                f"links in the state store          {self.links}",
+                f"links in the state store          {self.links} customers, "
+                f"{self.document_links} documents",
+                f"duplicates                        {self.duplicates[0]} customers, "
+                f"{self.duplicates[1]} documents",
                 f"problems found                    {len(self.problems)}",
                 *[f"  {problem}" for problem in self.problems[:50]],
                 f"wall time                         {self.seconds:.1f} s",
@@ -108,10 +142,30 @@ class People:
         self.rng = rng
         self.expected: dict[str, dict[str, Any]] = {}
         self.organisations: dict[str, int] = {}
+        self.prospects: set[int] = set()
         self.customers: dict[str, str] = {}
         self.edits = 0
+        self.paperwork = Paperwork(config, rng)
 
-    async def create(self, organisations: int, customers: int) -> None:
+    async def create(
+        self,
+        organisations: int,
+        customers: int,
+        *,
+        deliveries: int = 0,
+        fortnox_documents: int = 0,
+        articles: bool = False,
+    ) -> None:
+        """Make records in both systems.
+
+        Args:
+            organisations: in webCRM, of random Types (a fifth prospects, which do not sync).
+            customers: in Fortnox.
+            deliveries: with lines, in webCRM, under organisations whose Type syncs; one more
+                in twenty (at least one) goes under a prospect (it must not sync).
+            fortnox_documents: orders and invoices with rows, in Fortnox, for its customers.
+            articles: also make the Fortnox articles lines name.
+        """
         async with unlimited_connector().clients(self.config) as clients:
             for _ in range(organisations):
                 i = len(self.organisations)
@@ -122,6 +176,8 @@ class People:
                 )  # fmt: skip
                 if kind != "Prospect":
                     self.expected[name] = {"name": name, "phone": f"08-{i:06d}", "city": "Lund"}
+                else:
+                    self.prospects.add(self.organisations[name])
             for _ in range(customers):
                 i = len(self.customers)
                 name = f"Kund {i:05d} AB"
@@ -130,10 +186,27 @@ class People:
                 )
                 self.customers[name] = str(created.customer_number)
                 self.expected[name] = {"name": name, "phone": f"090-{i:06d}", "city": "Umeå"}
+            if articles:
+                await self.paperwork.create_articles(clients)
+            eligible = sorted(set(self.organisations.values()) - self.prospects)
+            if eligible:
+                for _ in range(deliveries):
+                    organisation = self.rng.choice(eligible)
+                    await self.paperwork.create_delivery(clients, organisation, eligible=True)
+            if self.prospects and deliveries:
+                for _ in range(max(1, deliveries // 20)):
+                    organisation = self.rng.choice(sorted(self.prospects))
+                    await self.paperwork.create_delivery(clients, organisation, eligible=False)
+            if self.customers:
+                for _ in range(fortnox_documents):
+                    customer = self.rng.choice(sorted(self.customers.values()))
+                    await self.paperwork.create_fortnox_document(clients, customer)
 
     async def edit(self, count: int) -> None:
-        """Change the phone of ``count`` random records, each in the system it was made in."""
+        """Change the phone of ``count`` random records and ``count`` random documents, each
+        in the system it was made in."""
         async with unlimited_connector().clients(self.config) as clients:
+            await self.paperwork.edit(clients, count)
             for name in self.rng.sample(sorted(self.expected), min(count, len(self.expected))):
                 self.edits += 1
                 phone = f"070-{self.edits:06d}"
@@ -170,18 +243,27 @@ async def _set_latency(config: TenantConfig, latency_ms: float) -> None:
 
 
 async def _verify(
-    config: TenantConfig, state_url: str, expected: dict[str, dict[str, Any]]
-) -> tuple[int, list[str]]:
+    config: TenantConfig, state_url: str, people: People, figures: CrashFigures
+) -> None:
+    """Count links and duplicates into ``figures`` and add every problem found."""
     db = await StateDatabase.open(state_url)
     try:
         state = db.tenant(config.name)
         async with unlimited_connector().clients(config) as clients:
             world = await read_world(config, clients, state)
-        found = problems(world, config, expected)
-        pending = await state.pending_intents("customer")
-        found += [f"create of unknown outcome left: {intent}" for intent in pending]
+            documents = await read_documents(config, clients, state)
+        found = problems(world, config, people.expected)
+        found += document_problems(documents, config, people.paperwork)
+        for entity in (CUSTOMER, ARTICLE, DOCUMENT):
+            pending = await state.pending_intents(entity)
+            found += [f"{entity} create of unknown outcome left: {i}" for i in pending]
         found += [f"open error: {error.reason}" for error in await state.open_errors()]
-        return len(world.links), found
+        figures.links, figures.document_links = len(world.links), len(documents.links)
+        figures.duplicates = (
+            sum(len(names) for names in duplicates(world).values()),
+            len(document_duplicates(documents, people.paperwork)),
+        )
+        figures.problems += found
     finally:
         await db.close()
 
@@ -197,21 +279,20 @@ def _wait_for_a_write(
         time.sleep(0.02)
 
 
-def _sync_process(config_file: Path, log: Path) -> subprocess.Popen[bytes]:
+def _sync_process(config_file: Path, log: Path, *, rate_limits: bool) -> subprocess.Popen[bytes]:
+    """``webcrm-fortnox sync --once`` as a process of its own.
+
+    Without ``rate_limits`` it is the same command with clients that allow themselves any
+    rate (:mod:`tests.reliability.unlimited_cli`).
+    """
+    program = "webcrm_fortnox" if rate_limits else "tests.reliability.unlimited_cli"
+    path = os.pathsep.join(p for p in (os.environ.get("PYTHONPATH", ""), str(ROOT)) if p)
     with log.open("ab") as out:
         return subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "webcrm_fortnox",
-                "sync",
-                "--once",
-                "--config",
-                str(config_file),
-            ],
+            [sys.executable, "-m", program, "sync", "--once", "--config", str(config_file)],
             stdout=out,
             stderr=subprocess.STDOUT,
-            env={**os.environ, "COLUMNS": "200"},
+            env={**os.environ, "COLUMNS": "200", "PYTHONPATH": path},
         )
 
 
@@ -220,12 +301,15 @@ def crash_run(
     *,
     organisations: int,
     customers: int,
+    deliveries: int = 0,
+    fortnox_documents: int | None = None,
     kills: int,
     max_delay: float,
     mid_write_share: float = 0.7,
     latency_ms: float = 2.0,
     seed: int = 0,
     run_timeout: float = 600.0,
+    rate_limits: bool = True,
 ) -> CrashFigures:
     """Run the whole crash test in ``folder`` and return its figures (``problems`` empty: pass).
 
@@ -234,6 +318,11 @@ def crash_run(
         organisations: organisations made in webCRM before the first sync (a fifth are prospects,
             which must not sync).
         customers: customers made in Fortnox before the first sync.
+        deliveries: deliveries with lines made in webCRM under organisations whose Type syncs
+            before the first sync (and one in twenty more, at least one, under prospects, which
+            must not sync); with any, Fortnox articles for the lines to name are made too.
+        fortnox_documents: orders and invoices with rows made in Fortnox for its customers
+            before the first sync (default: a fifth of ``deliveries``).
         kills: SIGKILLs to deliver before the sync may finish.
         max_delay: a kill comes a uniform random 0.2 … ``max_delay`` seconds after a start
             (landing anywhere, start-up and reading included), or after its first write.
@@ -242,9 +331,14 @@ def crash_run(
             between a request being carried out and its answer being handled.
         seed: for the random delays and Types.
         run_timeout: the longest one uninterrupted sync may take.
+        rate_limits: the sync keeps the vendors' rate limits (Fortnox's 25 requests per 5 s,
+            webCRM's 250 a minute), as in production; without, it runs as fast as the
+            emulators answer (they never enforce the limits here).
     """
     rng = random.Random(seed)
-    figures = CrashFigures(organisations=organisations, customers=customers)
+    if fortnox_documents is None:
+        fortnox_documents = deliveries // 5
+    figures = CrashFigures(rate_limits=rate_limits)
     started = time.monotonic()
     with ExitStack() as stack:
         no_limit = ("--seed", "empty", "--no-rate-limit")
@@ -255,12 +349,20 @@ def crash_run(
         config_file = write_tenant_config(folder / "webcrm-fortnox.toml", state_url, config)
         log = folder / "sync.log"
         people = People(config, rng)
-        asyncio.run(people.create(organisations, customers))
+        asyncio.run(
+            people.create(
+                organisations,
+                customers,
+                deliveries=deliveries,
+                fortnox_documents=fortnox_documents,
+                articles=bool(deliveries or fortnox_documents),
+            )
+        )
         asyncio.run(_reset_stats(config))
         asyncio.run(_set_latency(config, latency_ms))
         while True:
             before = asyncio.run(_writes(config))
-            process = _sync_process(config_file, log)
+            process = _sync_process(config_file, log, rate_limits=rate_limits)
             figures.starts += 1
             killing = figures.kills < kills
             try:
@@ -289,16 +391,24 @@ def crash_run(
                 break
             # It finished before the kill: people carry on working, so the next run has work.
             asyncio.run(people.edit(3))
-            asyncio.run(people.create(2, 1))
+            more = 1 if deliveries or fortnox_documents else 0
+            asyncio.run(people.create(2, 1, deliveries=more, fortnox_documents=more))
         asyncio.run(_set_latency(config, 0))
         figures.writes = asyncio.run(_writes(config))
+        paperwork = people.paperwork
         figures.organisations = len(people.organisations)
         figures.customers = len(people.customers)
+        figures.articles = len(paperwork.articles)
+        figures.deliveries = paperwork.deliveries
+        figures.excluded_deliveries = sum(
+            1 for d in paperwork.documents.values() if d.system == "webcrm" and not d.eligible
+        )
+        figures.fortnox_documents = paperwork.fortnox_documents
         figures.edits = people.edits
-        figures.links, found = asyncio.run(_verify(config, state_url, people.expected))
-        figures.problems += found
+        figures.document_edits = paperwork.edits
+        asyncio.run(_verify(config, state_url, people, figures))
         asyncio.run(_reset_stats(config))
-        quiet = _sync_process(config_file, log)
+        quiet = _sync_process(config_file, log, rate_limits=rate_limits)
         if quiet.wait(run_timeout) != 0:
             figures.problems.append(f"the run after the crashes exited {quiet.returncode}")
         quiet_writes = asyncio.run(_writes(config))

@@ -1,21 +1,97 @@
-"""The crash test in its CI form: small data, a few SIGKILLs (in full: scripts/crash_test.py)."""
+"""The crash test in its CI form: small data, a few SIGKILLs (in full: scripts/crash_test.py).
+
+Organisations, customers, deliveries with lines and Fortnox orders and invoices are imported
+while the sync is killed. The sync's clients keep no rate limit here (the emulators enforce
+none), to keep CI quick: what a kill can interrupt is the same with and without the waits.
+The checks the run ends with are themselves tested on a world broken on purpose.
+"""
 
 from __future__ import annotations
 
+import random
 from pathlib import Path
 
 import pytest
 
+from tests.e2e.harness import tenant
 from tests.reliability.crash import crash_run
+from tests.reliability.crash_documents import Document, DocumentWorld, Paperwork, document_problems
+from webcrm_fortnox.domain.line import Line, encode_lines
+from webcrm_fortnox.engine.ports import SourceRecord
 
-pytestmark = pytest.mark.e2e
 
-
+@pytest.mark.e2e
 def test_sync_killed_at_random_moments_loses_and_duplicates_nothing(tmp_path: Path) -> None:
     figures = crash_run(
-        tmp_path, organisations=15, customers=6, kills=5, max_delay=1.5, seed=7, run_timeout=120
+        tmp_path,
+        organisations=15,
+        customers=6,
+        deliveries=8,
+        fortnox_documents=3,
+        kills=5,
+        max_delay=1.5,
+        seed=7,
+        run_timeout=120,
+        rate_limits=False,
     )
     assert figures.problems == [], figures.report()
     assert figures.kills == 5
+    # Documents flowed both ways: every eligible delivery and Fortnox document is linked.
+    eligible = figures.deliveries - figures.excluded_deliveries + figures.fortnox_documents
+    assert figures.excluded_deliveries >= 1 and figures.fortnox_documents >= 3
+    assert figures.document_links == eligible, figures.report()
     # At least one kill must have interrupted real work, or the test proves nothing.
     assert figures.kills_mid_work >= 1, figures.report()
+
+
+def _world() -> tuple[DocumentWorld, Paperwork]:
+    """A delivery made in webCRM and an order made in Fortnox, each synced once, and a
+    delivery under a prospect left alone: everything as it must be."""
+    paperwork = Paperwork(tenant(), random.Random(0))
+    lines = [Line.of(article=None, description="Frakt", quantity=2, price=50, discount=0, vat=25)]
+    value = encode_lines(lines)
+    paperwork.documents = {
+        "11": Document("webcrm", "11", True, list(lines), {"order_date": "2026-03-02"}),
+        "12": Document("webcrm", "12", False, list(lines)),
+        "order:1": Document("fortnox", "order:1", True, list(lines)),
+    }
+    header = {"customer_number": "7", "order_date": "2026-03-02", "lines": value}
+    world = DocumentWorld(
+        deliveries={
+            "11": SourceRecord("11", {**header, "document_number": "2"}),
+            "12": SourceRecord("12", {}, eligible=False, excluded_reason="prospect"),
+            "13": SourceRecord("13", {**header, "document_number": "1"}, key="order:1"),
+        },
+        fortnox={
+            "order:1": SourceRecord("order:1", {**header, "document_number": "1"}),
+            "order:2": SourceRecord("order:2", {**header, "document_number": "2"}, key="11"),
+        },
+        links=[("11", "order:2"), ("13", "order:1")],
+        article_links=[],
+    )
+    return world, paperwork
+
+
+def test_the_document_checks_pass_a_correct_world_and_name_each_broken_promise() -> None:
+    world, paperwork = _world()
+    config = tenant()
+    assert document_problems(world, config, paperwork) == []
+
+    # The same delivery sent twice: a second order carrying its key, never linked.
+    world.fortnox["order:3"] = SourceRecord("order:3", world.fortnox["order:2"].fields, key="11")
+    # The delivery under a prospect sent anyway.
+    world.fortnox["order:4"] = SourceRecord("order:4", {}, key="12")
+    # An edit lost on one side.
+    paperwork.documents["order:1"].lines[0] = Line.of(
+        article=None, description="Frakt", quantity=3, price=50, discount=0, vat=25
+    )
+    # A link lost.
+    world.links.remove(("11", "order:2"))
+
+    found = document_problems(world, config, paperwork)
+
+    assert "Fortnox holds 2 documents with key 11" in found
+    assert "delivery 12, which does not sync, was sent as order:4" in found
+    assert "webcrm 11 is linked 0 times" in found
+    assert any(p.startswith("order:1 (fortnox order:1).lines = ") for p in found), found
+    assert any(p.startswith("order:1 (partner 13).lines = ") for p in found), found
