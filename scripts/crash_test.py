@@ -22,7 +22,7 @@ and one more run writes nothing.
 By default the sync keeps the vendors' real limits (Fortnox's 25 requests per 5 seconds,
 webCRM's 250 a minute), as it does in production, so the full run takes a long while for the
 defaults. ``--no-rate-limit`` runs the same command with clients that keep no limit (the
-emulators never enforce one here), which takes minutes (about 8 on two cores): the same code
+emulators never enforce one here), which takes minutes (7 to 10 on two cores): the same code
 paths without the waits, so the kills land in a faster sync. The CI form is
 ``tests/reliability/test_crash.py``.
 """
