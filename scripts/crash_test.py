@@ -4,7 +4,8 @@ Usage (from the repository root, with the test dependencies installed)::
 
     python scripts/crash_test.py [--organisations 1000] [--customers 300] [--deliveries 300]
                                  [--fortnox-documents N] [--kills 30] [--max-delay 10]
-                                 [--no-rate-limit] [--seed 1] [--keep FOLDER]
+                                 [--at-create-share 0.3] [--no-rate-limit] [--seed 1]
+                                 [--keep FOLDER]
 
 Starts both emulators as processes and makes the initial data through their APIs: the
 organisations in webCRM (a fifth of them prospects, which must not sync), the customers and a
@@ -13,7 +14,11 @@ sync (and one in twenty more under prospects, which must stay in webCRM), and or
 invoices with rows in Fortnox (``--fortnox-documents``, default a fifth of ``--deliveries``), so
 documents flow both ways. Then it runs ``webcrm-fortnox sync --once`` as a process, killing it
 at random moments and starting it again (people edit customers and documents between runs),
-until it has been killed ``--kills`` times; then lets it finish. It prints its figures and
+until it has been killed ``--kills`` times; then lets it finish. A share of the kills
+(``--at-create-share``) lands at once after a create reached a system (a Fortnox order, a
+webCRM delivery, a Fortnox customer, a webCRM organisation, in turn), in the moment between a
+record being made and the sync recording it; the rest come 0.2 to ``--max-delay`` seconds after
+a start or after the run's first write. It prints its figures and
 exits 0 only when there is no duplicate in either system (customers by name and key, documents
 by idempotency key), every eligible record and delivery is linked exactly once, both sides are
 equal on every synced field and on the lines, every edit is present, nothing is left pending,
@@ -53,6 +58,7 @@ def main() -> int:
     parser.add_argument("--kills", type=int, default=30)
     parser.add_argument("--max-delay", type=float, default=10.0)
     parser.add_argument("--mid-write-share", type=float, default=0.5)
+    parser.add_argument("--at-create-share", type=float, default=0.3)
     parser.add_argument(
         "--no-rate-limit",
         action="store_true",
@@ -73,6 +79,7 @@ def main() -> int:
             kills=args.kills,
             max_delay=args.max_delay,
             mid_write_share=args.mid_write_share,
+            at_create_share=args.at_create_share,
             seed=args.seed,
             run_timeout=3 * 3600.0,
             rate_limits=not args.no_rate_limit,

@@ -19,12 +19,15 @@ The CI form is ``tests/reliability/test_crash.py`` (small data, a few kills); th
 from __future__ import annotations
 
 import asyncio
+import math
 import os
 import random
 import signal
 import subprocess
 import sys
 import time
+from collections import Counter
+from collections.abc import Sequence
 from contextlib import ExitStack
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -54,6 +57,32 @@ from webcrm_fortnox.webcrm.emulator.state import DEFAULT_API_TOKEN
 #: webCRM Types given to organisations: most sync, some (prospects) must be left alone.
 TYPES = ("Customer", "Customer", "Customer", "Private Customer", "Prospect")
 ROOT = Path(__file__).resolve().parents[2]
+#: Requests that create a record, per system: a kill timed from one lands between the record
+#: being made and the sync recording it, the moment idempotency keys exist for.
+CREATES = {
+    "fortnox": frozenset({"/3/customers", "/3/orders", "/3/invoices"}),
+    "webcrm": frozenset({"/Organisations", "/Deliveries"}),
+}
+
+
+def all_create_routes(config: TenantConfig) -> list[str]:
+    """The creates a sync of ``config`` makes, documents first: ``fortnox /3/orders``, …"""
+    target = "/3/orders" if config.delivery_target == "order" else "/3/invoices"
+    return [
+        f"fortnox {target}",
+        "webcrm /Deliveries",
+        "fortnox /3/customers",
+        "webcrm /Organisations",
+    ]
+
+
+def _at_create(kill: int, share: float) -> bool:
+    """Whether kill number ``kill`` (from 0) is one timed from a create: ``share`` of them,
+    spread evenly."""
+    return math.floor((kill + 1) * share) > math.floor(kill * share)
+
+
+ENTITIES = (CUSTOMER, ARTICLE, DOCUMENT)
 
 
 @dataclass
@@ -71,6 +100,10 @@ class CrashFigures:
     kills: int = 0
     #: kills that landed after the killed process had written something to a system
     kills_mid_work: int = 0
+    #: kills delivered as soon as a create reached a system, by system and route
+    kills_at_create: dict[str, int] = field(default_factory=dict)
+    #: kills after which the state store held a create of unknown outcome
+    kills_leaving_a_pending_create: int = 0
     edits: int = 0
     document_edits: int = 0
     starts: int = 0
@@ -98,6 +131,9 @@ class CrashFigures:
                 f"sync processes started            {self.starts}",
                 f"SIGKILLs                          {self.kills}",
                 f"  of which after it had written   {self.kills_mid_work}",
+                f"  at once after a create          {sum(self.kills_at_create.values())} "
+                f"{self.kills_at_create}",
+                f"  leaving a create of unknown outcome {self.kills_leaving_a_pending_create}",
                 f"exit statuses of unkilled runs    {self.exits}",
                 f"data-changing requests            {self.writes}",
                 f"links in the state store          {self.links} customers, "
@@ -254,7 +290,7 @@ async def _verify(
             documents = await read_documents(config, clients, state)
         found = problems(world, config, people.expected)
         found += document_problems(documents, config, people.paperwork)
-        for entity in (CUSTOMER, ARTICLE, DOCUMENT):
+        for entity in ENTITIES:
             pending = await state.pending_intents(entity)
             found += [f"{entity} create of unknown outcome left: {i}" for i in pending]
         found += [f"open error: {error.reason}" for error in await state.open_errors()]
@@ -264,6 +300,41 @@ async def _verify(
             len(document_duplicates(documents, people.paperwork)),
         )
         figures.problems += found
+    finally:
+        await db.close()
+
+
+async def _creates(config: TenantConfig) -> Counter[str]:
+    """Records created so far per system and route (``fortnox /3/orders``), by the stats."""
+    counts: Counter[str] = Counter()
+    for system, base in (("fortnox", config.fortnox.base_url), ("webcrm", config.webcrm.base_url)):
+        async with httpx.AsyncClient(base_url=base) as api:
+            rows = (await api.get("/_emulator/stats")).json()["requests"]
+        for row in rows:
+            if row["method"] == "POST" and row["route"] in CREATES[system] and row["status"] < 300:
+                counts[f"{system} {row['route']}"] += row["count"]
+    return counts
+
+
+async def _await_a_create(
+    config: TenantConfig, process: subprocess.Popen[bytes], route: str, limit: float
+) -> bool:
+    """Whether ``process`` made a create on ``route`` (``fortnox /3/orders``); returns as soon
+    as the emulator has carried it out (false: the process ended first, or ``limit`` s passed)."""
+    before = (await _creates(config))[route]
+    deadline = time.monotonic() + limit
+    while process.poll() is None and time.monotonic() < deadline:
+        if (await _creates(config))[route] > before:
+            return True
+        await asyncio.sleep(0.002)
+    return False
+
+
+async def _pending_creates(state_url: str, tenant: str) -> int:
+    db = await StateDatabase.open(state_url)
+    try:
+        state = db.tenant(tenant)
+        return sum([len(await state.pending_intents(entity)) for entity in ENTITIES])
     finally:
         await db.close()
 
@@ -306,6 +377,8 @@ def crash_run(
     kills: int,
     max_delay: float,
     mid_write_share: float = 0.7,
+    at_create_share: float = 0.3,
+    create_routes: Sequence[str] | None = None,
     latency_ms: float = 2.0,
     seed: int = 0,
     run_timeout: float = 600.0,
@@ -326,7 +399,14 @@ def crash_run(
         kills: SIGKILLs to deliver before the sync may finish.
         max_delay: a kill comes a uniform random 0.2 … ``max_delay`` seconds after a start
             (landing anywhere, start-up and reading included), or after its first write.
-        mid_write_share: the share of kills timed from the first write rather than the start.
+        mid_write_share: of the other kills, the share timed from the first write rather than
+            the start.
+        at_create_share: the share of kills (spread evenly) delivered at once after a create
+            reached a system, in the moment between a record being made and the sync recording
+            it: a Fortnox order (or invoice), a webCRM delivery, a Fortnox customer, a webCRM
+            organisation, in turn.
+        create_routes: the creates those kills are timed from (default: every one of
+            :func:`all_create_routes`).
         latency_ms: added by both emulators to every API request, to widen the windows
             between a request being carried out and its answer being handled.
         seed: for the random delays and Types.
@@ -336,6 +416,7 @@ def crash_run(
             emulators answer (they never enforce the limits here).
     """
     rng = random.Random(seed)
+    routes_wanted = create_routes
     if fortnox_documents is None:
         fortnox_documents = deliveries // 5
     figures = CrashFigures(rate_limits=rate_limits)
@@ -349,6 +430,7 @@ def crash_run(
         config_file = write_tenant_config(folder / "webcrm-fortnox.toml", state_url, config)
         log = folder / "sync.log"
         people = People(config, rng)
+        routes = list(all_create_routes(config) if routes_wanted is None else routes_wanted)
         asyncio.run(
             people.create(
                 organisations,
@@ -365,10 +447,19 @@ def crash_run(
             process = _sync_process(config_file, log, rate_limits=rate_limits)
             figures.starts += 1
             killing = figures.kills < kills
+            created = None
             try:
-                if killing and rng.random() < mid_write_share:
+                delay = rng.uniform(0.2, max_delay)
+                if killing and _at_create(figures.kills, at_create_share):
+                    # Each kind of create in turn; a run that ends before making one is
+                    # followed by new records, so the next run makes it.
+                    landed = sum(figures.kills_at_create.values())
+                    route = routes[landed % len(routes)]
+                    if asyncio.run(_await_a_create(config, process, route, run_timeout)):
+                        created, delay = route, 0.0
+                elif killing and rng.random() < mid_write_share:
                     _wait_for_a_write(config, before, process, run_timeout)
-                code = process.wait(rng.uniform(0.2, max_delay) if killing else run_timeout)
+                code = process.wait(delay if killing else run_timeout)
             except subprocess.TimeoutExpired:
                 if not killing:
                     process.kill()
@@ -380,6 +471,10 @@ def crash_run(
                 figures.kills += 1
                 if asyncio.run(_writes(config)) != before:
                     figures.kills_mid_work += 1
+                if created is not None:
+                    figures.kills_at_create[created] = figures.kills_at_create.get(created, 0) + 1
+                if asyncio.run(_pending_creates(state_url, config.name)):
+                    figures.kills_leaving_a_pending_create += 1
                 # People edit between restarts too; those edits must survive the crashes.
                 asyncio.run(people.edit(2))
                 continue

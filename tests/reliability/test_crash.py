@@ -10,32 +10,42 @@ from __future__ import annotations
 
 import random
 from pathlib import Path
+from typing import Any
 
 import pytest
 
-from tests.e2e.harness import tenant
+from tests.e2e.harness import Systems, tenant
 from tests.reliability.crash import crash_run
 from tests.reliability.crash_documents import Document, DocumentWorld, Paperwork, document_problems
 from webcrm_fortnox.domain.line import Line, encode_lines
 from webcrm_fortnox.engine.ports import SourceRecord
+from webcrm_fortnox.fortnox.models import Order
+from webcrm_fortnox.service import sync_tenant
+from webcrm_fortnox.store import StateDatabase
 
 
 @pytest.mark.e2e
 def test_sync_killed_at_random_moments_loses_and_duplicates_nothing(tmp_path: Path) -> None:
     figures = crash_run(
         tmp_path,
-        organisations=15,
-        customers=6,
-        deliveries=8,
+        organisations=12,
+        customers=5,
+        deliveries=6,
         fortnox_documents=3,
-        kills=5,
+        kills=4,
         max_delay=1.5,
         seed=7,
         run_timeout=120,
         rate_limits=False,
+        # Two kills land right after a create reached a system: an order, then a customer. Not
+        # a delivery made from a Fortnox document: one killed between the delivery and its
+        # lines loses the lines in Fortnox (see the test below).
+        at_create_share=0.5,
+        create_routes=["fortnox /3/orders", "fortnox /3/customers"],
     )
     assert figures.problems == [], figures.report()
-    assert figures.kills == 5
+    assert figures.kills == 4
+    assert figures.kills_at_create == {"fortnox /3/orders": 1, "fortnox /3/customers": 1}
     # Documents flowed both ways: every eligible delivery and Fortnox document is linked.
     eligible = figures.deliveries - figures.excluded_deliveries + figures.fortnox_documents
     assert figures.excluded_deliveries >= 1 and figures.fortnox_documents >= 3
@@ -95,3 +105,49 @@ def test_the_document_checks_pass_a_correct_world_and_name_each_broken_promise()
     assert "webcrm 11 is linked 0 times" in found
     assert any(p.startswith("order:1 (fortnox order:1).lines = ") for p in found), found
     assert any(p.startswith("order:1 (partner 13).lines = ") for p in found), found
+
+
+class Killed(BaseException):
+    """The process dying: nothing after it runs (not an error the sync could handle)."""
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="a delivery whose create was cut off before all its lines is adopted as it is, and "
+    "the missing lines are taken for a webCRM edit and removed from the Fortnox order",
+)
+async def test_a_kill_between_a_delivery_and_its_lines_loses_no_line(
+    env: Systems, db: StateDatabase
+) -> None:
+    config = tenant()
+    customer = await env.customer(Name="Beta AB")
+    rows = [{"Description": d, "OrderedQuantity": 1, "Price": 10, "VAT": 25} for d in "ABC"]
+    order = await env.fortnox.orders.create(
+        Order.model_validate({"CustomerNumber": customer, "OrderRows": rows})
+    )
+    number = str(order.document_number)
+    async with env.connector.clients(config) as clients:
+        create_line = clients.webcrm.create_quotation_line
+        made: list[int] = []
+
+        async def killed_after_one_line(line: Any) -> int:
+            if made:
+                raise Killed  # SIGKILL after the delivery and its first line reached webCRM
+            made.append(await create_line(line))
+            return made[0]
+
+        clients.webcrm.create_quotation_line = killed_after_one_line  # type: ignore[method-assign]
+        with pytest.raises(Killed):
+            await sync_tenant(
+                config, db.tenant(config.name), clients.webcrm, clients.fortnox, now=clients.now
+            )
+    env.clock.advance(60)
+
+    run = await env.sync(config, db)  # the restart
+
+    assert run.exit_code == 0
+    order = await env.fortnox.orders.get(number)
+    assert [row.description for row in order.order_rows or []] == ["A", "B", "C"]
+    [delivery] = [d async for d in env.webcrm.deliveries()]
+    lines = [line.memo async for line in env.webcrm.quotation_lines_of_delivery(delivery.id)]
+    assert lines == ["A", "B", "C"]
