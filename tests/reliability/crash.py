@@ -26,7 +26,6 @@ import signal
 import subprocess
 import sys
 import time
-from collections import Counter
 from collections.abc import Sequence
 from contextlib import ExitStack
 from dataclasses import dataclass, field
@@ -57,16 +56,14 @@ from webcrm_fortnox.webcrm.emulator.state import DEFAULT_API_TOKEN
 #: webCRM Types given to organisations: most sync, some (prospects) must be left alone.
 TYPES = ("Customer", "Customer", "Customer", "Private Customer", "Prospect")
 ROOT = Path(__file__).resolve().parents[2]
-#: Requests that create a record, per system: a kill timed from one lands between the record
-#: being made and the sync recording it, the moment idempotency keys exist for.
-CREATES = {
-    "fortnox": frozenset({"/3/customers", "/3/orders", "/3/invoices"}),
-    "webcrm": frozenset({"/Organisations", "/Deliveries"}),
-}
 
 
 def all_create_routes(config: TenantConfig) -> list[str]:
-    """The creates a sync of ``config`` makes, documents first: ``fortnox /3/orders``, …"""
+    """The creates a sync of ``config`` makes, documents first: ``fortnox /3/orders``, …
+
+    A kill timed from one lands between the record being made and the sync recording it, the
+    moment idempotency keys exist for.
+    """
     target = "/3/orders" if config.delivery_target == "order" else "/3/invoices"
     return [
         f"fortnox {target}",
@@ -304,29 +301,33 @@ async def _verify(
         await db.close()
 
 
-async def _creates(config: TenantConfig) -> Counter[str]:
-    """Records created so far per system and route (``fortnox /3/orders``), by the stats."""
-    counts: Counter[str] = Counter()
-    for system, base in (("fortnox", config.fortnox.base_url), ("webcrm", config.webcrm.base_url)):
-        async with httpx.AsyncClient(base_url=base) as api:
-            rows = (await api.get("/_emulator/stats")).json()["requests"]
-        for row in rows:
-            if row["method"] == "POST" and row["route"] in CREATES[system] and row["status"] < 300:
-                counts[f"{system} {row['route']}"] += row["count"]
-    return counts
+async def _created(api: httpx.AsyncClient, path: str) -> int:
+    """Records created so far through ``path`` on the emulator ``api`` talks to."""
+    rows = (await api.get("/_emulator/stats")).json()["requests"]
+    return sum(
+        row["count"]
+        for row in rows
+        if row["method"] == "POST" and row["route"] == path and row["status"] < 300
+    )
 
 
 async def _await_a_create(
     config: TenantConfig, process: subprocess.Popen[bytes], route: str, limit: float
 ) -> bool:
     """Whether ``process`` made a create on ``route`` (``fortnox /3/orders``); returns as soon
-    as the emulator has carried it out (false: the process ended first, or ``limit`` s passed)."""
-    before = (await _creates(config))[route]
-    deadline = time.monotonic() + limit
-    while process.poll() is None and time.monotonic() < deadline:
-        if (await _creates(config))[route] > before:
-            return True
-        await asyncio.sleep(0.002)
+    as the emulator has carried it out (false: the process ended first, or ``limit`` s passed).
+
+    The sync records a create's outcome only after writing back what the target assigned, a
+    few requests later, so a kill right after this returns usually leaves the create pending.
+    """
+    system, path = route.split(" ", 1)
+    base = config.fortnox.base_url if system == "fortnox" else config.webcrm.base_url
+    async with httpx.AsyncClient(base_url=base) as api:
+        before = await _created(api, path)
+        deadline = time.monotonic() + limit
+        while process.poll() is None and time.monotonic() < deadline:
+            if await _created(api, path) > before:
+                return True
     return False
 
 
@@ -379,6 +380,7 @@ def crash_run(
     mid_write_share: float = 0.7,
     at_create_share: float = 0.3,
     create_routes: Sequence[str] | None = None,
+    at_create_latency_ms: float = 25.0,
     latency_ms: float = 2.0,
     seed: int = 0,
     run_timeout: float = 600.0,
@@ -407,6 +409,9 @@ def crash_run(
             organisation, in turn.
         create_routes: the creates those kills are timed from (default: every one of
             :func:`all_create_routes`).
+        at_create_latency_ms: ``latency_ms`` in the runs those kills interrupt, so the kill
+            comes while the sync still writes back what the target assigned, before it records
+            the create's outcome.
         latency_ms: added by both emulators to every API request, to widen the windows
             between a request being carried out and its answer being handled.
         seed: for the random delays and Types.
@@ -443,14 +448,19 @@ def crash_run(
         asyncio.run(_reset_stats(config))
         asyncio.run(_set_latency(config, latency_ms))
         while True:
+            killing = figures.kills < kills
+            at_create = killing and _at_create(figures.kills, at_create_share)
+            if at_create:
+                # Slower answers: the sync is still writing back what the target assigned
+                # when the create is seen and the kill comes.
+                asyncio.run(_set_latency(config, at_create_latency_ms))
             before = asyncio.run(_writes(config))
             process = _sync_process(config_file, log, rate_limits=rate_limits)
             figures.starts += 1
-            killing = figures.kills < kills
             created = None
             try:
                 delay = rng.uniform(0.2, max_delay)
-                if killing and _at_create(figures.kills, at_create_share):
+                if at_create:
                     # Each kind of create in turn; a run that ends before making one is
                     # followed by new records, so the next run makes it.
                     landed = sum(figures.kills_at_create.values())
@@ -468,6 +478,7 @@ def crash_run(
                     break
                 os.kill(process.pid, signal.SIGKILL)
                 process.wait()
+                asyncio.run(_set_latency(config, latency_ms))
                 figures.kills += 1
                 if asyncio.run(_writes(config)) != before:
                     figures.kills_mid_work += 1
@@ -478,6 +489,7 @@ def crash_run(
                 # People edit between restarts too; those edits must survive the crashes.
                 asyncio.run(people.edit(2))
                 continue
+            asyncio.run(_set_latency(config, latency_ms))
             figures.exits[code] = figures.exits.get(code, 0) + 1
             if code == 0 and not killing:
                 break

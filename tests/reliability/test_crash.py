@@ -28,12 +28,12 @@ from webcrm_fortnox.store import StateDatabase
 def test_sync_killed_at_random_moments_loses_and_duplicates_nothing(tmp_path: Path) -> None:
     figures = crash_run(
         tmp_path,
-        organisations=12,
-        customers=5,
-        deliveries=6,
-        fortnox_documents=3,
+        organisations=10,
+        customers=4,
+        deliveries=5,
+        fortnox_documents=2,
         kills=4,
-        max_delay=1.5,
+        max_delay=1.0,
         seed=7,
         run_timeout=120,
         rate_limits=False,
@@ -48,7 +48,7 @@ def test_sync_killed_at_random_moments_loses_and_duplicates_nothing(tmp_path: Pa
     assert figures.kills_at_create == {"fortnox /3/orders": 1, "fortnox /3/customers": 1}
     # Documents flowed both ways: every eligible delivery and Fortnox document is linked.
     eligible = figures.deliveries - figures.excluded_deliveries + figures.fortnox_documents
-    assert figures.excluded_deliveries >= 1 and figures.fortnox_documents >= 3
+    assert figures.excluded_deliveries >= 1 and figures.fortnox_documents >= 2
     assert figures.document_links == eligible, figures.report()
     # At least one kill must have interrupted real work, or the test proves nothing.
     assert figures.kills_mid_work >= 1, figures.report()
