@@ -18,17 +18,17 @@ until it has been killed ``--kills`` times; then lets it finish. A share of the 
 (``--at-create-share``) lands at once after a create reached a system (a Fortnox order, a
 webCRM delivery, a Fortnox customer, a webCRM organisation, in turn), in the moment between a
 record being made and the sync recording it; the rest come 0.2 to ``--max-delay`` seconds after
-a start or after the run's first write. It prints its figures and
-exits 0 only when there is no duplicate in either system (customers by name and key, documents
-by idempotency key), every eligible record and delivery is linked exactly once, both sides are
-equal on every synced field and on the lines, every edit is present, nothing is left pending,
-and one more run writes nothing.
+a start or after the run's first write. It prints its figures and exits 0 only when there is
+no duplicate in either system (customers by name and key, documents by idempotency key), every
+eligible record and delivery is linked exactly once, both sides are equal on every synced field
+and on the lines, every edit is present, nothing is left pending, and one more run writes
+nothing.
 
 By default the sync keeps the vendors' real limits (Fortnox's 25 requests per 5 seconds,
-webCRM's 250 a minute), as it does in production, so the full run takes a long while for the
-defaults. ``--no-rate-limit`` runs the same command with clients that keep no limit (the
-emulators never enforce one here), which takes minutes (7 to 10 on two cores): the same code
-paths without the waits, so the kills land in a faster sync. The CI form is
+webCRM's 250 a minute), as it does in production, so the full run takes about an hour for the
+defaults (51 minutes measured). ``--no-rate-limit`` runs the same command with clients that
+keep no limit (the emulators never enforce one here), which takes about ten minutes: the same
+code paths without the waits, so the kills land in a faster sync. The CI form is
 ``tests/reliability/test_crash.py``.
 """
 

@@ -130,7 +130,7 @@ class CrashFigures:
                 f"  of which after it had written   {self.kills_mid_work}",
                 f"  at once after a create          {sum(self.kills_at_create.values())} "
                 f"{self.kills_at_create}",
-                f"  leaving a create of unknown outcome {self.kills_leaving_a_pending_create}",
+                f"  leaving a create pending        {self.kills_leaving_a_pending_create}",
                 f"exit statuses of unkilled runs    {self.exits}",
                 f"data-changing requests            {self.writes}",
                 f"links in the state store          {self.links} customers, "
