@@ -8,7 +8,8 @@ and the zone webCRM compares in is not documented). Two things keep that overlap
   change seen, so once nothing has changed for five minutes a read lists nothing at all instead
   of the last five minutes of activity, however long ago that was;
 - the cursor remembers the rows the next read will list again (id and update time), and those
-  are dropped before anything else is read for them (a delivery's lines and organisation).
+  are dropped before they reach the engine (not for deliveries: a line can change without its
+  delivery's update time moving, so a delivery listed again is read again, lines and all).
 
 A row is remembered only when its update time lies at least :data:`SETTLE` before the read
 started: webCRM's timestamps have whole seconds, so a second save within the second of the read
@@ -108,6 +109,7 @@ async def read_changes(
     *,
     overlap: timedelta = DEFAULT_OVERLAP,
     now: Callable[[], datetime] = lambda: datetime.now(UTC),
+    skip_seen: bool = True,
 ) -> FeedRead[T]:
     """Read the rows of ``kind`` changed since ``cursor`` (every row when it is ``None``).
 
@@ -118,6 +120,8 @@ async def read_changes(
         changed_since: the rows updated at or after a time less ``overlap``.
         overlap: how far before the cursor the read starts.
         now: our clock (only to place the read on webCRM's).
+        skip_seen: drop rows the cursor remembers; off when a row can change without its
+            update time moving (a delivery's lines).
 
     Returns:
         The rows not already handled, and the cursor to store once they are.
@@ -129,7 +133,7 @@ async def read_changes(
     listed: list[T] = []
     async for row in source:
         listed.append(row)
-        if previous is not None and previous.seen.get(row.id) == row.updated_at:
+        if skip_seen and previous is not None and previous.seen.get(row.id) == row.updated_at:
             continue  # handled already, unchanged since: its partner need not be read
         rows.append(row)
     newest = max((r.updated_at for r in listed if r.updated_at is not None), default=None)
