@@ -111,11 +111,6 @@ class Killed(BaseException):
     """The process dying: nothing after it runs (not an error the sync could handle)."""
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="a delivery whose create was cut off before all its lines is adopted as it is, and "
-    "the missing lines are taken for a webCRM edit and removed from the Fortnox order",
-)
 async def test_a_kill_between_a_delivery_and_its_lines_loses_no_line(
     env: Systems, db: StateDatabase
 ) -> None:

@@ -372,6 +372,19 @@ class Applier:
             await self.state.finish_intent(intent.id, IntentState.DONE)
             detail = f"created earlier as {found.id}, but its source record is gone: not linked"
             return self._outcome(action, RecordStatus.UNLINKED, detail)
+        # A create cut short (the process killed between a delivery and its lines) left the
+        # record without part of what was sent: finish it, rather than take the gaps for edits
+        # made there and carry them back.
+        unfinished = {
+            name: value
+            for name, value in intent.payload.items()
+            if name in found.fields and found.fields[name] != value
+        }
+        if unfinished:
+            try:
+                found = await self.sources[intent.target].update(found.id, unfinished, found)
+            except ApiError as error:
+                raise _WriteFailed(intent.target, error) from error
         return await self._adopt(action, record, found, intent.payload, intent.id)
 
     async def _still_settling(
