@@ -36,7 +36,13 @@ def _free_port() -> int:
 
 @contextlib.contextmanager
 def emulator_process(
-    vendor: Vendor, *, rate_limit: bool, log: Path, timeout: float = 30.0
+    vendor: Vendor,
+    *,
+    rate_limit: bool,
+    log: Path,
+    timeout: float = 30.0,
+    port: int | None = None,
+    data: Path | None = None,
 ) -> Iterator[str]:
     """Run ``webcrm-fortnox emulate <vendor> --seed empty`` and yield its URL once it answers.
 
@@ -45,10 +51,15 @@ def emulator_process(
         rate_limit: whether it enforces the vendor's real limit.
         log: where its output goes.
         timeout: how long it may take to start.
+        port: the port to listen on (default: a free one).
+        data: a SQLite file keeping its state, so that a restart (e.g. with the rate limit
+            switched on) finds the same data (default: memory only).
     """
-    port = _free_port()
+    port = port or _free_port()
     cmd = [sys.executable, "-m", "webcrm_fortnox", "emulate", vendor, "--seed", "empty"]
     cmd += ["--port", str(port)]
+    if data is not None:
+        cmd += ["--data", str(data)]
     if not rate_limit:
         cmd.append("--no-rate-limit")
     url = f"http://127.0.0.1:{port}"
@@ -165,5 +176,11 @@ class EmulatorControl:
         """Reseed a tenant with ``kind`` data of the given sizes (``customers=…`` and the like)."""
         body = {"tenant": tenant, "seed": kind, **sizes}
         response = await self.http.post("/_emulator/seed", json=body)
+        response.raise_for_status()
+        return dict(response.json())
+
+    async def add_tenant(self, **options: Any) -> dict[str, Any]:
+        """Add a company (Fortnox: and another OAuth client, ``client_id``/``client_secret``)."""
+        response = await self.http.post("/_emulator/tenants", json=options)
         response.raise_for_status()
         return dict(response.json())

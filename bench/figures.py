@@ -59,9 +59,11 @@ class ScenarioResult:
         series: named lists of (x, y) points, e.g. CPU time per record count.
         samples: named lists of raw values, e.g. every propagation delay.
         details: anything else worth keeping in the results file (call breakdowns).
+        marks: by sample name, a value to mark on its distribution chart (its target).
     """
 
     figures: list[Figure] = field(default_factory=list)
     series: dict[str, list[tuple[float, float]]] = field(default_factory=dict)
     samples: dict[str, list[float]] = field(default_factory=dict)
     details: dict[str, Any] = field(default_factory=dict)
+    marks: dict[str, float] = field(default_factory=dict)

@@ -19,11 +19,12 @@ from pathlib import Path
 from bench.api_cost import CostSizes, run_api_cost
 from bench.engine_scale import run_engine_scale
 from bench.figures import ScenarioResult
+from bench.latency import LatencySizes, run_latency
 from bench.rate_limit import run_rate_limit
 from bench.report import table, write_results
 
 RESULTS = Path(__file__).parent / "results"
-SCENARIOS = ("cost", "rate", "engine")
+SCENARIOS = ("cost", "rate", "latency", "engine")
 
 
 @dataclass(frozen=True)
@@ -34,6 +35,7 @@ class Sizes:
     rate_seconds: float
     rate_organisations: int
     engine: tuple[int, ...]
+    latency: LatencySizes
 
 
 FULL = Sizes(
@@ -41,12 +43,19 @@ FULL = Sizes(
     rate_seconds=65.0,
     rate_organisations=3_000,
     engine=(1_000, 10_000, 100_000),
+    # 50 edits a side over three minutes at webCRM's default 15 s poll.
+    latency=LatencySizes(
+        customers=300, edits=50, window=180.0, poll_seconds=15, idle_seconds=60.0, patience=60.0
+    ),
 )
 QUICK = Sizes(
     cost=CostSizes(customers=200, articles=10, orders=10, changed=10),
     rate_seconds=4.0,
     rate_organisations=60,
     engine=(500, 2_000),
+    latency=LatencySizes(
+        customers=30, edits=5, window=5.0, poll_seconds=2, idle_seconds=4.0, patience=30.0
+    ),
 )
 
 
@@ -61,6 +70,8 @@ def run(sizes: Sizes, only: tuple[str, ...], workdir: Path) -> dict[str, Scenari
                 workdir, seconds=sizes.rate_seconds, organisations=sizes.rate_organisations
             )
         )
+    if "latency" in only:
+        results["latency"] = asyncio.run(run_latency(workdir, sizes.latency))
     if "engine" in only:
         results["engine"] = run_engine_scale(sizes.engine)
     return results
@@ -79,6 +90,7 @@ def main(argv: list[str] | None = None) -> int:
     seconds = time.monotonic() - started
     figures = [f for r in results.values() for f in r.figures]
     print(table(figures))
-    json_path, png_path = write_results(args.out, results, quick=args.quick, seconds=seconds)
-    print(f"\n{len(figures)} figures in {seconds:.0f} s; written to {json_path} and {png_path}")
+    json_path, charts = write_results(args.out, results, quick=args.quick, seconds=seconds)
+    written = ", ".join(str(path) for path in [json_path, *charts])
+    print(f"\n{len(figures)} figures in {seconds:.0f} s; written to {written}")
     return 0

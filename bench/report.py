@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from bench.figures import Figure, ScenarioResult
-from bench.png import write_chart
+from bench.png import write_chart, write_distributions
 
 
 def _commit() -> str:
@@ -46,7 +46,8 @@ def table(figures: list[Figure]) -> str:
     """The figures beside their targets and ratios, as aligned text."""
     rows = [("scenario", "figure", "value", "target", "ratio", "met")]
     for f in figures:
-        target = "–" if f.target is None else f"{'≤' if f.kind == 'max' else '≥'} {f.target:g}"
+        sign = {"max": "≤ ", "min": "≥ ", "info": "baseline "}[f.kind]
+        target = "–" if f.target is None else f"{sign}{f.target:g}"
         met = {True: "yes", False: "NO", None: ""}[f.met]
         ratio = "–" if f.ratio is None else f"{f.ratio:.2f}"
         rows.append((f.scenario, f.name, f"{_number(f.value)} {f.unit}", target, ratio, met))
@@ -58,11 +59,13 @@ def table(figures: list[Figure]) -> str:
 
 def write_results(
     out: Path, results: dict[str, ScenarioResult], *, quick: bool, seconds: float
-) -> tuple[Path, Path]:
-    """Write ``results.json`` and ``results.png`` into ``out``; returns both paths."""
+) -> tuple[Path, list[Path]]:
+    """Write ``results.json`` and ``results.png`` into ``out``, and ``<scenario>.png`` with the
+    distribution of each scenario's samples (propagation delays); returns the JSON file's path
+    and the charts'."""
     out.mkdir(parents=True, exist_ok=True)
     figures = [f for r in results.values() for f in r.figures]
-    document = {
+    document: dict[str, Any] = {
         "date": datetime.now(UTC).isoformat(timespec="seconds"),
         "commit": _commit(),
         "machine": machine(),
@@ -86,4 +89,10 @@ def write_results(
     ]
     png_path = out / "results.png"
     write_chart(png_path, ratios, curves)
-    return json_path, png_path
+    charts = [png_path]
+    for name, result in results.items():
+        samples = {n: values for n, values in result.samples.items() if values}
+        if samples:
+            charts.append(out / f"{name}.png")
+            write_distributions(charts[-1], samples, result.marks)
+    return json_path, charts

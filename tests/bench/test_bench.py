@@ -18,12 +18,17 @@ def test_the_quick_benchmark_writes_every_figure_with_machine_and_commit(
 
     results = json.loads((tmp_path / "results.json").read_text())
     scenarios = {figure["scenario"] for figure in results["figures"]}
-    assert {"idle", "incremental", "rate limit", "engine"} <= scenarios
+    assert {"idle", "incremental", "rate limit", "latency", "engine"} <= scenarios
     assert set(results["details"]) == set(SCENARIOS)
     assert results["machine"]["cores"] >= 1 and len(results["commit"]) in (7, 40, len("unknown"))
     targeted = [f for f in results["figures"] if f["kind"] != "info"]
     assert targeted and all(f["met"] in (True, False) for f in targeted)
     assert (tmp_path / "results.png").read_bytes().startswith(b"\x89PNG\r\n\x1a\n")
+    # every edit of the latency run arrived, and its delays are charted
+    latency = results["details"]["latency"]
+    assert all(edit["latency"] is not None for edit in latency["edits"])
+    assert latency["service_exit_status"] == 0
+    assert (tmp_path / "latency.png").read_bytes().startswith(b"\x89PNG\r\n\x1a\n")
 
 
 def test_the_png_writer_writes_the_pixels_drawn() -> None:

@@ -1,0 +1,131 @@
+"""The latency benchmark's arithmetic, plan and chart (the run itself is in test_bench)."""
+
+from __future__ import annotations
+
+import json
+import random
+import struct
+import zlib
+from datetime import UTC, datetime
+from pathlib import Path
+
+from bench.latency import Edit, metric_sums, percentile, plan_edits, sync_log
+from bench.png import PALETTE, Canvas, text, write_distributions
+
+
+def _pixels(data: bytes) -> tuple[int, int, list[bytes]]:
+    width, height = struct.unpack(">II", data[16:24])
+    length = struct.unpack(">I", data[33:37])[0]
+    raw = zlib.decompress(data[41 : 41 + length])
+    stride = 3 * width + 1
+    return width, height, [raw[y * stride + 1 : (y + 1) * stride] for y in range(height)]
+
+
+def test_percentiles_are_nearest_rank() -> None:
+    values = [float(v) for v in range(50, 0, -1)]
+
+    assert percentile(values, 0.95) == 48.0
+    assert percentile(values, 0.5) == 25.0
+    assert percentile([3.0], 0.95) == 3.0
+
+
+def test_the_plan_edits_distinct_customers_on_each_side_within_the_window() -> None:
+    links = [(str(1000 + i), str(i)) for i in range(1, 31)]
+
+    plan = plan_edits(links, 10, 60.0, random.Random(4))
+
+    assert plan == plan_edits(links, 10, 60.0, random.Random(4))
+    by_side = {side: [e for e in plan if e.side == side] for side in ("fortnox", "webcrm")}
+    assert len(by_side["fortnox"]) == len(by_side["webcrm"]) == 10
+    pairs = {(e.target, e.source) if e.side == "fortnox" else (e.source, e.target) for e in plan}
+    assert len(pairs) == 20 and pairs <= set(links)
+    assert len({e.value for e in plan}) == 20
+    assert all(0 <= e.at <= 60.0 for e in plan)
+    assert [e.at for e in plan] == sorted(e.at for e in plan)
+
+
+def test_an_edit_has_a_latency_only_once_made_and_seen() -> None:
+    edit = Edit("fortnox", "7", "1007", "08-640 00 01", at=1.0)
+    assert edit.latency is None
+    edit.edited = 100.0
+    assert edit.latency is None
+    edit.seen = 102.5
+    assert edit.latency == 2.5
+
+
+def test_metric_sums_add_up_the_labels_of_the_service_exposition() -> None:
+    exposition = "\n".join(
+        [
+            "# HELP webcrm_fortnox_api_calls_total HTTP requests sent",
+            'webcrm_fortnox_api_calls_total{system="webcrm",tenant="a"} 12.0',
+            'webcrm_fortnox_api_calls_total{system="webcrm",tenant="b"} 3.0',
+            'webcrm_fortnox_api_calls_total{system="fortnox",tenant="a"} 5.0',
+            'webcrm_fortnox_syncs_total{result="completed",tenant="a",trigger="webcrm poll"} 2.0',
+            "webcrm_fortnox_unlabelled 1.5",
+        ]
+    )
+
+    sums = metric_sums(exposition)
+
+    assert sums["webcrm_fortnox_api_calls_total"] == {"webcrm": 15.0, "fortnox": 5.0}
+    assert sums["webcrm_fortnox_syncs_total"] == {"webcrm poll": 2.0}
+    assert sums["webcrm_fortnox_unlabelled"] == {"": 1.5}
+
+
+def test_text_draws_the_glyph_pixels() -> None:
+    canvas = Canvas(8, 6)
+
+    end = text(canvas, 1, 0, "1", (9, 9, 9), scale=1)
+
+    _, _, rows = _pixels(canvas.png())
+    assert end == 5
+    # "1" is 010 / 110 / 010 / 010 / 111
+    assert rows[0][3 * 2 : 3 * 3] == b"\x09\x09\x09" and rows[0][3:6] == b"\xff\xff\xff"
+    assert rows[4][3:12] == b"\x09" * 9
+
+
+def test_the_distribution_chart_marks_the_target(tmp_path: Path) -> None:
+    path = tmp_path / "latency.png"
+
+    write_distributions(path, {"a → b": [0.5, 1.0, 4.0], "b → a": []}, {"a → b": 5.0})
+
+    width, height, rows = _pixels(path.read_bytes())
+    assert (width, height) == (880, 340)
+    red = bytes(PALETTE[1])
+    blue = bytes(PALETTE[0])
+    left_half = [row[: 3 * 440] for row in rows]
+    assert any(red in row for row in left_half)
+    assert any(blue in row for row in left_half)
+    assert not any(blue in row[3 * 440 :] for row in rows)
+
+
+def test_the_sync_log_counts_each_syncs_requests_and_full_customer_reads() -> None:
+    def request(at: str, method: str, url: str) -> str:
+        message = f'HTTP Request: {method} {url} "HTTP/1.1 200 OK"'
+        return json.dumps({"time": at, "logger": "httpx", "message": message})
+
+    def synced(at: str, seconds: float) -> str:
+        counts = {"customer": {"synced": 1}}
+        return json.dumps(
+            {"time": at, "message": "tenant synced", "trigger": "fortnox customers",
+             "seconds": seconds, "counts": counts}
+        )  # fmt: skip
+
+    lines = [
+        request("2026-01-01T10:00:00.000+00:00", "GET", "http://f/3/customers/7"),
+        synced("2026-01-01T10:00:01.000+00:00", 0.5),
+        "not json",
+        request("2026-01-01T10:00:02.000+00:00", "GET", "http://f/3/customers?lastmodified=x"),
+        request("2026-01-01T10:00:02.100+00:00", "GET", "http://f/3/customers/7"),
+        request("2026-01-01T10:00:02.200+00:00", "GET", "http://f/3/customers/8"),
+        request("2026-01-01T10:00:02.300+00:00", "PUT", "http://f/3/customers/8"),
+        request("2026-01-01T10:00:02.400+00:00", "GET", "http://w/Queries?script=s"),
+        synced("2026-01-01T10:00:03.000+00:00", 1.5),
+    ]
+
+    syncs = sync_log(lines, datetime(2026, 1, 1, 10, 0, 2, tzinfo=UTC))
+
+    assert len(syncs) == 1
+    assert syncs[0]["seconds"] == 1.5 and syncs[0]["trigger"] == "fortnox customers"
+    assert syncs[0]["requests"] == {"fortnox": 4, "webcrm": 1}
+    assert syncs[0]["fortnox_customers_read_in_full"] == 2
