@@ -60,6 +60,9 @@ class ScenarioResult:
         samples: named lists of raw values, e.g. every propagation delay.
         details: anything else worth keeping in the results file (call breakdowns).
         marks: by sample name, a value to mark on its distribution chart (its target).
+        points: named lists of (x, y) points drawn as dots beside the distributions, e.g. each
+            edit's delay by the moment it was made.
+        points_title: what the points show.
     """
 
     figures: list[Figure] = field(default_factory=list)
@@ -67,3 +70,5 @@ class ScenarioResult:
     samples: dict[str, list[float]] = field(default_factory=dict)
     details: dict[str, Any] = field(default_factory=dict)
     marks: dict[str, float] = field(default_factory=dict)
+    points: dict[str, list[tuple[float, float]]] = field(default_factory=dict)
+    points_title: str = ""

@@ -746,6 +746,12 @@ def _result(run: _Run) -> ScenarioResult:
         result.figures += _direction_figures(side, seconds, targets[side], note)
         result.samples[f"latency {DIRECTIONS[side]}"] = [round(s, 3) for s in seconds]
         result.marks[f"latency {DIRECTIONS[side]}"] = targets[side]
+        result.points[DIRECTIONS[side]] = [
+            (e.at, round(e.latency, 3))
+            for e in run.plan
+            if e.side == side and e.latency is not None
+        ]
+    result.points_title = "delay (s) by moment of the edit (s)"
     syncs = run.details["edit_syncs"]
     if syncs:
         longest = max(syncs, key=lambda sync: float(sync["seconds"] or 0))

@@ -273,14 +273,64 @@ def distribution(
         previous = (x, y_of(i / len(ordered)))
 
 
-def write_distributions(
-    path: Path, samples: Mapping[str, Sequence[float]], marks: Mapping[str, float]
+def scatter(
+    canvas: Canvas,
+    box: tuple[int, int, int, int],
+    title: str,
+    series: Mapping[str, Sequence[tuple[float, float]]],
 ) -> None:
-    """One cumulative-distribution panel per named list of seconds, side by side."""
+    """Each named list of (x, y) points as dots of its own colour, on shared axes from 0."""
+    left, top, right, bottom = box
+    text(canvas, left, top - 34, title)
+    x = left
+    for n, name in enumerate(series):
+        x = text(canvas, x, top - 18, name, PALETTE[n % len(PALETTE)]) + 16
+    points = [p for values in series.values() for p in values]
+    x_step = _step(max([x for x, _ in points] + [1e-9]))
+    y_step = _step(max([y for _, y in points] + [1e-9]))
+    x_max = x_step * max(1, math.ceil(max([x for x, _ in points] + [1e-9]) / x_step))
+    y_max = y_step * max(1, math.ceil(max([y for _, y in points] + [1e-9]) / y_step))
+    canvas.line(left, top, left, bottom, BLACK, 1)
+    canvas.line(left, bottom, right, bottom, BLACK, 1)
+    tick = 0.0
+    while tick <= x_max + 1e-9:
+        at = left + int((right - left) * tick / x_max)
+        canvas.line(at, bottom, at, bottom + 4, BLACK, 1)
+        label = _seconds(round(tick, 6))
+        text(canvas, at - 4 * len(label), bottom + 8, label)
+        tick += x_step
+    tick = y_step
+    while tick <= y_max + 1e-9:
+        at = bottom - int((bottom - top) * tick / y_max)
+        canvas.line(left, at, right, at, GREY, 1)
+        label = _seconds(round(tick, 6))
+        text(canvas, left - 4 - 8 * len(label), at - 4, label)
+        tick += y_step
+    for n, values in enumerate(series.values()):
+        colour = PALETTE[n % len(PALETTE)]
+        for px, py in values:
+            cx = left + int((right - left) * px / x_max)
+            cy = bottom - int((bottom - top) * py / y_max)
+            canvas.rect(cx - 2, cy - 2, cx + 2, cy + 2, colour)
+
+
+def write_distributions(
+    path: Path,
+    samples: Mapping[str, Sequence[float]],
+    marks: Mapping[str, float],
+    points: Mapping[str, Sequence[tuple[float, float]]] | None = None,
+    points_title: str = "",
+) -> None:
+    """One cumulative-distribution panel per named list of seconds, side by side, and a last
+    panel with ``points`` as dots when there are any."""
     width, height = 440, 340
-    canvas = Canvas(width * max(1, len(samples)), height)
+    panels = len(samples) + (1 if points else 0)
+    canvas = Canvas(width * max(1, panels), height)
     for i, (name, values) in enumerate(samples.items()):
         x = i * width
         box = (x + 48, 60, x + width - 24, height - 50)
         distribution(canvas, box, name, values, marks.get(name))
+    if points:
+        x = len(samples) * width
+        scatter(canvas, (x + 48, 60, x + width - 24, height - 50), points_title, points)
     path.write_bytes(canvas.png())

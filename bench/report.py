@@ -94,5 +94,11 @@ def write_results(
         samples = {n: values for n, values in result.samples.items() if values}
         if samples:
             charts.append(out / f"{name}.png")
-            write_distributions(charts[-1], samples, result.marks)
+            write_distributions(
+                charts[-1],
+                samples,
+                result.marks,
+                result.points,
+                result.points_title,
+            )
     return json_path, charts

@@ -129,3 +129,17 @@ def test_the_sync_log_counts_each_syncs_requests_and_full_customer_reads() -> No
     assert syncs[0]["seconds"] == 1.5 and syncs[0]["trigger"] == "fortnox customers"
     assert syncs[0]["requests"] == {"fortnox": 4, "webcrm": 1}
     assert syncs[0]["fortnox_customers_read_in_full"] == 2
+
+
+def test_the_points_get_a_panel_of_their_own(tmp_path: Path) -> None:
+    path = tmp_path / "latency.png"
+
+    write_distributions(
+        path, {"a → b": [1.0]}, {}, {"a → b": [(10.0, 1.0)], "b → a": [(20.0, 3.0)]}, "delays"
+    )
+
+    width, _, rows = _pixels(path.read_bytes())
+    assert width == 880
+    red = bytes(PALETTE[1])
+    assert any(red in row[3 * 440 :] for row in rows)
+    assert not any(red in row[: 3 * 440] for row in rows)
