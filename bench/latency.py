@@ -1,12 +1,15 @@
 """Benchmark 4: propagation latency with the service running, as a user runs it.
 
-Setup, all over real HTTP between processes:
+Setup:
 
-1. Both emulators run as processes keeping their state in SQLite files; Fortnox holds
-   ``customers`` customers, webCRM nothing. Without rate limits, the product's first sync
-   imports them into webCRM, linking each pair in a state store file (at webCRM's 250 requests a
-   minute a few hundred customers would take minutes, and the import is not what is measured).
-2. Both emulators restart on the same ports and data, with the vendors' real rate limits on.
+1. Fortnox holds ``customers`` customers, webCRM nothing; the product's first sync imports them
+   into webCRM, linking each pair in a state store file. The emulators run in this process for
+   it, without rate limits (at webCRM's 250 requests a minute a few hundred customers would take
+   minutes, and the import is not what is measured), on a clock an hour back, keeping their
+   state in SQLite files: the service then starts as it would in a company, long after the
+   import, not while every record still lies inside the change feeds' overlap windows.
+2. Both emulators restart as processes on the same ports and data files, with the vendors'
+   real rate limits on.
 3. ``webcrm-fortnox run --config FILE`` starts as a process with the configuration a user
    writes: the specification's six-minute cycle (``sync_interval_seconds`` 360, the default),
    the webCRM poll every ``poll_seconds`` and Fortnox's change feed.
