@@ -13,6 +13,7 @@ import argparse
 import asyncio
 import tempfile
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -60,20 +61,23 @@ QUICK = Sizes(
 
 
 def run(sizes: Sizes, only: tuple[str, ...], workdir: Path) -> dict[str, ScenarioResult]:
-    """Run the chosen benchmarks; results by name."""
-    results: dict[str, ScenarioResult] = {}
-    if "cost" in only:
-        results["cost"] = asyncio.run(run_api_cost(workdir, sizes.cost))
-    if "rate" in only:
-        results["rate"] = asyncio.run(
+    """Run the chosen benchmarks; results by name, each with the seconds it took."""
+    scenarios: dict[str, Callable[[], ScenarioResult]] = {
+        "cost": lambda: asyncio.run(run_api_cost(workdir, sizes.cost)),
+        "rate": lambda: asyncio.run(
             run_rate_limit(
                 workdir, seconds=sizes.rate_seconds, organisations=sizes.rate_organisations
             )
-        )
-    if "latency" in only:
-        results["latency"] = asyncio.run(run_latency(workdir, sizes.latency))
-    if "engine" in only:
-        results["engine"] = run_engine_scale(sizes.engine)
+        ),
+        "latency": lambda: asyncio.run(run_latency(workdir, sizes.latency)),
+        "engine": lambda: run_engine_scale(sizes.engine),
+    }
+    results: dict[str, ScenarioResult] = {}
+    for name, scenario in scenarios.items():
+        if name in only:
+            started = time.monotonic()
+            results[name] = scenario()
+            results[name].details["seconds"] = round(time.monotonic() - started, 1)
     return results
 
 
