@@ -87,10 +87,6 @@ class WorkerSettings:
     feed_down_poll: bool = True
 
 
-def _utcnow() -> datetime:
-    return datetime.now(UTC)
-
-
 class TenantWorker:
     """Runs one tenant's syncs for the service.
 
@@ -137,7 +133,10 @@ class TenantWorker:
         self._stack: AsyncExitStack | None = None
         self._wake = asyncio.Event()
         self._triggers: list[str] = []
+        #: Fortnox records announced since the running sync started, and when
         self._fortnox_changes: dict[str, datetime] = {}
+        #: those announced before it started: it reads them, so it settles them
+        self._announced: dict[str, datetime] = {}
         self._stopping = False
         self._call_marks: dict[str, dict[str, int]] = {}
         self._paused_version: str | None = None
@@ -162,7 +161,7 @@ class TenantWorker:
             at: when the change happened, as the announcement says.
         """
         self._triggers.append(reason)
-        when = at or _utcnow()
+        when = at or self.connector.clock.now()
         for record in fortnox_ids:
             self._fortnox_changes.setdefault(record, when)
         self._wake.set()
@@ -339,6 +338,11 @@ class TenantWorker:
             with contextlib.suppress(ApiError):
                 self._polled = await webcrm_rows(self, clients)
             started = self.monotonic()
+            # Every announcement so far is settled by this sync, written or not (an echo of the
+            # service's own write has nothing to write): forget them once it completes, so that
+            # neither they pile up nor a later change of the record is timed from them.
+            self._announced, self._fortnox_changes = self._fortnox_changes, {}
+            completed = False
             try:
                 run = await sync_tenant(
                     self.tenant,
@@ -349,11 +353,17 @@ class TenantWorker:
                     progress=self._progress,
                     now=clients.now,
                 )
+                completed = not run.stopped
             except StopRequested:
                 self.count_calls()
                 await self.exclusions.save()
                 log.info("tenant sync stopped between records", extra={"tenant": self.name})
                 raise
+            finally:
+                # An incomplete sync leaves its announcements to the next one (earliest kept).
+                if not completed:
+                    self._fortnox_changes = {**self._fortnox_changes, **self._announced}
+                self._announced = {}
             self.count_calls()
             self.syncs += 1
             return await self._account(run, mode, trigger, self.monotonic() - started)
@@ -370,8 +380,11 @@ class TenantWorker:
         self.exclusions.observe(outcome)
         if outcome.status is not RecordStatus.SYNCED or not action.writes:
             return
-        now = _utcnow()
-        announced = self._fortnox_changes.pop(outcome.fortnox_id or "", None)
+        # The announcements' times are Fortnox's; the clients' clock is the one that agrees.
+        now = self.connector.clock.now()
+        announced = self._announced.pop(outcome.fortnox_id or "", None)
+        if announced is None:
+            announced = self._fortnox_changes.pop(outcome.fortnox_id or "", None)
         targets = {change.system for change in action.changes}
         if announced is not None and "webcrm" in targets:
             self._lag("fortnox->webcrm", (now - announced).total_seconds())
