@@ -170,7 +170,7 @@ def _run(
     """Load the configuration, run ``action`` on the chosen tenants, exit with its status."""
     from rich.console import Console
 
-    from webcrm_fortnox.config import ConfigError, load_config
+    from webcrm_fortnox.config import ConfigError, config_path, load_config
     from webcrm_fortnox.service.commands import Command, NoSuchError
     from webcrm_fortnox.service.connect import ConnectError
     from webcrm_fortnox.service.tenants import StateStoreError, UnknownTenantError, select_tenants
@@ -182,12 +182,15 @@ def _run(
         tenants = select_tenants(config, tenant)
     except (ConfigError, UnknownTenantError) as error:
         raise _fail(str(error)) from None
+    path = config_path(config_file)
     if not tenants:
-        raise _fail("the configuration has no [[tenant]]: add one (see the README)")
+        raise _fail(f"{path}: has no [[tenant]] table: add one per company (see the README)")
     command = Command(config, tenants, _connector(context, config_file), Console())
     try:
         code = asyncio.run(action(command))
-    except (StateStoreError, NoSuchError, ConnectError, TokenKeyError) as error:
+    except StateStoreError as error:
+        raise _fail(f"{path}: state.url: {error}") from None
+    except (NoSuchError, ConnectError, TokenKeyError) as error:
         raise _fail(str(error)) from None
     raise typer.Exit(code)
 

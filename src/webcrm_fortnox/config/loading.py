@@ -10,6 +10,7 @@ Where the file is: ``--config FILE`` if given, else ``$WEBCRM_FORTNOX_CONFIG``, 
 
 from __future__ import annotations
 
+import json
 import os
 import tomllib
 from collections.abc import Mapping, Sequence
@@ -113,6 +114,23 @@ def key_path(loc: Sequence[int | str]) -> str:
     return out
 
 
+#: pydantic's type errors in the file's own terms (TOML's), keyed by pydantic's error type.
+_WRONG_TYPE = {
+    "bool_type": "must be true or false",
+    "bool_parsing": "must be true or false",
+    "int_type": "must be a whole number",
+    "int_parsing": "must be a whole number",
+    "int_from_float": "must be a whole number",
+    "float_type": "must be a number",
+    "float_parsing": "must be a number",
+    "string_type": "must be text in quotes",
+    "list_type": 'must be a list, e.g. ["a", "b"]',
+    "dict_type": "must be a table",
+    "model_type": "must be a table",
+    "model_attributes_type": "must be a table",
+}
+
+
 def _problem(error: ErrorDetails) -> Problem:
     key = key_path(error["loc"])
     kind = error["type"]
@@ -120,10 +138,34 @@ def _problem(error: ErrorDetails) -> Problem:
         return Problem(key, "is required but missing")
     if kind == "extra_forbidden":
         return Problem(key, "is not a known setting (misspelt?)")
-    message = error["msg"].removeprefix("Value error, ")
     given = error.get("input")
+    if kind in _WRONG_TYPE:
+        message = _WRONG_TYPE[kind]
+        if key == "tenant" and kind == "list_type":
+            message = "must be [[tenant]] tables, one per company"
+        return Problem(key, f"{message} (got {_toml_kind(given, secret=_secret(key))})")
+    message = error["msg"].removeprefix("Value error, ")
     echo = kind not in ("value_error", "assertion_error") and isinstance(given, str | int | float)
     # Secrets are never echoed, not even values that failed to validate.
-    if echo and not key.endswith(("secret", "token")):
+    if echo and not _secret(key):
         message += f" (got {given!r})"
     return Problem(key, message)
+
+
+def _secret(key: str) -> bool:
+    return key.endswith(("secret", "token"))
+
+
+def _toml_kind(value: Any, *, secret: bool) -> str:
+    """What a wrong value is, in TOML's words (the text of a secret is never shown)."""
+    if isinstance(value, bool):
+        return f"the boolean {str(value).lower()}"
+    if isinstance(value, int | float):
+        return f"the number {value}"
+    if isinstance(value, str):
+        return "text" if secret else f"the text {json.dumps(value, ensure_ascii=False)}"
+    if isinstance(value, list | tuple):
+        return "a list"
+    if isinstance(value, Mapping):
+        return "a table"
+    return f"a {type(value).__name__}"

@@ -36,7 +36,7 @@ DEFAULT_STATE_URL = "sqlite:///webcrm-fortnox.db"
 
 
 class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
 
 
 class StateSettings(_Strict):
