@@ -6,27 +6,31 @@ documents: a customer, Fortnox's number, an order date, the lines (the real cano
 sides and book documents in Fortnox; the Fortnox fake refuses writes to a booked document with
 the adapters' own guard, and fails the test if one gets through.
 
-Checked after every sync: a booked document never changes in Fortnox, and every change made in
-webCRM to a booked document is reported as locked and stays in webCRM. After a quiet sync: a
-sync right after writes nothing, unbooked pairs agree, nothing was created twice.
+Checked after every sync: no change a person made is lost unless a conflict recording it was
+stored (or it waits in a stored error), a booked document never changes in Fortnox, and every
+change made in webCRM to a booked document is reported as locked and stays in webCRM. After a
+quiet sync: a sync right after writes nothing, unbooked pairs agree, nothing was created twice.
+
+:class:`CrashingDocumentMachine` adds the crash and fault rules of
+:mod:`tests.engine.fault_rules`; a booked document stays untouched and webCRM's changes to one
+stay in webCRM even when a run is killed half-way or fails.
 """
 
 from __future__ import annotations
 
 import asyncio
 import itertools
-import tempfile
 import uuid
 from collections import Counter
-from pathlib import Path
 from typing import Any
 
-from hypothesis import HealthCheck, settings
+import pytest
 from hypothesis import strategies as st
-from hypothesis.stateful import RuleBasedStateMachine, precondition, rule
+from hypothesis.stateful import RuleBasedStateMachine, initialize, precondition, rule
 
 from tests.engine.fakes import FakeSystem, Systems
-from tests.engine.test_sync_machine import _examples
+from tests.engine.fault_rules import FaultRules, run_machine, unsettled
+from tests.engine.test_sync_machine import SETTLED, _examples
 from webcrm_fortnox.domain.line import Line, encode_lines
 from webcrm_fortnox.engine.adapters.documents import refuse_locked
 from webcrm_fortnox.engine.apply import RecordStatus
@@ -43,6 +47,9 @@ from webcrm_fortnox.engine.ports import (
 )
 from webcrm_fortnox.engine.sync import RunResult, RunStatus, sync_entity
 from webcrm_fortnox.store import StateDatabase, TenantState
+
+#: fields people edit on both sides
+EDITABLE = ("customer", "order_date", "lines")
 
 ENTITY = "document"
 FIELDS = ("customer", "number", "order_date", "lines", "invoice_booked")
@@ -67,10 +74,11 @@ LINE = st.builds(
     vat=st.sampled_from([25, 12]),
 )
 LINES = st.lists(LINE, max_size=3).map(encode_lines)
-HEADER = {
-    "customer": st.sampled_from(["1", "2", None]),
-    "order_date": st.sampled_from(["2026-03-01", "2026-03-02", None]),
+HEADER_VALUES = {
+    "customer": ["1", "2", "3", None],
+    "order_date": ["2026-03-01", "2026-03-02", "2026-03-03", None],
 }
+HEADER = {name: st.sampled_from(values) for name, values in HEADER_VALUES.items()}
 _tenants = itertools.count()
 
 
@@ -117,6 +125,9 @@ class DocumentMachine(RuleBasedStateMachine):
         self.booked: dict[str, dict[str, Any]] = {}
         #: webCRM edits to documents linked to a booked one: (delivery, field) → value
         self.kept: dict[tuple[str, str], Any] = {}
+        #: (system, record id, field) → (the value a person last wrote, when), not yet checked
+        self.edits: dict[tuple[System, str, str], tuple[Any, int]] = {}
+        self.steps = itertools.count()
 
     @property
     def webcrm(self) -> FakeSystem:
@@ -138,19 +149,44 @@ class DocumentMachine(RuleBasedStateMachine):
 
     # --- what people do ---------------------------------------------------------------------
 
+    @initialize(data=st.data())
+    def linked_pairs(self, data: st.DataObject) -> None:
+        # Start from a document made on each side and synced, so that the rules acting on
+        # linked pairs (booking, edits on both sides) have something to act on from step one.
+        for system in ("webcrm", "fortnox"):
+            fields = {"customer": "1", "order_date": data.draw(HEADER["order_date"])}
+            record_id = self.systems.sources[system].add(lines=data.draw(LINES), **fields)
+            for name, value in self.systems.sources[system].fields_of(record_id).items():
+                if name in EDITABLE:
+                    self._edited(system, record_id, name, value)
+        self._sync()
+
     @rule(system=st.sampled_from(["webcrm", "fortnox"]), data=st.data())
     def add(self, system: System, data: st.DataObject) -> None:
         fields = {name: data.draw(values, label=name) for name, values in HEADER.items()}
         fields["lines"] = data.draw(LINES, label="lines")
         kw: dict[str, Any] = {"type": data.draw(st.sampled_from(["Customer", None]))}
-        self.systems.sources[system].add(**(kw if system == "webcrm" else {}), **fields)
+        record_id = self.systems.sources[system].add(**(kw if system == "webcrm" else {}), **fields)
+        for name, value in fields.items():
+            self._edited(system, record_id, name, value)
+
+    def _edit(self, system: System, record_id: str, name: str, value: Any) -> None:
+        """A person writes ``value``; writing the value already there is no change to track."""
+        source = self.systems.sources[system]
+        unchanged = source.fields_of(record_id)[name] == value
+        source.edit(record_id, **{name: value})
+        if not unchanged:
+            self._edited(system, record_id, name, value)
+
+    def _edited(self, system: System, record_id: str, name: str, value: Any) -> None:
+        self.edits[system, record_id, name] = (value, next(self.steps))
 
     @precondition(lambda self: self.webcrm.rows)
     @rule(data=st.data(), name=st.sampled_from(["customer", "order_date", "lines"]))
     def edit_delivery(self, data: st.DataObject, name: str) -> None:
         delivery = data.draw(st.sampled_from(sorted(self.webcrm.rows)))
         value = data.draw(LINES if name == "lines" else HEADER[name])
-        self.webcrm.edit(delivery, **{name: value})
+        self._edit("webcrm", delivery, name, value)
         self._remember_kept(delivery, name, value, booked=self._partner_booked(delivery))
 
     @precondition(lambda self: self.booked)
@@ -165,7 +201,7 @@ class DocumentMachine(RuleBasedStateMachine):
         if deliveries:
             delivery = data.draw(st.sampled_from(deliveries))
             value = data.draw(LINES if name == "lines" else HEADER[name])
-            self.webcrm.edit(delivery, **{name: value})
+            self._edit("webcrm", delivery, name, value)
             self._remember_kept(delivery, name, value, booked=True)
 
     def _remember_kept(self, delivery: str, name: str, value: Any, *, booked: bool) -> None:
@@ -180,13 +216,44 @@ class DocumentMachine(RuleBasedStateMachine):
     def edit_document(self, data: st.DataObject, name: str) -> None:
         unbooked = sorted(set(self.fortnox.rows) - set(self.booked))
         number = data.draw(st.sampled_from(unbooked))
-        self.fortnox.edit(number, **{name: data.draw(LINES if name == "lines" else HEADER[name])})
+        self._edit("fortnox", number, name, data.draw(LINES if name == "lines" else HEADER[name]))
+
+    @precondition(lambda self: set(self.fortnox.rows) - set(self.booked))
+    @rule(data=st.data(), name=st.sampled_from(EDITABLE), fortnox_first=st.booleans())
+    def edit_both_sides(self, data: st.DataObject, name: str, fortnox_first: bool) -> None:
+        # Both sides change one field of a pair before the next sync: a conflict, drawn on
+        # purpose (the one the no-lost-update check needs a recorded conflict for).
+        pairs = sorted(
+            (link.webcrm_id, link.fortnox_id)
+            for link in self._links()
+            if link.fortnox_id not in self.booked
+            and link.webcrm_id in self.webcrm.rows
+            and link.fortnox_id in self.fortnox.rows
+        )
+        if not pairs:
+            return
+        delivery, number = data.draw(st.sampled_from(pairs))
+        edits: list[tuple[System, str]] = [("fortnox", number), ("webcrm", delivery)]
+        # Two different values, neither blank nor what either side holds: a real conflict.
+        taken = {None, self.webcrm.fields_of(delivery)[name], self.fortnox.fields_of(number)[name]}
+        if name != "lines" and len(set(HEADER_VALUES[name]) - taken) < 2:
+            return
+        for system, record_id in edits if fortnox_first else edits[::-1]:
+            if name == "lines":
+                value = data.draw(LINES.filter(lambda v: v not in taken))
+            else:
+                value = data.draw(
+                    st.sampled_from([v for v in HEADER_VALUES[name] if v not in taken])
+                )
+            self._edit(system, record_id, name, value)
+            taken.add(value)
 
     @precondition(lambda self: set(self.fortnox.rows) - set(self.booked))
     @rule(data=st.data())
     def book(self, data: st.DataObject) -> None:
         number = data.draw(st.sampled_from(sorted(set(self.fortnox.rows) - set(self.booked))))
         self.fortnox.edit(number, invoice_booked=True)
+        self._edited("fortnox", number, "invoice_booked", True)
         self.booked[number] = self.fortnox.fields_of(number)
 
     @rule(system=st.sampled_from(["webcrm", "fortnox"]))
@@ -197,11 +264,13 @@ class DocumentMachine(RuleBasedStateMachine):
 
     def _sync(self, mode: Mode = Mode.INCREMENTAL) -> RunResult:
         result = self.loop.run_until_complete(
-            sync_entity(SPEC, self.state, self.systems.sources, mode=mode)
+            sync_entity(SPEC, self.state, self.systems.sources, mode=mode, create_settle=SETTLED)
         )
         assert result.status is RunStatus.COMPLETED, result.message
-        self._check_booked_never_change()
+        self._check_interrupted()
         self._check_locked_reported(result)
+        if mode is not Mode.RETRY:  # a retry looks at failed records only
+            self._check_no_update_lost()
         return result
 
     @rule()
@@ -225,17 +294,56 @@ class DocumentMachine(RuleBasedStateMachine):
 
     # --- checks -----------------------------------------------------------------------------
 
-    def _check_booked_never_change(self) -> None:
+    def _check_interrupted(self) -> None:
+        """After any run, whole or not: booked documents untouched, webCRM's edits to them kept."""
         assert self.fortnox.locked_writes == 0, "a write reached a booked document"
         for number, fields in self.booked.items():
             assert self.fortnox.fields_of(number) == fields, f"booked document {number} changed"
-
-    def _check_locked_reported(self, result: RunResult) -> None:
         for (delivery, name), value in self.kept.items():
             row = self.webcrm.rows.get(delivery)
             if row is not None and row.fields[name] == value:
                 continue
             raise AssertionError(f"webCRM's change to {delivery}.{name} on a booked one was lost")
+
+    def _check_no_update_lost(self) -> None:
+        """Every change is on both sides, or overwritten by a later one, or recorded: a stored
+        conflict naming it, or a stored error (locked, failed, a create of unknown outcome) that
+        holds it; those are checked again once their record settles."""
+        links = {(s, link.id_on(s)): link for link in self._links() for s in ("webcrm", "fortnox")}
+        held = unsettled(self.loop, self.state, ENTITY)
+        conflicts = self.loop.run_until_complete(self.state.conflicts(ENTITY))
+        edits = dict(self.edits)
+        for (system, record_id, name), (value, step) in edits.items():
+            link = links.get((system, record_id))
+            if record_id not in self.systems.sources[system].rows or link is None:
+                continue  # not linked (excluded, failed, not yet created): checked later
+            if (system, record_id) in held:
+                continue  # waits in a stored error: checked once settled
+            del self.edits[system, record_id, name]
+            webcrm = self.webcrm.rows[link.webcrm_id]
+            fortnox = self.fortnox.rows[link.fortnox_id]
+            if webcrm.type != "Customer":
+                continue  # excluded: nothing syncs
+            if system == "webcrm" and link.fortnox_id in self.booked:
+                continue  # locked: stays in webCRM (checked with the booked ones)
+            partner: System = "fortnox" if system == "webcrm" else "webcrm"
+            later = edits.get((partner, link.id_on(partner), name))
+            if later is not None and later[1] > step:
+                continue  # overwritten on the other side afterwards (or a recorded conflict)
+            if value in (None, ""):
+                continue  # a blank never overwrites a value; it may be held
+            if webcrm.fields[name] == fortnox.fields[name] == value:
+                continue
+            recorded = [
+                c
+                for c in conflicts
+                if c.link_id == link.id
+                and c.report.field == name
+                and value in (c.report.webcrm_value, c.report.fortnox_value)
+            ]
+            assert recorded, f"{system} {record_id}.{name} = {value!r} was lost without a trace"
+
+    def _check_locked_reported(self, result: RunResult) -> None:
         for outcome in result.outcomes:
             fortnox_id = outcome.fortnox_id
             writes_booked = fortnox_id in self.booked and any(
@@ -267,26 +375,19 @@ class DocumentMachine(RuleBasedStateMachine):
             assert not [k for k, n in keys.items() if n > 1], f"{system} has duplicates: {keys}"
 
 
+class CrashingDocumentMachine(FaultRules, DocumentMachine):
+    """The document machine, with crashes at any step of a run and runs under faults."""
+
+    SPEC = SPEC
+
+
 def test_random_document_edits_bookings_and_syncs() -> None:
-    loop = asyncio.new_event_loop()
-    try:
-        with tempfile.TemporaryDirectory() as folder:
-            db = loop.run_until_complete(StateDatabase.open(f"sqlite:///{Path(folder) / 's.db'}"))
-            DocumentMachine.db, DocumentMachine.loop = db, loop
-            try:
-                case = DocumentMachine.TestCase
-                case.settings = settings(
-                    max_examples=_examples(15),
-                    stateful_step_count=25,
-                    deadline=None,
-                    report_multiple_bugs=False,
-                    suppress_health_check=[HealthCheck.too_slow],
-                )
-                case().runTest()
-            finally:
-                loop.run_until_complete(db.close())
-    finally:
-        loop.close()
+    run_machine(DocumentMachine, examples=_examples(15), steps=25)
+
+
+@pytest.mark.filterwarnings("ignore::pytest.PytestUnraisableExceptionWarning")
+def test_document_crashes_and_faults_between_and_inside_syncs() -> None:
+    run_machine(CrashingDocumentMachine, examples=_examples(15), steps=30)
 
 
 async def test_a_change_to_a_booked_document_is_locked_and_stays(state: TenantState) -> None:
