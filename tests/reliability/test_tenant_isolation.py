@@ -34,7 +34,7 @@ from webcrm_fortnox.cli import CliContext, app
 from webcrm_fortnox.config import TenantConfig
 from webcrm_fortnox.fortnox.models import Customer
 from webcrm_fortnox.service import Connector
-from webcrm_fortnox.store import schema
+from webcrm_fortnox.store import StateDatabase, schema
 from webcrm_fortnox.store.database import create_engine
 
 SOUTH_COMPANY = 2
@@ -245,6 +245,22 @@ async def test_two_tenants_in_one_store_never_see_each_other(
     }
     assert "record_errors" in {t for t, _ in rows["south"]}
     assert not [r for t, r in rows["north"] if t == "record_errors" and "'open'" in r]
+
+    # The store's own per-tenant reads agree: each tenant's links pair its own records, its
+    # runs counted its own outcomes, and each has cursors of its own.
+    async with await StateDatabase.open(url) as db:
+        for name in ("north", "south"):
+            state = db.tenant(name)
+            names = {link.base.get("name") for link in await state.links("customer")}
+            assert names and names <= set(MARKERS[name]), (name, names)
+            runs = await state.runs(limit=100)
+            failed = sum(run.counts.get("failed", 0) for run in runs)
+            conflicts = sum(run.counts.get("conflict", 0) for run in runs)
+            assert (failed > 0, conflicts > 0) == (
+                (False, True) if name == "north" else (True, False)
+            )
+            for system in ("webcrm", "fortnox"):
+                assert await state.cursor(system, "customer") is not None, (name, system)
 
     # No credential of either tenant, configured or issued, shows anywhere.
     credentials = {
