@@ -177,18 +177,23 @@ class DocumentMachine(RuleBasedStateMachine):
         for name, value in fields.items():
             self._edited(system, record_id, name, value)
 
-    def _edit(self, system: System, record_id: str, name: str, value: Any) -> None:
+    def _edit(self, system: System, record_id: str, name: str, value: Any) -> bool:
         """A person writes ``value``. Writing the value already there is no change to track;
         writing back the value last synced undoes this side's change since (the sync compares
-        with what it last synced, as it must: Fortnox keeps no history of a field)."""
+        with what it last synced, as it must: Fortnox keeps no history of a field).
+
+        Returns whether the record now holds a change the sync can see (a value other than
+        the one last synced)."""
         source = self.systems.sources[system]
         unchanged = source.fields_of(record_id)[name] == value
         source.edit(record_id, **{name: value})
         base = next((link.base for link in self._links() if link.id_on(system) == record_id), {})
         if name in base and base[name] == value:
             self.edits.pop((system, record_id, name), None)
-        elif not unchanged:
+            return False
+        if not unchanged:
             self._edited(system, record_id, name, value)
+        return True
 
     def _edited(self, system: System, record_id: str, name: str, value: Any) -> None:
         self.edits[system, record_id, name] = (value, next(self.steps))
@@ -198,8 +203,10 @@ class DocumentMachine(RuleBasedStateMachine):
     def edit_delivery(self, data: st.DataObject, name: str) -> None:
         delivery = data.draw(st.sampled_from(sorted(self.webcrm.rows)))
         value = data.draw(LINES if name == "lines" else HEADER[name])
-        self._edit("webcrm", delivery, name, value)
-        self._remember_kept(delivery, name, value, booked=self._partner_booked(delivery))
+        changed = self._edit("webcrm", delivery, name, value)
+        self._remember_kept(
+            delivery, name, value, booked=changed and self._partner_booked(delivery)
+        )
 
     @precondition(lambda self: self.booked)
     @rule(data=st.data(), name=st.sampled_from(["customer", "order_date", "lines"]))
@@ -213,12 +220,13 @@ class DocumentMachine(RuleBasedStateMachine):
         if deliveries:
             delivery = data.draw(st.sampled_from(deliveries))
             value = data.draw(LINES if name == "lines" else HEADER[name])
-            self._edit("webcrm", delivery, name, value)
-            self._remember_kept(delivery, name, value, booked=True)
+            changed = self._edit("webcrm", delivery, name, value)
+            self._remember_kept(delivery, name, value, booked=changed)
 
     def _remember_kept(self, delivery: str, name: str, value: Any, *, booked: bool) -> None:
         """The webCRM value a booked partner must leave in place. A later edit of the same field
-        replaces the expectation; blanks are not tracked (a blank never overwrites a value)."""
+        replaces the expectation; blanks are not tracked (a blank never overwrites a value), nor
+        is the value last synced (no change the sync can see: the booked value may replace it)."""
         self.kept.pop((delivery, name), None)
         if booked and value not in (None, ""):
             self.kept[delivery, name] = value
