@@ -37,7 +37,7 @@ from tests.engine.fault_rules import (
     run_machine,
     unsettled,
 )
-from tests.engine.test_sync_machine import _examples
+from tests.engine.test_sync_machine import SETTLED, _examples
 from webcrm_fortnox.domain.line import Line, encode_lines
 from webcrm_fortnox.engine.adapters.documents import refuse_locked
 from webcrm_fortnox.engine.apply import RecordStatus
@@ -284,7 +284,7 @@ class DocumentMachine(RuleBasedStateMachine):
 
     def _sync(self, mode: Mode = Mode.INCREMENTAL) -> RunResult:
         result = self.loop.run_until_complete(
-            sync_entity(SPEC, self.state, self.systems.sources, mode=mode)
+            sync_entity(SPEC, self.state, self.systems.sources, mode=mode, create_settle=SETTLED)
         )
         assert result.status is RunStatus.COMPLETED, result.message
         self._check_interrupted()
