@@ -468,6 +468,20 @@ async def test_the_partner_of_a_changed_record_is_not_read_when_the_pair_is_in_s
     assert systems.fortnox.fields_of(number)["phone"] == "2"
 
 
+async def test_a_field_missing_from_the_base_is_read_from_the_partner(
+    systems: Systems, state: TenantState
+) -> None:
+    systems.fortnox.overlap = 0  # so that the Fortnox customer is not listed again
+    # Two different blanks ('' and None) never become a base value: the base lacks the field.
+    org, number = await _linked(systems, state, name="Acme AB", phone="")
+    await run(systems, state)  # the cursors move past the create
+    (link,) = await state.links("customer")
+    assert "phone" not in link.base
+    systems.webcrm.edit(org, phone="08-1")
+    await run(systems, state)
+    assert systems.fortnox.fields_of(number)["phone"] == "08-1"
+
+
 async def test_a_held_pair_reads_its_webcrm_record_and_writes_nothing_to_it(
     systems: Systems, state: TenantState
 ) -> None:

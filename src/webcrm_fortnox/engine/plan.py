@@ -250,15 +250,25 @@ class _Planner:
         not listed by its change read this run still does.
 
         Not when the pair is held (its webCRM record is not eligible), has an open conflict
-        (each side kept its own value) or an open error (a write may have failed half way).
+        (each side kept its own value) or an open error (a write may have failed half way), nor
+        when the base lacks a field the record read carries: the base holds only what both sides
+        agreed on, and a field left out of it (two different blanks, say) is not known there.
         """
-        return (
+        if not (
             self.spec.unlisted_partner_is_base
             and self.mode is Mode.INCREMENTAL
             and not link.held
             and link.id not in self.open_conflicts
             and not any((s, link.id_on(s)) in self.errors for s in SYSTEMS)
-        )
+        ):
+            return False
+        for system in SYSTEMS:
+            read = self.read[system].get(link.id_on(system))
+            if read is not None and any(
+                name in self.spec.rules and name not in link.base for name in read.fields
+            ):
+                return False
+        return True
 
     async def _pair(self, link: Link) -> None:
         if link.webcrm_id in self.handled["webcrm"] or link.fortnox_id in self.handled["fortnox"]:
