@@ -90,15 +90,11 @@ class DyingState:
 
 
 class DyingSystem:
-    """A system whose caller dies right after the fuse's n-th write was carried out.
-
-    ``updated`` collects the records updated so far (system, id).
-    """
+    """A system whose caller dies right after the fuse's n-th write was carried out."""
 
     def __init__(self, inner: FakeSystem, fuse: Fuse) -> None:
         self.inner = inner
         self.fuse = fuse
-        self.updated: set[tuple[System, str]] = set()
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self.inner, name)
@@ -110,7 +106,6 @@ class DyingSystem:
 
     async def update(self, id: str, *args: Any, **kwargs: Any) -> Any:
         updated = await self.inner.update(id, *args, **kwargs)
-        self.updated.add((self.inner.system, id))
         self.fuse.step()
         return updated
 
@@ -163,19 +158,6 @@ class FaultRules:
     def _check_interrupted(self) -> None:
         """What must hold after any run, even one killed or failing half-way."""
 
-    def _excuse_known_defect(self, updated: set[tuple[System, str]]) -> None:
-        """Known defect: the conflicts a run settles are stored only after its writes
-        (``engine/apply.py``, ``Applier._settle``: ``save_link(..., conflicts=...)`` comes last).
-        A run killed between overwriting the losing side of a conflict and that ``save_link``
-        loses the conflict record, and the next run finds both sides equal: the losing side's
-        change is gone without a trace. Reproduced deterministically (and marked as an expected
-        failure) by ``test_a_crash_after_settling_a_conflict_keeps_its_record`` in
-        ``test_document_machine.py``. Until it is fixed, the changes people made to records a
-        killed run had updated are not held to the no-lost-update check."""
-        edits: dict[Any, Any] = getattr(self, "edits", {})
-        for key in [key for key in edits if key[:2] in updated]:
-            del edits[key]
-
     @rule(at=st.integers(min_value=1, max_value=40))
     def crash(self, at: int) -> None:
         """A run killed at a random step; whatever it did before that stays done."""
@@ -185,7 +167,6 @@ class FaultRules:
             result = self.loop.run_until_complete(self._run(DyingState(self.state, fuse), sources))
         except ProcessDied:
             self._check_interrupted()
-            self._excuse_known_defect({r for d in sources.values() for r in d.updated})
             return
         self._check_interrupted()
         assert result.status is RunStatus.COMPLETED, result.message

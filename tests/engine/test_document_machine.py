@@ -451,11 +451,6 @@ async def test_a_change_to_a_booked_document_is_locked_and_stays(state: TenantSt
     assert "not sent" in error.reason
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="known defect: engine/apply.py Applier._settle stores a run's conflicts only in the "
-    "save_link after its writes; a crash in between loses the record of the losing change",
-)
 async def test_a_crash_after_settling_a_conflict_keeps_its_record(state: TenantState) -> None:
     systems = Systems(
         webcrm=FakeSystem("webcrm", ENTITY, timestamps=True, fields=FIELDS),

@@ -480,14 +480,20 @@ class Applier:
         for change in changes:
             by_target[change.system][change.field] = change.new
         pending = {s for s in SYSTEMS if by_target[s]}
-        if intent_id is not None:
+        # Conflicts settled by writes are stored before the writes: a crash after the losing
+        # side was overwritten would otherwise leave both sides equal and the loss unrecorded.
+        early = bool(conflicts) and bool(pending)
+        if intent_id is not None or early:
             await self.state.save_link(
                 self.entity,
                 webcrm,
                 fortnox,
                 _partial(base, old_base, by_target, pending),
                 intent_id=intent_id,
+                conflicts=conflicts,
+                resolve_errors=intent_id is not None,
             )
+            conflicts = ()  # stored: not again below
         for target in SYSTEMS:
             if not by_target[target]:
                 continue
