@@ -7,14 +7,11 @@ import asyncio
 import io
 import json
 import logging
-from collections.abc import AsyncIterator
-from pathlib import Path
 
 import httpx
-import pytest
 from rich.console import Console
 
-from tests.service.live import Live, eventually, live, open_db, quick, running
+from tests.service.live import Live, eventually, quick, running
 from tests.service.support import browser
 from webcrm_fortnox.service.connect import connect_fortnox
 from webcrm_fortnox.service.daemon import SyncService
@@ -24,21 +21,6 @@ from webcrm_fortnox.service.status import tenant_status
 from webcrm_fortnox.store import StateDatabase
 from webcrm_fortnox.store.service import ServiceStore
 from webcrm_fortnox.webcrm.emulator.state import DEFAULT_API_TOKEN
-
-
-@pytest.fixture
-async def env(tmp_path: Path) -> AsyncIterator[Live]:
-    async with live(tmp_path) as systems:
-        yield systems
-
-
-@pytest.fixture
-async def db(tmp_path: Path) -> AsyncIterator[StateDatabase]:
-    database = await open_db(tmp_path)
-    try:
-        yield database
-    finally:
-        await database.close()
 
 
 async def test_stopping_mid_run_finishes_the_record_in_hand_and_loses_nothing(

@@ -2,30 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from pathlib import Path
 
-import pytest
-
-from tests.service.live import Live, eventually, live, open_db, quick, running
+from tests.service.live import Live, eventually, quick, running
 from webcrm_fortnox.service.daemon import SyncService
 from webcrm_fortnox.service.http_server import free_port
 from webcrm_fortnox.store import StateDatabase
-
-
-@pytest.fixture
-async def env(tmp_path: Path) -> AsyncIterator[Live]:
-    async with live(tmp_path) as systems:
-        yield systems
-
-
-@pytest.fixture
-async def db(tmp_path: Path) -> AsyncIterator[StateDatabase]:
-    database = await open_db(tmp_path)
-    try:
-        yield database
-    finally:
-        await database.close()
 
 
 def syncs(service: SyncService) -> dict[str, float]:
