@@ -329,6 +329,21 @@ def _later() -> datetime:
     return datetime.now(UTC) + CREATE_SETTLE + timedelta(seconds=1)
 
 
+async def test_an_edit_made_after_a_lost_create_answer_is_kept(
+    systems: Systems, state: TenantState
+) -> None:
+    number = systems.fortnox.add(name="Acme AB")
+    systems.webcrm.faults.lose_create_answer_once = True
+    await run(systems, state)
+    (org,) = systems.webcrm.rows  # created; its answer was lost
+    systems.webcrm.edit(org, name="Beta AB")  # a person edits it before the lookup
+
+    await run(systems, state, now=_later)
+    # Not taken for a create cut short: the edit stays and reaches Fortnox.
+    assert systems.webcrm.fields_of(org)["name"] == "Beta AB"
+    assert systems.fortnox.fields_of(number)["name"] == "Beta AB"
+
+
 async def test_a_create_carried_out_late_is_not_sent_again_before_it_lands(
     systems: Systems, state: TenantState
 ) -> None:

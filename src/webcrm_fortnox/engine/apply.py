@@ -7,6 +7,7 @@ further call would fail the same way.
 
 from __future__ import annotations
 
+import json
 import logging
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
@@ -374,11 +375,12 @@ class Applier:
             return self._outcome(action, RecordStatus.UNLINKED, detail)
         # A create cut short (the process killed between a delivery and its lines) left the
         # record without part of what was sent: finish it, rather than take the gaps for edits
-        # made there and carry them back.
+        # made there and carry them back. Only empty fields: a value there may be a person's
+        # edit made since, and is merged like any other.
         unfinished = {
             name: value
             for name, value in intent.payload.items()
-            if name in found.fields and found.fields[name] != value
+            if name in found.fields and _cut_short(found.fields[name], value)
         }
         if unfinished:
             try:
@@ -515,6 +517,22 @@ class Applier:
         await self.state.save_link(
             self.entity, webcrm, fortnox, base, conflicts=conflicts, held=held
         )
+
+
+def _cut_short(found: Any, sent: Any) -> bool:
+    """Whether ``found`` is what is left of ``sent`` when its create stopped part way: nothing,
+    or the first of its lines (a JSON list, written one element at a time)."""
+    if found == sent:
+        return False
+    if found is None or found == "":
+        return True
+    if not (isinstance(found, str) and isinstance(sent, str) and found.startswith("[")):
+        return False
+    try:
+        have, want = json.loads(found), json.loads(sent)
+    except ValueError:
+        return False
+    return isinstance(have, list) and isinstance(want, list) and want[: len(have)] == have
 
 
 def _not_from_vendor(error: ApiError) -> bool:
