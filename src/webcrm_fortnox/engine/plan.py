@@ -408,17 +408,7 @@ class _Planner:
                         f"{f' ({name})' if name else ''}, which is linked to it; nothing was "
                         "written for this one: correct it, or decide with `match`"
                     )
-                    self.add(
-                        Action(
-                            ActionKind.REVIEW,
-                            self.entity,
-                            source=system,
-                            reason=reason,
-                            key="idempotency key",
-                            records={system: record},
-                            **_Ids.on(system, record.id).kw(),
-                        )
-                    )
+                    self._review(system, record, reason, "idempotency key")
                     continue
                 if key in self.links_by[partner_system]:
                     # Made from a record that is paired with another: a copy, never created back.
@@ -428,17 +418,7 @@ class _Planner:
                         f"created from {system_name(partner_system)} record {key}, which is "
                         f"linked to {other}: decide with `match`"
                     )
-                    self.add(
-                        Action(
-                            ActionKind.REVIEW,
-                            self.entity,
-                            source=system,
-                            reason=reason,
-                            key="idempotency key",
-                            records={system: record},
-                            **_Ids.on(system, record.id).kw(),
-                        )
-                    )
+                    self._review(system, record, reason, "idempotency key")
                     continue
                 partner = rest[partner_system].get(key)
                 if partner is None and not full:
@@ -468,21 +448,12 @@ class _Planner:
             for system, candidates_here in sides:
                 others = ambiguity.fortnox if system == "webcrm" else ambiguity.webcrm
                 candidates = ", ".join(r.id for r in others)
+                reason = (
+                    f"same {ambiguity.key} as {system_name(other_system(system))} "
+                    f"record(s) {candidates}: decide with `match`"
+                )
                 for record in candidates_here:
-                    self.add(
-                        Action(
-                            ActionKind.REVIEW,
-                            self.entity,
-                            source=system,
-                            reason=(
-                                f"same {ambiguity.key} as {system_name(other_system(system))} "
-                                f"record(s) {candidates}: decide with `match`"
-                            ),
-                            key=ambiguity.key,
-                            records={system: record},
-                            **_Ids.on(system, record.id).kw(),
-                        )
-                    )
+                    self._review(system, record, reason, ambiguity.key)
         one_sided: tuple[tuple[System, list[SourceRecord]], ...] = (
             ("webcrm", matched.webcrm_only),
             ("fortnox", matched.fortnox_only),
@@ -513,17 +484,7 @@ class _Planner:
                 if (system, record.id) in decided:
                     continue
                 del rest[system][record.id]
-                self.add(
-                    Action(
-                        ActionKind.REVIEW,
-                        self.entity,
-                        source=system,
-                        reason=error.reason,
-                        key=error.field,
-                        records={system: record},
-                        **_Ids.on(system, record.id).kw(),
-                    )
-                )
+                self._review(system, record, error.reason, error.field)
 
     async def _fetch_decided_partners(
         self, rest: dict[System, dict[str, SourceRecord]], decisions: Sequence[MatchDecision]
@@ -545,6 +506,20 @@ class _Planner:
                 partner = await self.sources[partner_system].get(partner_id)
                 if partner is not None:
                     rest[partner_system][partner_id] = partner
+
+    def _review(self, system: System, record: SourceRecord, reason: str, key: str | None) -> None:
+        """Hold ``record`` for a person to decide with ``match``."""
+        self.add(
+            Action(
+                ActionKind.REVIEW,
+                self.entity,
+                source=system,
+                reason=reason,
+                key=key,
+                records={system: record},
+                **_Ids.on(system, record.id).kw(),
+            )
+        )
 
     def _link(self, records: Mapping[System, SourceRecord], key: str) -> None:
         webcrm, fortnox = records["webcrm"], records["fortnox"]
