@@ -148,11 +148,6 @@ async def test_a_kill_between_a_delivery_and_its_lines_loses_no_line(
     assert lines == ["A", "B", "C"]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="incremental runs find webCRM deliveries by DeliveryUpdatedAt, which a change to a "
-    "quotation line alone does not move: the edit waits for the next full run",
-)
 async def test_a_line_edited_in_webcrm_reaches_fortnox_in_the_next_cycle(
     env: Systems, db: StateDatabase
 ) -> None:

@@ -136,3 +136,39 @@ async def _handled(service: SyncService, count: int) -> bool:
 
 async def _true(value: bool) -> bool:
     return value
+
+
+async def test_a_line_edited_alone_in_webcrm_reaches_fortnox_within_the_poll_interval(
+    env: Live, db: StateDatabase
+) -> None:
+    # No hooks, cycle an hour away: only the poll of changed lines can explain the edit's sync.
+    service = SyncService([env.tenant()], db, env.connector(), quick())
+    webcrm, fortnox = env.systems.webcrm, env.systems.fortnox
+    async with running(service):
+        await started(service)
+        organisation = await env.systems.organisation(OrganisationName="Linjekund AB")
+        delivery = await webcrm.create_delivery(
+            {"DeliveryOrganisationId": organisation, "DeliveryDescription": "Order"}
+        )
+        line = await webcrm.create_quotation_line(
+            {"QuotationLineOpportunityId": delivery, "QuotationLineMemo": "Konsulttimme",
+             "QuotationLineQuantity": 1, "QuotationLinePrice": 10,
+             "QuotationLineVatPercentage": 25}
+        )  # fmt: skip
+
+        async def quantities() -> list[float]:
+            async for order in fortnox.orders.iterate():
+                if str(order.external_invoice_reference1) == str(delivery):
+                    full = await fortnox.orders.get(str(order.document_number))
+                    return [float(row.ordered_quantity or 0) for row in full.order_rows or []]
+            return []
+
+        async def ordered(count: float) -> bool:
+            return await quantities() == [count]
+
+        await eventually(lambda: ordered(1), "the delivery as a Fortnox order")
+        env.systems.clock.advance(600)  # well past the overlap of the delivery's last read
+        await webcrm.update_quotation_line(line, {"QuotationLineQuantity": 5})
+        await eventually(lambda: ordered(5), "the line's new quantity on the order")
+    assert syncs_by(service, "cycle") == 1
+    assert "webcrm poll" in syncs(service)

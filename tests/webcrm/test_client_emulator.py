@@ -356,6 +356,17 @@ async def test_deliveries_and_their_quotation_lines(client: WebcrmClient) -> Non
     assert [(line.id, line.quantity, line.price) for line in lines] == [(first, 3.0, 100.0)]
     with pytest.raises(NotFound):
         await client.delete_quotation_line(second, missing_ok=False)
+    assert [line.id async for line in client.quotation_lines()] == [first]
+
+
+async def test_deliveries_are_read_by_id_in_batches_of_fifty(client: WebcrmClient) -> None:
+    org_id = await client.create_organisation({"OrganisationName": "Acme"})
+    made = [await client.create_delivery({"DeliveryOrganisationId": org_id}) for _ in range(60)]
+    calls = client.stats.calls
+    # 99999 stands for an opportunity's id (one sequence for both): it is no delivery
+    found = [d.id async for d in client.deliveries_with_ids([*made, 99999, made[0]])]
+    assert sorted(found) == made
+    assert client.stats.calls - calls <= 4  # two /Queries scripts, each paged until empty
 
 
 # -- product register, setup, metadata, hooks -----------------------------------------------------

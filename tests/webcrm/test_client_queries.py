@@ -135,3 +135,19 @@ def test_timestamps_are_utc_in_dotnet_round_trip_form() -> None:
 def test_linked_data_fields_use_their_own_prefix() -> None:
     query = Query("LinkedData").where("LinkedDataItemEntityType", "=", 7)
     assert query.script == "SELECT * FROM LinkedData WHERE LinkedDataItemEntityType = 7"
+
+
+def test_any_of_is_one_parenthesised_group_of_literals() -> None:
+    query = (
+        Query("Delivery")
+        .where("DeliveryStatus", "=", "Open")
+        .where_any("DeliveryId", (3, 5, "x') OR (1 = 1"))
+    )
+    assert query.script == (
+        "SELECT * FROM Delivery WHERE DeliveryStatus = 'Open' "
+        "AND (DeliveryId = 3 OR DeliveryId = 5 OR DeliveryId = 'x'') OR (1 = 1')"
+    )
+    with pytest.raises(ValueError):
+        Query("Delivery").where_any("DeliveryId", ())
+    with pytest.raises(ValueError):
+        Query("Delivery").where_any("OrganisationId", (1,))

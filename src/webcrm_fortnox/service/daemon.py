@@ -40,7 +40,9 @@ log = logging.getLogger(__name__)
 
 #: How long a stopping service waits for syncs to finish their record before cancelling them.
 STOP_GRACE = 60.0
-HOOK_ENTITIES: tuple[HookEntity, ...] = ("Organisations", "Deliveries")
+#: A line saved alone need not touch its delivery (see engine.adapters.documents), so lines
+#: have hooks of their own.
+HOOK_ENTITIES: tuple[HookEntity, ...] = ("Organisations", "Deliveries", "QuotationLines")
 
 
 @dataclass(frozen=True)

@@ -42,14 +42,23 @@ from webcrm_fortnox.service.runner import TenantRun, sync_tenant
 from webcrm_fortnox.service.vault import TokenKeyError, TokenVault
 from webcrm_fortnox.store import StateDatabase
 from webcrm_fortnox.store.service import ServiceStore
-from webcrm_fortnox.transport.errors import ApiError, PermissionDenied, ReconnectNeeded
-from webcrm_fortnox.webcrm.models import CHANGE_TRACKED
+from webcrm_fortnox.transport.errors import (
+    ApiError,
+    PermissionDenied,
+    ReconnectNeeded,
+    ValidationError,
+)
+from webcrm_fortnox.webcrm.models import CHANGE_TRACKED, QUOTATION_LINE
 from webcrm_fortnox.webcrm.queries import Query
 
 log = logging.getLogger(__name__)
 
 #: webCRM tables whose changes wake a tenant, by the entity whose cursor says "seen up to".
-WEBCRM_TABLES = (("customer", "organisation"), ("document", "delivery"))
+WEBCRM_TABLES = (
+    ("customer", "organisation"),
+    ("document", "delivery"),
+    ("document", "quotationline"),  # a line saved alone (see engine.adapters.documents)
+)
 
 # Tenant health as ``status`` shows it.
 OK = "ok"
@@ -501,23 +510,32 @@ async def webcrm_rows(worker: TenantWorker, clients: TenantClients) -> dict[str,
 
     webCRM's timestamps have whole seconds, so a record saved in the same second as the cursor
     is not "after" it: the poll reads from the cursor's second inclusive and compares the rows
-    with those seen before the last sync instead.
+    with those seen before the last sync instead. A table the system refuses to list (its
+    lines, on a system that cannot) is left out from then on.
     """
     rows: dict[str, str] = {}
     for entity, table in WEBCRM_TABLES:
         kind = CHANGE_TRACKED[table]
         assert kind.table is not None
+        if kind.table in clients.webcrm.refused_tables:
+            continue
         query = Query(kind.table)
         cursor = await worker.state.cursor("webcrm", entity)
         if cursor is not None:
             try:
-                query = query.where(kind.updated_field, ">=", feed_start(cursor))
+                query = query.where(kind.updated_field, ">=", feed_start(cursor, kind.table))
             except ValueError:
                 continue  # a cursor of another shape: left to the cycle
         query = query.order_by(kind.updated_field, "DESC")
-        response = await clients.webcrm.transport.request(
-            "GET", "Queries", params={"script": query.script, "Page": 1, "Size": POLL_ROWS}
-        )
+        try:
+            response = await clients.webcrm.transport.request(
+                "GET", "Queries", params={"script": query.script, "Page": 1, "Size": POLL_ROWS}
+            )
+        except ValidationError:
+            if kind is not QUOTATION_LINE:
+                raise
+            clients.webcrm.refused_tables.add(kind.table)
+            continue
         body = response.json() if response.content else []
         for row in body if isinstance(body, list) else []:
             rows[f"{table}:{row.get(kind.id_field)}"] = str(row.get(kind.updated_field))

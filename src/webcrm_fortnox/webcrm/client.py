@@ -20,7 +20,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping
 from datetime import UTC, datetime, timedelta, tzinfo
 from email.utils import parsedate_to_datetime
 from types import TracebackType
@@ -71,6 +71,8 @@ SETUP_MAX_AGE = 3600.0
 #: Re-read this much before a ``changed_since`` cursor: the time zone in which webCRM compares
 #: query timestamps is not documented, and a save in flight may land with an earlier time.
 DEFAULT_OVERLAP = timedelta(minutes=5)
+#: Ids per ``(DeliveryId = … OR …)`` query: keeps the script, sent in the URL, under 2 KB.
+IDS_PER_QUERY = 50
 
 # /FieldsMetadata/{entityTypes} accepts these names (swagger v1, 2019).
 FIELD_METADATA_TYPES = frozenset(
@@ -166,6 +168,9 @@ class WebcrmClient:
         self._clock_offset: timedelta | None = None
         #: setup reads (field metadata, product-register setup): path → (monotonic time, body)
         self._setup: dict[str, tuple[float, Any]] = {}
+        #: ``/Queries`` tables this system answered with a 400: readers that can do without them
+        #: (changed quotation lines) stop asking for the client's lifetime.
+        self.refused_tables: set[str] = set()
         self._owns_http = http is None
         self.http = http or httpx.AsyncClient(timeout=30.0)
         # not ``limiters or …``: an empty registry is falsy, and must still be shared
@@ -481,6 +486,15 @@ class WebcrmClient:
         """Deliveries whose ``field`` equals ``value``."""
         return await self._find(DELIVERY, field, value)
 
+    async def deliveries_with_ids(self, ids: Iterable[int]) -> AsyncIterator[Delivery]:
+        """The deliveries among ``ids`` (an id of no delivery, an opportunity's say, is left
+        out): one ``/Queries`` request per :data:`IDS_PER_QUERY` ids."""
+        wanted = sorted(set(ids))
+        for start in range(0, len(wanted), IDS_PER_QUERY):
+            chunk = tuple(wanted[start : start + IDS_PER_QUERY])
+            async for row in self.query(Query(DELIVERY.table or "").where_any("DeliveryId", chunk)):
+                yield self._parse(Delivery, row)
+
     def deliveries_of_organisation(self, organisation_id: int) -> AsyncIterator[Delivery]:
         """``/Deliveries/ByOrganisation/{id}``."""
         return self._iterate(Delivery, f"{DELIVERY.path}/ByOrganisation/{organisation_id}")
@@ -490,6 +504,10 @@ class WebcrmClient:
         return self._iterate(QuotationLine, f"{DELIVERY.path}/{delivery_id}/QuotationLines")
 
     # -- quotation lines ------------------------------------------------------------------------
+
+    def quotation_lines(self) -> AsyncIterator[QuotationLine]:
+        """Every line, of deliveries and opportunities alike (``GET /QuotationLines``)."""
+        return self._iterate(QuotationLine, QUOTATION_LINE.path)
 
     async def create_quotation_line(self, line: QuotationLine | Mapping[str, Any]) -> int:
         """Create a line; set ``opportunity_id`` to the delivery's id to attach it there."""
@@ -622,7 +640,9 @@ class WebcrmClient:
         """Records of ``entity`` updated at or after ``when - overlap``, oldest update first.
 
         Args:
-            entity: ``"Organisation"``, ``"Person"`` or ``"Delivery"`` (or their :class:`Kind`).
+            entity: ``"Organisation"``, ``"Person"``, ``"Delivery"`` or ``"QuotationLine"`` (or
+                their :class:`Kind`; a system may refuse the last with a 400, see
+                :data:`~webcrm_fortnox.webcrm.models.QUOTATION_LINE`).
             when: the cursor, timezone-aware.
             overlap: how far before ``when`` to start reading again.
 

@@ -482,10 +482,12 @@ class Kind(Generic[M]):
 ORGANISATION = Kind(Organisation, "Organisations", "Organisation")
 PERSON = Kind(Person, "Persons", "Person")
 DELIVERY = Kind(Delivery, "Deliveries", "Delivery")
-QUOTATION_LINE = Kind(QuotationLine, "QuotationLines", None)
+# Not among the tables reference §7 confirms, though §8.2 has ``/Queries`` on ``XUpdatedAt`` work
+# for every entity: a client must take a 400 on it as "this system cannot list line changes".
+QUOTATION_LINE = Kind(QuotationLine, "QuotationLines", "QuotationLine")
 PRODUCT_REGISTER = Kind(LinkedDataItem, "QuotationLines/LinkedData", None, paged=False)
 
-# The entities whose changes are read through /Queries (tables confirmed in webcrm-api.md §7).
+# The entities whose changes are read through /Queries (webcrm-api.md §7; lines see above).
 CHANGE_TRACKED: Mapping[str, Kind[Any]] = MappingProxyType(
-    {kind.prefix.lower(): kind for kind in (ORGANISATION, PERSON, DELIVERY)}
+    {kind.prefix.lower(): kind for kind in (ORGANISATION, PERSON, DELIVERY, QUOTATION_LINE)}
 )

@@ -5,11 +5,13 @@ store say which Fortnox customer a delivery's organisation is, and which product
 an article is; :class:`LinkIndex` reads them once per run.
 
 webCRM: deliveries changed since the cursor come from ``/Queries`` on ``DeliveryUpdatedAt`` (as
-webCRM's own ERP integration reads them, through :mod:`~.webcrm_feed`), then their lines, one
-request per delivery. A
-delivery syncs only when its organisation's Type is a customer type; its organisation is read
-once per run. Lines are written in place, position by position: an unchanged line is left
-alone, a changed one updated, missing ones created and surplus ones deleted.
+webCRM's own ERP integration reads them, through :mod:`~.webcrm_feed`), with those whose lines
+changed (``QuotationLineUpdatedAt``: saving a line need not move its delivery's time), then their
+lines, one request per delivery. A line's deletion moves neither, so it is found when the
+delivery is next read for another reason, or by the full run. A delivery syncs only when its
+organisation's Type is a customer type; its organisation is read once per run. Lines are
+written in place, position by position: an unchanged line is left alone, a changed one updated,
+missing ones created and surplus ones deleted.
 
 Fortnox: changed orders and invoices come from ``lastmodified``, and each is read in full (list
 items have no rows). The webCRM delivery id travels in ``ExternalInvoiceReference1`` (80
@@ -20,6 +22,7 @@ a booked (or cancelled) document is refused here, before anything is sent.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
@@ -46,16 +49,29 @@ from webcrm_fortnox.domain.line import (
 from webcrm_fortnox.domain.normalise import text
 from webcrm_fortnox.domain.types import is_synced_type
 from webcrm_fortnox.engine.adapters.common import decode_cursor, encode_cursor
-from webcrm_fortnox.engine.adapters.webcrm_feed import read_changes
+from webcrm_fortnox.engine.adapters.webcrm_feed import (
+    FeedCursor,
+    FeedRead,
+    TableCursors,
+    read_changes,
+)
 from webcrm_fortnox.engine.ports import ChangeBatch, Fields, SourceRecord, StateStore, System
 from webcrm_fortnox.fortnox.models import Invoice, Order
 from webcrm_fortnox.transport.errors import BookedInvoiceError, NotFound, ValidationError
-from webcrm_fortnox.webcrm.models import DELIVERY, Delivery, Organisation, QuotationLine
+from webcrm_fortnox.webcrm.models import (
+    DELIVERY,
+    QUOTATION_LINE,
+    Delivery,
+    Organisation,
+    QuotationLine,
+)
 
 if TYPE_CHECKING:
     from webcrm_fortnox.config.models import TenantConfig
     from webcrm_fortnox.fortnox.client import FortnoxClient, Invoices, Orders
     from webcrm_fortnox.webcrm.client import WebcrmClient
+
+log = logging.getLogger(__name__)
 
 #: Whether an article number exists in Fortnox (asked only for numbers no item is linked to).
 ArticleExists = Callable[[str], Awaitable[bool]]
@@ -204,19 +220,62 @@ class WebcrmDeliveries:
         )
 
     async def changes(self, cursor: str | None) -> ChangeBatch:
-        """Deliveries updated since ``cursor`` (every delivery when it is ``None``)."""
+        """Deliveries updated since ``cursor``, or with a line updated since (every delivery when
+        it is ``None``)."""
+        table, line_table = DELIVERY.table or "", QUOTATION_LINE.table or ""
+        parts = dict(TableCursors.decode(cursor, table).tables)
+        lines = None if cursor is None else await self._changed_lines(parts, table, line_table)
         read = await read_changes(
             self.client,
-            cursor,
+            parts.get(table),
             self.client.deliveries,
             lambda since: self.client.changed_since(DELIVERY, since),
-            # webCRM leaves open whether saving a line moves its delivery's DeliveryUpdatedAt
-            # (reference §9 U8; the emulator's does not): a delivery listed again within the
-            # overlap is read again, lines and all, so a line edited meanwhile is not missed.
-            skip_seen=False,
+            # Where line changes cannot be listed, a delivery listed again within the overlap is
+            # read again, lines and all, so a line edited meanwhile is caught at least there.
+            skip_seen=cursor is None or lines is not None,
         )
-        records = [await self._record(delivery) for delivery in read.rows]
-        return ChangeBatch(records=records, next_cursor=read.next_cursor)
+        deliveries = list(read.rows)
+        if lines is not None:
+            listed = {delivery.id for delivery in deliveries}
+            owners = {int(line.opportunity_id or 0) for line in lines.rows} - listed - {0}
+            deliveries += [d async for d in self.client.deliveries_with_ids(owners)]
+        records = [await self._record(delivery) for delivery in deliveries]
+        if read.next_cursor is None:
+            return ChangeBatch(records=records, next_cursor=cursor)
+        parts[table] = read.next_cursor
+        if lines is not None and lines.next_cursor is not None:
+            parts[line_table] = lines.next_cursor
+        else:
+            # Lines are read from where deliveries were read, the next time they can be.
+            parts[line_table] = FeedCursor(FeedCursor.decode(read.next_cursor).at).encode()
+        return ChangeBatch(records=records, next_cursor=TableCursors(parts).encode())
+
+    async def _changed_lines(
+        self, parts: dict[str, str], table: str, line_table: str
+    ) -> FeedRead[QuotationLine] | None:
+        """The lines changed since their cursor; ``None`` when this webCRM refuses to list them.
+
+        Saving a line need not move its delivery's ``DeliveryUpdatedAt`` (the reference leaves
+        it open, and the emulator's does not), so line changes are read on their own table.
+        """
+        if line_table in self.client.refused_tables:
+            return None
+        start = parts.get(line_table) or FeedCursor(FeedCursor.decode(parts[table]).at).encode()
+        try:
+            return await read_changes(
+                self.client,
+                start,
+                self.client.quotation_lines,
+                lambda since: self.client.changed_since(QUOTATION_LINE, since),
+            )
+        except ValidationError as error:
+            log.warning(
+                "webCRM refuses to list changed quotation lines; a line edited alone reaches "
+                "Fortnox when its delivery is next read",
+                extra={"error": str(error)},
+            )
+            self.client.refused_tables.add(line_table)
+            return None
 
     async def all(self) -> AsyncIterator[SourceRecord]:
         """Every delivery."""

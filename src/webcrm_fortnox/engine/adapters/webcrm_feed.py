@@ -8,8 +8,11 @@ and the zone webCRM compares in is not documented). Two things keep that overlap
   change seen, so once nothing has changed for five minutes a read lists nothing at all instead
   of the last five minutes of activity, however long ago that was;
 - the cursor remembers the rows the next read will list again (id and update time), and those
-  are dropped before they reach the engine (not for deliveries: a line can change without its
-  delivery's update time moving, so a delivery listed again is read again, lines and all).
+  are dropped before they reach the engine.
+
+One entity can be read from more than one table (a delivery changes when it or one of its lines
+does): :class:`TableCursors` keeps one such cursor per table in the one text the state store
+holds for the entity.
 
 A row is remembered only when its update time lies at least :data:`SETTLE` before the read
 started: webCRM's timestamps have whole seconds, so a second save within the second of the read
@@ -88,9 +91,50 @@ class FeedCursor:
         return cls(decode_cursor(str(data["at"])), seen)
 
 
-def feed_start(cursor: str) -> datetime:
-    """The instant a stored webCRM cursor says nothing before it is new (less no overlap)."""
-    return FeedCursor.decode(cursor).at
+@dataclass(frozen=True)
+class TableCursors:
+    """The cursors of the tables one entity is read from, stored as one text.
+
+    Stored as JSON ``{"tables": {table: cursor}}``; any other text is a :class:`FeedCursor` of
+    the entity's first table alone (the form stored before a second table was read).
+    """
+
+    tables: Mapping[str, str]
+
+    def encode(self) -> str:
+        return json.dumps({"tables": dict(self.tables)}, separators=(",", ":"))
+
+    @classmethod
+    def decode(cls, text: str | None, first: str) -> TableCursors:
+        """Read a stored cursor (``None``: nothing read yet) of an entity whose first table is
+        ``first``.
+
+        Raises:
+            ValueError: the text is neither form.
+        """
+        if text is None:
+            return cls({})
+        if text.startswith('{"tables"'):
+            tables = json.loads(text)["tables"]
+            if not isinstance(tables, dict):
+                raise ValueError(f"not a webCRM cursor: {text[:80]!r}")
+            return cls({str(k): str(v) for k, v in tables.items()})
+        FeedCursor.decode(text)  # a bare cursor must be a readable one
+        return cls({first: text})
+
+
+def feed_start(cursor: str, table: str) -> datetime:
+    """The instant a stored webCRM cursor says nothing of ``table`` before it is new (less no
+    overlap). A cursor that holds no part for ``table`` starts it where its first part starts.
+
+    Raises:
+        ValueError: the text is not such a cursor.
+    """
+    parts = TableCursors.decode(cursor, table).tables
+    part = parts.get(table) or next(iter(parts.values()), None)
+    if part is None:
+        raise ValueError("a webCRM cursor without any table")
+    return FeedCursor.decode(part).at
 
 
 @dataclass
@@ -121,7 +165,7 @@ async def read_changes(
         overlap: how far before the cursor the read starts.
         now: our clock (only to place the read on webCRM's).
         skip_seen: drop rows the cursor remembers; off when a row can change without its
-            update time moving (a delivery's lines).
+            update time moving (a delivery's lines, where they cannot be read as a table).
 
     Returns:
         The rows not already handled, and the cursor to store once they are.

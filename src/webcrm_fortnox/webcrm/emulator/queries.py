@@ -464,6 +464,8 @@ def run(system: System, script: str, page: int, size: int) -> list[Row]:
     """
     query = parse(script)
     table = TABLES.get(query.table.lower())
+    if table is not None and table.kind is QUOTATION_LINES:
+        table = table if system.settings.quotation_line_queries else None
     if table is None:
         raise QueryError(
             f"Unknown table {query.table!r}; supported: "

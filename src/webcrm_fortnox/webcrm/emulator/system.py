@@ -38,6 +38,9 @@ class SystemSettings(BaseModel):
         unique_fields: the ``OrganisationExtraCustom`` fields flagged unique in this system.
         organisation_post_response: what ``POST /Organisations`` answers (reference Q1): the
             created ``OrganisationDto``, the bare id, or an empty body.
+        quotation_line_queries: whether ``/Queries`` knows the ``QuotationLine`` table; the
+            reference (§7) does not confirm that it does, so ``False`` answers it like any
+            unknown table.
     """
 
     model_config = ConfigDict(extra="forbid")
@@ -47,6 +50,7 @@ class SystemSettings(BaseModel):
     token_name: str = "API webcrm-fortnox"
     unique_fields: list[str] = Field(default_factory=list)
     organisation_post_response: Literal["dto", "int", "empty"] = "dto"
+    quotation_line_queries: bool = True
 
     @field_validator("unique_fields")
     @classmethod
