@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -121,98 +122,93 @@ def _quantities(record: SourceRecord) -> str:
     return str(record.fields["lines"])
 
 
-async def test_a_line_edited_long_after_its_delivery_brings_the_delivery(
-    env: Emulators, tmp_path: Path
-) -> None:
+@pytest.fixture
+async def deliveries(env: Emulators, tmp_path: Path) -> AsyncIterator[WebcrmDeliveries]:
+    """The deliveries of the emulated webCRM, with a state store of their own."""
     db = await StateDatabase.open(f"sqlite:///{tmp_path / 'state.db'}")
     try:
-        deliveries = WebcrmDeliveries(env.webcrm, make_tenant(), db.tenant("acme"), _no_article)
-        delivery, line = await _delivery_with_line(env)
-        other, _ = await _delivery_with_line(env)
-        env.clock.advance(10)
-        first = await deliveries.changes(None)
-        assert sorted(r.id for r in first.records) == sorted([str(delivery), str(other)])
-        env.clock.advance(3600)  # an hour later: far outside the overlap
-        # (the lines saved within five minutes of the full read are listed once more: the full
-        # read remembers deliveries it handled, not their lines)
-        later = await deliveries.changes(first.next_cursor)
-        env.clock.advance(3600)
-        quiet = await deliveries.changes(later.next_cursor)
-        assert quiet.records == []
-
-        # Saving a line does not move DeliveryUpdatedAt (in the emulator, and perhaps in webCRM).
-        await env.webcrm.update_quotation_line(line, {"QuotationLineQuantity": 5})
-        env.clock.advance(10)
-        batch = await deliveries.changes(quiet.next_cursor)
-
-        assert [r.id for r in batch.records] == [str(delivery)]
-        assert '"quantity":"5"' in _quantities(batch.records[0])
-        env.clock.advance(10)  # listed again within the overlap, unchanged: not read again
-        assert (await deliveries.changes(batch.next_cursor)).records == []
+        yield WebcrmDeliveries(env.webcrm, make_tenant(), db.tenant("acme"), _no_article)
     finally:
         await db.close()
 
 
+async def test_a_line_edited_long_after_its_delivery_brings_the_delivery(
+    env: Emulators, deliveries: WebcrmDeliveries
+) -> None:
+    delivery, line = await _delivery_with_line(env)
+    other, _ = await _delivery_with_line(env)
+    env.clock.advance(10)
+    first = await deliveries.changes(None)
+    assert sorted(r.id for r in first.records) == sorted([str(delivery), str(other)])
+    env.clock.advance(3600)  # an hour later: far outside the overlap
+    # (the lines saved within five minutes of the full read are listed once more: the full
+    # read remembers deliveries it handled, not their lines)
+    later = await deliveries.changes(first.next_cursor)
+    env.clock.advance(3600)
+    quiet = await deliveries.changes(later.next_cursor)
+    assert quiet.records == []
+
+    # Saving a line does not move DeliveryUpdatedAt (in the emulator, and perhaps in webCRM).
+    await env.webcrm.update_quotation_line(line, {"QuotationLineQuantity": 5})
+    env.clock.advance(10)
+    batch = await deliveries.changes(quiet.next_cursor)
+
+    assert [r.id for r in batch.records] == [str(delivery)]
+    assert '"quantity":"5"' in _quantities(batch.records[0])
+    env.clock.advance(10)  # listed again within the overlap, unchanged: not read again
+    assert (await deliveries.changes(batch.next_cursor)).records == []
+
+
 async def test_where_lines_cannot_be_listed_a_delivery_listed_again_is_read_again(
-    env: Emulators, tmp_path: Path, caplog: pytest.LogCaptureFixture
+    env: Emulators, deliveries: WebcrmDeliveries, caplog: pytest.LogCaptureFixture
 ) -> None:
     response = await env.webcrm.http.put(
         "/_emulator/settings", json={"quotation_line_queries": False}
     )
     response.raise_for_status()
-    db = await StateDatabase.open(f"sqlite:///{tmp_path / 'state.db'}")
-    try:
-        deliveries = WebcrmDeliveries(env.webcrm, make_tenant(), db.tenant("acme"), _no_article)
-        cursor = (await deliveries.changes(None)).next_cursor
-        env.clock.advance(10)
-        delivery, line = await _delivery_with_line(env)
-        env.clock.advance(10)
-        with caplog.at_level(logging.WARNING):
-            batch = await deliveries.changes(cursor)
-        assert [r.id for r in batch.records] == [str(delivery)]
-        assert "refuses to list changed quotation lines" in caplog.text
+    cursor = (await deliveries.changes(None)).next_cursor
+    env.clock.advance(10)
+    delivery, line = await _delivery_with_line(env)
+    env.clock.advance(10)
+    with caplog.at_level(logging.WARNING):
+        batch = await deliveries.changes(cursor)
+    assert [r.id for r in batch.records] == [str(delivery)]
+    assert "refuses to list changed quotation lines" in caplog.text
 
-        # Within the overlap the delivery is read again, lines and all, and the edit is found;
-        # the refused table is not asked for again.
-        await env.webcrm.update_quotation_line(line, {"QuotationLineQuantity": 5})
-        env.clock.advance(10)
-        scripts: list[str] = []
+    # Within the overlap the delivery is read again, lines and all, and the edit is found;
+    # the refused table is not asked for again.
+    await env.webcrm.update_quotation_line(line, {"QuotationLineQuantity": 5})
+    env.clock.advance(10)
+    scripts: list[str] = []
 
-        async def note(request: httpx.Request) -> None:
-            scripts.append(request.url.params.get("script", ""))
+    async def note(request: httpx.Request) -> None:
+        scripts.append(request.url.params.get("script", ""))
 
-        env.webcrm.http.event_hooks["request"].append(note)
-        again = await deliveries.changes(batch.next_cursor)
-        assert [r.id for r in again.records] == [str(delivery)]
-        assert '"quantity":"5"' in _quantities(again.records[0])
-        assert scripts and not [s for s in scripts if "QuotationLine" in s]
-    finally:
-        await db.close()
+    env.webcrm.http.event_hooks["request"].append(note)
+    again = await deliveries.changes(batch.next_cursor)
+    assert [r.id for r in again.records] == [str(delivery)]
+    assert '"quantity":"5"' in _quantities(again.records[0])
+    assert scripts and not [s for s in scripts if "QuotationLine" in s]
 
 
 async def test_a_delivery_cursor_stored_before_lines_were_read_is_taken_up(
-    env: Emulators, tmp_path: Path
+    env: Emulators, deliveries: WebcrmDeliveries
 ) -> None:
-    db = await StateDatabase.open(f"sqlite:///{tmp_path / 'state.db'}")
-    try:
-        deliveries = WebcrmDeliveries(env.webcrm, make_tenant(), db.tenant("acme"), _no_article)
-        delivery, line = await _delivery_with_line(env)
-        env.clock.advance(3600)
-        old = FeedCursor(env.clock.now()).encode()  # the one-table form
-        await env.webcrm.update_quotation_line(line, {"QuotationLineQuantity": 5})
-        env.clock.advance(10)
+    delivery, line = await _delivery_with_line(env)
+    env.clock.advance(3600)
+    old = FeedCursor(env.clock.now()).encode()  # the one-table form
+    await env.webcrm.update_quotation_line(line, {"QuotationLineQuantity": 5})
+    env.clock.advance(10)
 
-        batch = await deliveries.changes(old)
+    batch = await deliveries.changes(old)
 
-        assert [r.id for r in batch.records] == [str(delivery)]
-        assert batch.next_cursor is not None
-        assert set(TableCursors.decode(batch.next_cursor, "Delivery").tables) == {
-            "Delivery",
-            "QuotationLine",
-        }
-        assert feed_start(batch.next_cursor, "QuotationLine") > feed_start(old, "Delivery")
-    finally:
-        await db.close()
+    assert [r.id for r in batch.records] == [str(delivery)]
+    assert batch.next_cursor is not None
+    assert set(TableCursors.decode(batch.next_cursor, "Delivery").tables) == {
+        "Delivery",
+        "QuotationLine",
+    }
+    assert feed_start(batch.next_cursor, "QuotationLine") > feed_start(old, "Delivery")
 
 
 def test_table_cursors_round_trip_and_refuse_other_text() -> None:
