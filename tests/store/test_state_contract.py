@@ -200,13 +200,14 @@ async def test_a_later_match_decision_replaces_an_earlier_one(state: StateStore)
 
 
 async def test_the_run_log_lists_runs_newest_first_with_counts(state: StateStore) -> None:
-    first = await state.start_run("full")
+    first = await state.start_run("full", "customer")
     await state.finish_run(first, "ok", {"created": 2, "updated": 1})
     second = await state.start_run("incremental")
 
     runs = await state.runs()
 
     assert [r.id for r in runs] == [second, first]
+    assert [r.entity for r in runs] == [None, "customer"]
     assert runs[0].status == "running" and runs[0].finished_at is None
     assert runs[1].counts == {"created": 2, "updated": 1}
     assert runs[1].finished_at is not None and runs[1].finished_at > runs[1].started_at

@@ -423,6 +423,8 @@ class RunRecord:
     finished_at: datetime | None
     counts: Mapping[str, int]
     message: str | None
+    #: the entity it synced (``None`` on runs logged before the run log kept it)
+    entity: str | None = None
 
 
 class StateStore(Protocol):
@@ -541,8 +543,8 @@ class StateStore(Protocol):
         ...
 
     # run log
-    async def start_run(self, mode: str) -> int:
-        """Log the start of a run; returns its id."""
+    async def start_run(self, mode: str, entity: str | None = None) -> int:
+        """Log the start of a run (of ``entity``, when it is one entity's); returns its id."""
         ...
 
     async def finish_run(

@@ -118,7 +118,7 @@ async def sync_entity(
     """
     result = RunResult(spec.entity, mode, RunStatus.COMPLETED)
     if not dry_run:
-        result.run_id = await state.start_run(mode.value)
+        result.run_id = await state.start_run(mode.value, spec.entity)
     try:
         retry = []
         if mode is Mode.RETRY:

@@ -188,6 +188,8 @@ runs = sa.Table(
     sa.Column("finished_at", UtcDateTime, nullable=True),
     sa.Column("counts", JsonValue, nullable=False),
     sa.Column("message", sa.Text, nullable=True),
+    # the entity the run synced; none on runs logged before 0005
+    sa.Column("entity", sa.String(50), nullable=True),
     sa.Index("ix_runs_tenant", "tenant", "id"),
 )
 

@@ -536,11 +536,12 @@ class TenantState:
 
     # run log ----------------------------------------------------------------------------------
 
-    async def start_run(self, mode: str) -> int:
+    async def start_run(self, mode: str, entity: str | None = None) -> int:
         async with self.db.engine.begin() as conn:
             result = await conn.execute(
                 sa.insert(t.runs).values(
                     tenant=self.tenant,
+                    entity=entity,
                     mode=mode,
                     status="running",
                     started_at=self._now(),
@@ -578,6 +579,7 @@ class TenantState:
                     finished_at=row.finished_at,
                     counts=row.counts,
                     message=row.message,
+                    entity=row.entity,
                 )
                 for row in await conn.execute(query)
             ]
