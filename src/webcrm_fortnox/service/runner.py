@@ -13,6 +13,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from webcrm_fortnox.config.models import TenantConfig
+from webcrm_fortnox.domain.article import ENTITY as ARTICLE
 from webcrm_fortnox.domain.article import article_spec
 from webcrm_fortnox.domain.customer_spec import ENTITY, customer_spec
 from webcrm_fortnox.domain.document import document_spec
@@ -151,6 +152,7 @@ async def sync_tenant(
     organisations, customers = customer_record_sources(tenant, webcrm, fortnox, now=now)
     run = TenantRun(tenant.name)
     if not await _setup_is_complete(run, organisations):
+        await _log_stop(state, run, ENTITY, mode, dry_run)
         return run
     options: dict[str, Any] = {
         "mode": mode,
@@ -172,6 +174,7 @@ async def sync_tenant(
     if tenant.articles.enabled:
         products = WebcrmProducts(webcrm, tenant.articles)
         if not await _article_setup_is_complete(run, products):
+            await _log_stop(state, run, ARTICLE, mode, dry_run)
             return run
         articles: dict[System, RecordSource] = {
             "webcrm": products,
@@ -199,6 +202,20 @@ async def _sync(
         run.error = result.error
     run.results.append(result)
     return result.status is not RunStatus.ABORTED
+
+
+async def _log_stop(
+    state: StateStore, run: TenantRun, entity: str, mode: Mode, dry_run: bool
+) -> None:
+    """Log ``entity``'s run as aborted with ``run``'s message: the tenant stopped before it.
+
+    So the run log (which ``status`` reads) holds a sync stopped by webCRM's setup or an
+    unreachable system as it holds one stopped while reading.
+    """
+    if dry_run:
+        return
+    run_id = await state.start_run(mode.value, entity)
+    await state.finish_run(run_id, RunStatus.ABORTED.value, {}, run.message)
 
 
 async def _article_setup_is_complete(run: TenantRun, products: WebcrmProducts) -> bool:
