@@ -300,7 +300,7 @@ async def _import(
         setattr(connector, name, registry)
     async with contextlib.AsyncExitStack() as stack:
         for system, app in apps.items():
-            await stack.enter_async_context(serving(app, port=ports[system]))
+            await stack.enter_async_context(serving(app, port=ports[system], date_header=False))
         fortnox = EmulatorControl(tenant.fortnox.base_url)
         stack.push_async_callback(fortnox.close)
         await fortnox.seed(FORTNOX_TENANT, customers=customers, articles=5, orders=0, invoices=0)

@@ -2,7 +2,13 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
+import httpx
+
 from tests.e2e.harness import systems, tenant
+from webcrm_fortnox.emulation import EmulatorClock
+from webcrm_fortnox.service.demo import DemoOptions, _emulators
 from webcrm_fortnox.store import StateDatabase
 
 
@@ -19,3 +25,13 @@ async def test_the_demo_systems_sync_with_the_default_configuration(db: StateDat
         env.clock.advance(60)
         assert (await env.sync(config, db)).exit_code == 0
         assert await env.writes() == {"fortnox": 0, "webcrm": 0}
+
+
+async def test_the_demo_emulators_date_their_answers_once(tmp_path: Path) -> None:
+    # The webCRM client reads webCRM's clock from ``Date``; the server adding its own beside
+    # the emulator's made the pair unreadable, and every change read started from scratch.
+    clock = EmulatorClock()
+    async with _emulators(tmp_path, DemoOptions(), clock) as urls, httpx.AsyncClient() as http:
+        for url in urls:
+            answer = await http.get(f"{url}/_emulator/stats")
+            assert len(answer.headers.get_list("date")) == 1, answer.headers

@@ -76,8 +76,8 @@ async def live(tmp_path: Path) -> AsyncIterator[Live]:
             "fortnox": fortnox_app(seed="empty", rate_limit=False, clock=clock),
             "webcrm": webcrm_app(seed="empty", rate_limit=False, clock=clock),
         }
-        fortnox_url = await stack.enter_async_context(serving(apps["fortnox"]))
-        webcrm_url = await stack.enter_async_context(serving(apps["webcrm"]))
+        fortnox_url = await stack.enter_async_context(serving(apps["fortnox"], date_header=False))
+        webcrm_url = await stack.enter_async_context(serving(apps["webcrm"], date_header=False))
         connector = Connector(clock=clock)
         fortnox_api = await stack.enter_async_context(httpx.AsyncClient(base_url=fortnox_url))
         webcrm_api = await stack.enter_async_context(httpx.AsyncClient(base_url=webcrm_url))

@@ -140,7 +140,7 @@ async def _emulators(
         webcrm_app(data=folder / "webcrm.db", seed="empty", rate_limit=limits, clock=clock),
     )
     async with AsyncExitStack() as stack:
-        urls = [await stack.enter_async_context(serving(app)) for app in apps]
+        urls = [await stack.enter_async_context(serving(app, date_header=False)) for app in apps]
         yield urls[0], urls[1]
 
 

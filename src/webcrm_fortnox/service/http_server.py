@@ -32,8 +32,14 @@ def free_port(host: str = "127.0.0.1") -> int:
 
 
 @contextlib.asynccontextmanager
-async def serving(app: Any, host: str = "127.0.0.1", port: int = 0) -> AsyncIterator[str]:
+async def serving(
+    app: Any, host: str = "127.0.0.1", port: int = 0, *, date_header: bool = True
+) -> AsyncIterator[str]:
     """Serve ``app`` on ``host:port`` (0: a free port) and yield its base URL until the block ends.
+
+    ``date_header=False`` leaves the ``Date`` header to the app: the emulators date their answers
+    by their own movable clock, and a second ``Date`` would make the pair unreadable (the webCRM
+    client reads webCRM's time from it).
 
     Raises:
         OSError: the port could not be bound.
@@ -46,6 +52,7 @@ async def serving(app: Any, host: str = "127.0.0.1", port: int = 0) -> AsyncIter
         ws="websockets-sansio",
         lifespan="off",
         log_config=None,
+        date_header=date_header,
         # Open keep-alive and WebSocket connections must not hold a stop up.
         timeout_graceful_shutdown=1,
     )
