@@ -122,6 +122,28 @@ async def test_changes_since_a_cursor_skip_older_customers(env: Emulators) -> No
     assert batch.next_cursor is not None and batch.next_cursor > first.next_cursor
 
 
+async def test_announced_customers_are_read_alone_and_keep_the_cursor(env: Emulators) -> None:
+    customers = source(env)
+    first = await customers.create({"name": "First"}, "1")
+    second = await customers.create({"name": "Second"}, "2")
+    cursor = (await customers.changes(None)).next_cursor
+    assert cursor is not None
+    await customers.update(first.id, {"city": "Lund"}, first)
+    await customers.update(second.id, {"city": "Malmö"}, second)
+
+    announced = FortnoxCustomers(
+        env.fortnox, make_tenant(), now=env.clock.now, announced=frozenset({second.id})
+    )
+    batch = await announced.changes(cursor)
+
+    # Only what the change feed announced is read; the lastmodified read that follows (the
+    # scheduled cycle's) starts where the last one did, so it finds the first edit too.
+    assert [(r.id, r.fields["city"]) for r in batch.records] == [(second.id, "Malmö")]
+    assert batch.next_cursor == cursor
+    listed = await source(env).changes(cursor)
+    assert {r.id for r in listed.records} == {first.id, second.id}
+
+
 async def test_find_by_key_finds_a_customer_created_with_that_key(env: Emulators) -> None:
     created = await source(env).create(FIELDS, "145")
     await env.fortnox.customers.create(Customer(name="Unrelated"))

@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from tests.service.live import Live, eventually, quick, running
+from webcrm_fortnox.engine.plan import Mode
 from webcrm_fortnox.service.daemon import SyncService
 from webcrm_fortnox.service.http_server import free_port
 from webcrm_fortnox.store import StateDatabase
@@ -172,3 +173,68 @@ async def test_a_line_edited_alone_in_webcrm_reaches_fortnox_within_the_poll_int
         await eventually(lambda: ordered(5), "the line's new quantity on the order")
     assert syncs_by(service, "cycle") == 1
     assert "webcrm poll" in syncs(service)
+
+
+async def _customer_reads(env: Live) -> dict[str, int]:
+    """Fortnox customer requests since the stats were reset: the list and single reads."""
+    rows = (await env.systems.fortnox_api.get("/_emulator/stats")).json()["requests"]
+    counts = {"list": 0, "one": 0}
+    for row in rows:
+        if row["method"] == "GET" and row["route"] == "/3/customers":
+            counts["list"] += row["count"]
+        elif row["method"] == "GET" and row["route"].startswith("/3/customers/"):
+            counts["one"] += row["count"]
+    return counts
+
+
+async def test_while_the_feed_is_live_a_fortnox_edit_is_read_alone(
+    env: Live, db: StateDatabase
+) -> None:
+    config = env.tenant(webcrm_poll_seconds=3600)
+    service = SyncService([config], db, env.connector(), quick())
+    async with running(service):
+        await started(service)
+        numbers = [await env.systems.customer(Name=f"Kund {n} AB") for n in range(3)]
+
+        async def arrived() -> bool:
+            names = {o["OrganisationName"] for o in await env.systems.organisations()}
+            return {f"Kund {n} AB" for n in range(3)} <= names
+
+        await eventually(arrived, "the three Fortnox customers in webCRM")
+        await eventually(lambda: _true(next(iter(service.workers.values())).idle), "quiet")
+        await env.systems.reset_stats()
+        await env.systems.edit_customer(numbers[1], Phone1="08-765 43 21")
+
+        async def edited() -> bool:
+            return any(
+                o.get("OrganisationTelephone") == "08-765 43 21"
+                for o in await env.systems.organisations()
+            )
+
+        await eventually(edited, "the Fortnox edit in webCRM")
+        reads = await _customer_reads(env)
+    # The feed vouched for every change since the last listing: no list, one customer read
+    # (and none of the others, though they changed within the listing's overlap).
+    assert reads["list"] == 0, reads
+    assert 1 <= reads["one"] <= 2, reads
+
+
+async def test_a_sync_lists_fortnox_changes_again_after_the_feed_reconnects(
+    env: Live, db: StateDatabase
+) -> None:
+    config = env.tenant(webcrm_poll_seconds=3600)
+    service = SyncService([config], db, env.connector(), quick())
+    async with running(service):
+        await started(service)
+        worker = next(iter(service.workers.values()))
+        worker.trigger("webcrm hook", customers=("1",))
+        assert worker._announced_customers(Mode.INCREMENTAL, "webcrm hook") == {"1"}
+        assert worker._announced_customers(Mode.INCREMENTAL, "cycle") is None
+        assert worker._announced_customers(Mode.FULL, "webcrm hook") is None
+        # A gap in the feed: what changed meanwhile was never announced.
+        worker.feed_live = False
+        assert worker._announced_customers(Mode.INCREMENTAL, "webcrm hook") is None
+        worker.feed_live = True
+        assert worker._announced_customers(Mode.INCREMENTAL, "webcrm hook") is None
+        await worker.sync(Mode.INCREMENTAL, "fortnox feed connected")  # lists, and so covers
+        assert worker._announced_customers(Mode.INCREMENTAL, "webcrm hook") == frozenset()

@@ -4,7 +4,9 @@ Every tenant using the same client id and change-feed address shares one WebSock
 for one connection for all companies, reference §7.2). The handled offsets are kept in the state
 store under the pseudo-tenant ``feed:<client id>``, so a restarted service replays what it missed.
 Each event wakes its tenant's worker; after every (re)connect all tenants of the connection sync
-once too, because a change made while the feed was down may lie before any stored offset.
+once too, because a change made while the feed was down may lie before any stored offset. Once
+such a sync has listed Fortnox's changes, the customers the feed announces are all that changed,
+and the syncs it triggers read only those (see ``TenantWorker``).
 
 A tenant joins once its clients are open and leaves while it is paused (its token would make the
 whole subscription fail); the subscription is rebuilt when the members change.
@@ -216,6 +218,7 @@ class FeedListener:
                 f"fortnox {event.topic}",
                 fortnox_ids=event_record_ids(event),
                 at=event.timestamp,
+                customers=(event.entity_id,) if event.topic == "customers" else (),
             )
 
     async def _watch(self, stream: EventStream, members: list[TenantWorker]) -> None:

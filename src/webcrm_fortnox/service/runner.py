@@ -106,9 +106,12 @@ def customer_record_sources(
     fortnox: FortnoxClient,
     *,
     now: Callable[[], datetime] = _utcnow,
+    announced: frozenset[str] | None = None,
 ) -> tuple[WebcrmOrganisations, FortnoxCustomers]:
-    """The tenant's customer record sources (Fortnox cursors taken from ``now``)."""
-    return WebcrmOrganisations(webcrm, tenant), FortnoxCustomers(fortnox, tenant, now=now)
+    """The tenant's customer record sources (Fortnox cursors taken from ``now``; see
+    :class:`FortnoxCustomers` on ``announced``)."""
+    fortnox_customers = FortnoxCustomers(fortnox, tenant, now=now, announced=announced)
+    return WebcrmOrganisations(webcrm, tenant), fortnox_customers
 
 
 async def sync_tenant(
@@ -123,6 +126,7 @@ async def sync_tenant(
     progress: Progress | None = None,
     now: Callable[[], datetime] = _utcnow,
     create_settle: timedelta | None = None,
+    announced_customers: frozenset[str] | None = None,
 ) -> TenantRun:
     """Sync (or, with ``dry_run``, plan) one tenant: customers, articles, then documents.
 
@@ -144,12 +148,18 @@ async def sync_tenant(
             answer is told by (tests pass the emulators').
         create_settle: how long a create that got no answer is given to land before it may be
             sent again (default: the tenant's ``unanswered_create_wait_seconds``).
+        announced_customers: the Fortnox customers changed since the last read by
+            ``lastmodified``, when Fortnox's change feed has announced every change since (the
+            service knows); only they are read, and that read's cursor is kept. ``None``: read
+            by ``lastmodified``.
 
     Returns:
         The run; see :attr:`TenantRun.exit_code`. Failures to reach or authenticate with a
         system end up in :attr:`TenantRun.message` rather than raised.
     """
-    organisations, customers = customer_record_sources(tenant, webcrm, fortnox, now=now)
+    organisations, customers = customer_record_sources(
+        tenant, webcrm, fortnox, now=now, announced=announced_customers
+    )
     run = TenantRun(tenant.name)
     if not await _setup_is_complete(run, organisations):
         await _log_stop(state, run, ENTITY, mode, dry_run)

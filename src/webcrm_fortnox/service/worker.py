@@ -136,8 +136,14 @@ class TenantWorker:
         self.clients: TenantClients | None = None
         #: set once clients are open (the change feed subscribes with their tokens)
         self.ready = asyncio.Event()
-        #: whether Fortnox's change feed currently covers this tenant
-        self.feed_live = False
+        self._feed_live = False
+        #: how many times the change feed has (re)connected for this tenant
+        self.feed_epoch = 0
+        #: the feed connection during which a sync read Fortnox customers by ``lastmodified``
+        #: while the feed was live: from then on the feed's announcements are every change
+        self._covered_epoch: int | None = None
+        #: Fortnox customers announced since the running sync started
+        self._customer_changes: set[str] = set()
         self.syncs = 0
         self._stack: AsyncExitStack | None = None
         self._wake = asyncio.Event()
@@ -160,7 +166,12 @@ class TenantWorker:
     # -- triggers ----------------------------------------------------------------------------
 
     def trigger(
-        self, reason: str, *, fortnox_ids: tuple[str, ...] = (), at: datetime | None = None
+        self,
+        reason: str,
+        *,
+        fortnox_ids: tuple[str, ...] = (),
+        at: datetime | None = None,
+        customers: tuple[str, ...] = (),
     ) -> None:
         """Ask for a sync soon (changes happened); collapses with other pending triggers.
 
@@ -168,12 +179,39 @@ class TenantWorker:
             reason: what happened, for logs and metrics (``"fortnox feed"``, ``"webcrm poll"``).
             fortnox_ids: the Fortnox records announced, to measure their propagation lag.
             at: when the change happened, as the announcement says.
+            customers: the numbers of the Fortnox customers the change feed announced.
         """
         self._triggers.append(reason)
         when = at or self.connector.clock.now()
         for record in fortnox_ids:
             self._fortnox_changes.setdefault(record, when)
+        self._customer_changes.update(customers)
         self._wake.set()
+
+    @property
+    def feed_live(self) -> bool:
+        """Whether Fortnox's change feed currently covers this tenant."""
+        return self._feed_live
+
+    @feed_live.setter
+    def feed_live(self, live: bool) -> None:
+        if live and not self._feed_live:
+            self.feed_epoch += 1
+        self._feed_live = live
+
+    def _announced_customers(self, mode: Mode, trigger: str) -> frozenset[str] | None:
+        """The Fortnox customers a sync may read instead of listing changes by
+        ``lastmodified``, or ``None`` when it must list them.
+
+        Only a sync started by a change (the scheduled cycle is the safety net and always lists)
+        and only while the feed has stayed connected since a sync that listed: announcements
+        reach the worker only while the feed is live, so across a gap some could be missing.
+        """
+        if mode is not Mode.INCREMENTAL or trigger == "cycle" or not self.feed_live:
+            return None
+        if self._covered_epoch != self.feed_epoch:
+            return None
+        return frozenset(self._customer_changes)
 
     @property
     def idle(self) -> bool:
@@ -351,6 +389,9 @@ class TenantWorker:
             # service's own write has nothing to write): forget them once it completes, so that
             # neither they pile up nor a later change of the record is timed from them.
             self._announced, self._fortnox_changes = self._fortnox_changes, {}
+            announced = self._announced_customers(mode, trigger)
+            epoch = self.feed_epoch if self.feed_live else None
+            customers, self._customer_changes = self._customer_changes, set()
             completed = False
             try:
                 run = await sync_tenant(
@@ -361,8 +402,11 @@ class TenantWorker:
                     mode=mode,
                     progress=self._progress,
                     now=clients.now,
+                    announced_customers=announced,
                 )
                 completed = not run.stopped
+                if completed and announced is None and epoch == self.feed_epoch:
+                    self._covered_epoch = epoch
             except StopRequested:
                 self.count_calls()
                 await self.exclusions.save()
@@ -372,6 +416,7 @@ class TenantWorker:
                 # An incomplete sync leaves its announcements to the next one (earliest kept).
                 if not completed:
                     self._fortnox_changes = {**self._fortnox_changes, **self._announced}
+                    self._customer_changes |= customers
                 self._announced = {}
             self.count_calls()
             self.syncs += 1
