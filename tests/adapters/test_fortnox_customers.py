@@ -6,7 +6,7 @@ import pytest
 
 from tests.adapters.emulators import Emulators
 from tests.domain.tenants import make_tenant
-from webcrm_fortnox.engine.adapters import FortnoxCustomers
+from webcrm_fortnox.engine.adapters import Announced, FortnoxCustomers
 from webcrm_fortnox.engine.ports import RecordSource
 from webcrm_fortnox.fortnox.models import Customer
 from webcrm_fortnox.transport.errors import ValidationError
@@ -131,9 +131,8 @@ async def test_announced_customers_are_read_alone_and_keep_the_cursor(env: Emula
     await customers.update(first.id, {"city": "Lund"}, first)
     await customers.update(second.id, {"city": "Malmö"}, second)
 
-    announced = FortnoxCustomers(
-        env.fortnox, make_tenant(), now=env.clock.now, announced=frozenset({second.id})
-    )
+    feed = Announced(customers=frozenset({second.id}))
+    announced = FortnoxCustomers(env.fortnox, make_tenant(), now=env.clock.now, announced=feed)
     batch = await announced.changes(cursor)
 
     # Only what the change feed announced is read; the lastmodified read that follows (the

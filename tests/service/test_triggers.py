@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from tests.service.live import Live, eventually, quick, running
+from webcrm_fortnox.engine.adapters import Announced
 from webcrm_fortnox.engine.plan import Mode
 from webcrm_fortnox.service.daemon import SyncService
 from webcrm_fortnox.service.http_server import free_port
@@ -175,15 +176,13 @@ async def test_a_line_edited_alone_in_webcrm_reaches_fortnox_within_the_poll_int
     assert "webcrm poll" in syncs(service)
 
 
-async def _customer_reads(env: Live) -> dict[str, int]:
-    """Fortnox customer requests since the stats were reset: the list and single reads."""
+async def _fortnox_reads(env: Live) -> dict[str, int]:
+    """Fortnox GET requests per route since the stats were reset."""
     rows = (await env.systems.fortnox_api.get("/_emulator/stats")).json()["requests"]
-    counts = {"list": 0, "one": 0}
+    counts: dict[str, int] = {}
     for row in rows:
-        if row["method"] == "GET" and row["route"] == "/3/customers":
-            counts["list"] += row["count"]
-        elif row["method"] == "GET" and row["route"].startswith("/3/customers/"):
-            counts["one"] += row["count"]
+        if row["method"] == "GET" and not row["route"].startswith("/_emulator"):
+            counts[row["route"]] = counts.get(row["route"], 0) + row["count"]
     return counts
 
 
@@ -212,11 +211,12 @@ async def test_while_the_feed_is_live_a_fortnox_edit_is_read_alone(
             )
 
         await eventually(edited, "the Fortnox edit in webCRM")
-        reads = await _customer_reads(env)
-    # The feed vouched for every change since the last listing: no list, one customer read
-    # (and none of the others, though they changed within the listing's overlap).
-    assert reads["list"] == 0, reads
-    assert 1 <= reads["one"] <= 2, reads
+        reads = await _fortnox_reads(env)
+    # The feed vouched for every change since the last listing: nothing is listed, one customer
+    # is read (none of the others, though they changed within the listing's overlap), and the
+    # article registers and documents, of which nothing was announced, are left alone.
+    assert set(reads) == {"/3/customers/{key}"}, reads
+    assert 1 <= reads["/3/customers/{key}"] <= 2, reads
 
 
 async def test_a_sync_lists_fortnox_changes_again_after_the_feed_reconnects(
@@ -227,14 +227,15 @@ async def test_a_sync_lists_fortnox_changes_again_after_the_feed_reconnects(
     async with running(service):
         await started(service)
         worker = next(iter(service.workers.values()))
-        worker.trigger("webcrm hook", customers=("1",))
-        assert worker._announced_customers(Mode.INCREMENTAL, "webcrm hook") == {"1"}
-        assert worker._announced_customers(Mode.INCREMENTAL, "cycle") is None
-        assert worker._announced_customers(Mode.FULL, "webcrm hook") is None
+        worker.trigger("fortnox customers", announced=("customers", "1"))
+        announced = worker._feed_announced
+        assert announced(Mode.INCREMENTAL, "webcrm hook") == Announced(customers=frozenset({"1"}))
+        assert announced(Mode.INCREMENTAL, "cycle") is None
+        assert announced(Mode.FULL, "webcrm hook") is None
         # A gap in the feed: what changed meanwhile was never announced.
         worker.feed_live = False
-        assert worker._announced_customers(Mode.INCREMENTAL, "webcrm hook") is None
+        assert announced(Mode.INCREMENTAL, "webcrm hook") is None
         worker.feed_live = True
-        assert worker._announced_customers(Mode.INCREMENTAL, "webcrm hook") is None
+        assert announced(Mode.INCREMENTAL, "webcrm hook") is None
         await worker.sync(Mode.INCREMENTAL, "fortnox feed connected")  # lists, and so covers
-        assert worker._announced_customers(Mode.INCREMENTAL, "webcrm hook") == frozenset()
+        assert announced(Mode.INCREMENTAL, "webcrm hook") == Announced()

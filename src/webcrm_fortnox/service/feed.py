@@ -5,7 +5,7 @@ for one connection for all companies, reference §7.2). The handled offsets are 
 store under the pseudo-tenant ``feed:<client id>``, so a restarted service replays what it missed.
 Each event wakes its tenant's worker; after every (re)connect all tenants of the connection sync
 once too, because a change made while the feed was down may lie before any stored offset. Once
-such a sync has listed Fortnox's changes, the customers the feed announces are all that changed,
+such a sync has listed Fortnox's changes, the records the feed announces are all that changed,
 and the syncs it triggers read only those (see ``TenantWorker``).
 
 A tenant joins once its clients are open and leaves while it is paused (its token would make the
@@ -218,7 +218,7 @@ class FeedListener:
                 f"fortnox {event.topic}",
                 fortnox_ids=event_record_ids(event),
                 at=event.timestamp,
-                customers=(event.entity_id,) if event.topic == "customers" else (),
+                announced=(event.topic, event.entity_id),
             )
 
     async def _watch(self, stream: EventStream, members: list[TenantWorker]) -> None:

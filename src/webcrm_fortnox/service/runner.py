@@ -19,6 +19,7 @@ from webcrm_fortnox.domain.customer_spec import ENTITY, customer_spec
 from webcrm_fortnox.domain.document import document_spec
 from webcrm_fortnox.domain.webcrm_setup import SetupProblem
 from webcrm_fortnox.engine.adapters import (
+    Announced,
     FortnoxArticles,
     FortnoxCustomers,
     WebcrmOrganisations,
@@ -106,7 +107,7 @@ def customer_record_sources(
     fortnox: FortnoxClient,
     *,
     now: Callable[[], datetime] = _utcnow,
-    announced: frozenset[str] | None = None,
+    announced: Announced | None = None,
 ) -> tuple[WebcrmOrganisations, FortnoxCustomers]:
     """The tenant's customer record sources (Fortnox cursors taken from ``now``; see
     :class:`FortnoxCustomers` on ``announced``)."""
@@ -126,7 +127,7 @@ async def sync_tenant(
     progress: Progress | None = None,
     now: Callable[[], datetime] = _utcnow,
     create_settle: timedelta | None = None,
-    announced_customers: frozenset[str] | None = None,
+    announced: Announced | None = None,
 ) -> TenantRun:
     """Sync (or, with ``dry_run``, plan) one tenant: customers, articles, then documents.
 
@@ -148,17 +149,17 @@ async def sync_tenant(
             answer is told by (tests pass the emulators').
         create_settle: how long a create that got no answer is given to land before it may be
             sent again (default: the tenant's ``unanswered_create_wait_seconds``).
-        announced_customers: the Fortnox customers changed since the last read by
-            ``lastmodified``, when Fortnox's change feed has announced every change since (the
-            service knows); only they are read, and that read's cursor is kept. ``None``: read
-            by ``lastmodified``.
+        announced: every Fortnox record changed since the last read by ``lastmodified``, when
+            Fortnox's change feed has announced every change since (the service knows): only
+            those are read, that read's cursors are kept, and articles are left to the next
+            listing unless one was announced. ``None``: read by ``lastmodified``.
 
     Returns:
         The run; see :attr:`TenantRun.exit_code`. Failures to reach or authenticate with a
         system end up in :attr:`TenantRun.message` rather than raised.
     """
     organisations, customers = customer_record_sources(
-        tenant, webcrm, fortnox, now=now, announced=announced_customers
+        tenant, webcrm, fortnox, now=now, announced=announced
     )
     run = TenantRun(tenant.name)
     if not await _setup_is_complete(run, organisations):
@@ -181,7 +182,9 @@ async def sync_tenant(
     # linked customer, and a line's article a linked item, before the document can sync.
     if not await _sync(run, customer_spec(tenant), state, sources, options):
         return run
-    if tenant.articles.enabled:
+    # Both registers are read whole every time (see engine.adapters.articles): not worth it for
+    # a change the feed says touched no article.
+    if tenant.articles.enabled and (announced is None or announced.articles):
         products = WebcrmProducts(webcrm, tenant.articles)
         if not await _article_setup_is_complete(run, products):
             await _log_stop(state, run, ARTICLE, mode, dry_run)
@@ -193,7 +196,7 @@ async def sync_tenant(
         if not await _sync(run, article_spec(), state, articles, options):
             return run
     if tenant.documents.enabled:
-        documents = document_sources(tenant, state, webcrm, fortnox, now=now)
+        documents = document_sources(tenant, state, webcrm, fortnox, now=now, announced=announced)
         await _sync(run, document_spec(tenant), state, documents, options)
     return run
 

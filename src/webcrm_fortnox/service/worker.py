@@ -32,6 +32,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from webcrm_fortnox.config.models import TenantConfig
+from webcrm_fortnox.engine.adapters.common import Announced
 from webcrm_fortnox.engine.adapters.webcrm_feed import feed_start
 from webcrm_fortnox.engine.apply import RecordOutcome, RecordStatus
 from webcrm_fortnox.engine.plan import Mode
@@ -142,8 +143,8 @@ class TenantWorker:
         #: the feed connection during which a sync read Fortnox customers by ``lastmodified``
         #: while the feed was live: from then on the feed's announcements are every change
         self._covered_epoch: int | None = None
-        #: Fortnox customers announced since the running sync started
-        self._customer_changes: set[str] = set()
+        #: Fortnox records announced since the running sync started, by feed topic
+        self._topic_changes: dict[str, set[str]] = {}
         self.syncs = 0
         self._stack: AsyncExitStack | None = None
         self._wake = asyncio.Event()
@@ -171,7 +172,7 @@ class TenantWorker:
         *,
         fortnox_ids: tuple[str, ...] = (),
         at: datetime | None = None,
-        customers: tuple[str, ...] = (),
+        announced: tuple[str, str] | None = None,
     ) -> None:
         """Ask for a sync soon (changes happened); collapses with other pending triggers.
 
@@ -179,13 +180,15 @@ class TenantWorker:
             reason: what happened, for logs and metrics (``"fortnox feed"``, ``"webcrm poll"``).
             fortnox_ids: the Fortnox records announced, to measure their propagation lag.
             at: when the change happened, as the announcement says.
-            customers: the numbers of the Fortnox customers the change feed announced.
+            announced: the feed topic and number of the Fortnox record announced.
         """
         self._triggers.append(reason)
         when = at or self.connector.clock.now()
         for record in fortnox_ids:
             self._fortnox_changes.setdefault(record, when)
-        self._customer_changes.update(customers)
+        if announced is not None:
+            topic, number = announced
+            self._topic_changes.setdefault(topic, set()).add(number)
         self._wake.set()
 
     @property
@@ -199,9 +202,9 @@ class TenantWorker:
             self.feed_epoch += 1
         self._feed_live = live
 
-    def _announced_customers(self, mode: Mode, trigger: str) -> frozenset[str] | None:
-        """The Fortnox customers a sync may read instead of listing changes by
-        ``lastmodified``, or ``None`` when it must list them.
+    def _feed_announced(self, mode: Mode, trigger: str) -> Announced | None:
+        """The Fortnox records a sync may read instead of listing changes by ``lastmodified``,
+        or ``None`` when it must list them.
 
         Only a sync started by a change (the scheduled cycle is the safety net and always lists)
         and only while the feed has stayed connected since a sync that listed: announcements
@@ -211,7 +214,7 @@ class TenantWorker:
             return None
         if self._covered_epoch != self.feed_epoch:
             return None
-        return frozenset(self._customer_changes)
+        return Announced.of(self._topic_changes)
 
     @property
     def idle(self) -> bool:
@@ -389,9 +392,9 @@ class TenantWorker:
             # service's own write has nothing to write): forget them once it completes, so that
             # neither they pile up nor a later change of the record is timed from them.
             self._announced, self._fortnox_changes = self._fortnox_changes, {}
-            announced = self._announced_customers(mode, trigger)
+            announced = self._feed_announced(mode, trigger)
             epoch = self.feed_epoch if self.feed_live else None
-            customers, self._customer_changes = self._customer_changes, set()
+            topics, self._topic_changes = self._topic_changes, {}
             completed = False
             try:
                 run = await sync_tenant(
@@ -402,7 +405,7 @@ class TenantWorker:
                     mode=mode,
                     progress=self._progress,
                     now=clients.now,
-                    announced_customers=announced,
+                    announced=announced,
                 )
                 completed = not run.stopped
                 if completed and announced is None and epoch == self.feed_epoch:
@@ -416,7 +419,8 @@ class TenantWorker:
                 # An incomplete sync leaves its announcements to the next one (earliest kept).
                 if not completed:
                     self._fortnox_changes = {**self._fortnox_changes, **self._announced}
-                    self._customer_changes |= customers
+                    for topic, numbers in topics.items():
+                        self._topic_changes.setdefault(topic, set()).update(numbers)
                 self._announced = {}
             self.count_calls()
             self.syncs += 1

@@ -13,6 +13,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING
 
 from webcrm_fortnox.engine.adapters.articles import FortnoxArticles, WebcrmProducts
+from webcrm_fortnox.engine.adapters.common import Announced
 from webcrm_fortnox.engine.adapters.documents import (
     FortnoxDocuments,
     WebcrmDeliveries,
@@ -45,12 +46,14 @@ def document_sources(
     fortnox: FortnoxClient,
     *,
     now: Callable[[], datetime] | None = None,
+    announced: Announced | None = None,
 ) -> dict[System, RecordSource]:
-    """The document record sources of one tenant for one run, keyed by system."""
+    """The document record sources of one tenant for one run, keyed by system (see
+    :class:`Announced` on ``announced``)."""
     documents = (
-        FortnoxDocuments(fortnox, tenant)
+        FortnoxDocuments(fortnox, tenant, announced=announced)
         if now is None
-        else FortnoxDocuments(fortnox, tenant, now=now)
+        else FortnoxDocuments(fortnox, tenant, now=now, announced=announced)
     )
     return {
         "webcrm": WebcrmDeliveries(webcrm, tenant, state, fortnox_article_exists(fortnox)),
@@ -59,6 +62,7 @@ def document_sources(
 
 
 __all__ = [
+    "Announced",
     "FortnoxArticles",
     "FortnoxCustomers",
     "FortnoxDocuments",

@@ -1,8 +1,10 @@
-"""What the adapters share: the stored form of change cursors and of canonical values."""
+"""What the adapters share: the stored form of change cursors and of canonical values, and
+what Fortnox's change feed announced."""
 
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from webcrm_fortnox.engine.ports import Fields
@@ -26,6 +28,28 @@ def decode_cursor(cursor: str) -> datetime:
     if when.tzinfo is None:
         raise ValueError(f"not a cursor: {cursor!r}")
     return when
+
+
+@dataclass(frozen=True)
+class Announced:
+    """Every Fortnox record changed since the last read that listed changes by
+    ``lastmodified``, as Fortnox's change feed announced them (the service knows when it can
+    vouch for that): numbers per topic. A Fortnox source given one reads those records alone and
+    keeps its cursor, so the next listing covers everything since the last one.
+    """
+
+    customers: frozenset[str] = frozenset()
+    articles: frozenset[str] = frozenset()
+    orders: frozenset[str] = frozenset()
+    invoices: frozenset[str] = frozenset()
+
+    @classmethod
+    def of(cls, topics: Mapping[str, set[str]]) -> Announced:
+        """From numbers per feed topic (topics not listed here are left out)."""
+        return cls(**{t: frozenset(topics.get(t, ())) for t in ANNOUNCED_TOPICS})
+
+
+ANNOUNCED_TOPICS = ("customers", "articles", "orders", "invoices")
 
 
 def text_values(fields: Fields) -> dict[str, str | None]:

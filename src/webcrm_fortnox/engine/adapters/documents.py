@@ -14,7 +14,8 @@ written in place, position by position: an unchanged line is left alone, a chang
 missing ones created and surplus ones deleted.
 
 Fortnox: changed orders and invoices come from ``lastmodified``, and each is read in full (list
-items have no rows). The webCRM delivery id travels in ``ExternalInvoiceReference1`` (80
+items have no rows); or, when the change feed vouches for them, the announced ones alone (see
+:class:`~.common.Announced`). The webCRM delivery id travels in ``ExternalInvoiceReference1`` (80
 characters), the idempotency key looked up before a create is sent again. Rows are always sent
 whole and without ``RowId`` (see :func:`~webcrm_fortnox.domain.line.rows_from_lines`). A write to
 a booked (or cancelled) document is refused here, before anything is sent.
@@ -48,7 +49,7 @@ from webcrm_fortnox.domain.line import (
 )
 from webcrm_fortnox.domain.normalise import text
 from webcrm_fortnox.domain.types import is_synced_type
-from webcrm_fortnox.engine.adapters.common import decode_cursor, encode_cursor
+from webcrm_fortnox.engine.adapters.common import Announced, decode_cursor, encode_cursor
 from webcrm_fortnox.engine.adapters.webcrm_feed import (
     FeedCursor,
     FeedRead,
@@ -389,6 +390,8 @@ class FortnoxDocuments:
         client: the company's Fortnox client.
         tenant: the tenant's configuration (``delivery_target``).
         now: the current time; cursors are taken from it.
+        announced: every order and invoice changed since the cursor's read, when the change
+            feed vouches for that; ``None`` reads by ``lastmodified``.
     """
 
     system: System = "fortnox"
@@ -400,10 +403,12 @@ class FortnoxDocuments:
         tenant: TenantConfig,
         *,
         now: Callable[[], datetime] = _now,
+        announced: Announced | None = None,
     ) -> None:
         self.client = client
         self.target: Kind = tenant.delivery_target
         self._now = now
+        self.announced = announced
 
     def _documents(self, kind: Kind) -> Orders | Invoices:
         return self.client.orders if kind == "order" else self.client.invoices
@@ -474,28 +479,51 @@ class FortnoxDocuments:
             if since is None
             else self.client.invoices.changed_since(since)
         )
-        numbers = [str(item.document_number) async for item in items]
-        for number in numbers:
-            invoice = await self._invoice(number, cache)
-            if invoice is None:
-                continue
-            if self.target == "order" and invoice.order_reference is not None:
-                # Made from an order: its booking shows on the order's record.
-                ids[record_id("order", invoice.order_reference)] = None
-            else:
-                ids[record_id("invoice", number)] = None
+        for number in [str(item.document_number) async for item in items]:
+            await self._add_invoice(ids, number, cache)
         return list(ids)
 
+    async def _announced_ids(
+        self, announced: Announced, cache: dict[str, Invoice | None]
+    ) -> list[str]:
+        ids: dict[str, None] = {}
+        if self.target == "order":
+            for number in sorted(announced.orders, key=_numeric):
+                ids[record_id("order", number)] = None
+        for number in sorted(announced.invoices, key=_numeric):
+            await self._add_invoice(ids, number, cache)
+        return list(ids)
+
+    async def _add_invoice(
+        self, ids: dict[str, None], number: str, cache: dict[str, Invoice | None]
+    ) -> None:
+        invoice = await self._invoice(number, cache)
+        if invoice is None:
+            return
+        if self.target == "order" and invoice.order_reference is not None:
+            # Made from an order: its booking shows on the order's record.
+            ids[record_id("order", invoice.order_reference)] = None
+        else:
+            ids[record_id("invoice", number)] = None
+
     async def changes(self, cursor: str | None) -> ChangeBatch:
-        """Documents changed since ``cursor`` (every one when it is ``None``), read in full."""
+        """Documents changed since ``cursor`` (every one when it is ``None``), read in full; only
+        the announced ones, with the cursor left as it is, when the change feed vouches for
+        them."""
         started = self._now()
         cache: dict[str, Invoice | None] = {}
+        hinted = cursor is not None and self.announced is not None
+        if hinted and self.announced is not None:
+            ids = await self._announced_ids(self.announced, cache)
+        else:
+            ids = await self._ids(cursor, cache)
         records = []
-        for id in await self._ids(cursor, cache):
+        for id in ids:
             record = await self._read(id, cache)
             if record is not None:
                 records.append(record)
-        return ChangeBatch(records=records, next_cursor=encode_cursor(started))
+        next_cursor = cursor if hinted else encode_cursor(started)
+        return ChangeBatch(records=records, next_cursor=next_cursor)
 
     async def all(self) -> AsyncIterator[SourceRecord]:
         """Every document."""

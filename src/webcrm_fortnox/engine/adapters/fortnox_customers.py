@@ -27,6 +27,7 @@ from webcrm_fortnox.domain.fortnox_customer import (
     customer_payload,
 )
 from webcrm_fortnox.engine.adapters.common import (
+    Announced,
     blame_field,
     decode_cursor,
     encode_cursor,
@@ -57,8 +58,8 @@ class FortnoxCustomers:
         tenant: the tenant's configuration (customer-number ownership).
         now: the current time (tests pass the emulator's clock); cursors are taken from it.
         key_lookback: how far back a cold key index searches (see the module docstring).
-        announced: the numbers of every customer changed since the cursor's read, when the
-            change feed vouches for that; ``None`` reads by ``lastmodified``.
+        announced: every customer changed since the cursor's read, when the change feed
+            vouches for that (:class:`~.common.Announced`); ``None`` reads by ``lastmodified``.
     """
 
     system: System = "fortnox"
@@ -71,7 +72,7 @@ class FortnoxCustomers:
         *,
         now: Callable[[], datetime] = _now,
         key_lookback: timedelta = DEFAULT_KEY_LOOKBACK,
-        announced: frozenset[str] | None = None,
+        announced: Announced | None = None,
     ) -> None:
         self.client = client
         self.tenant = tenant
@@ -116,7 +117,7 @@ class FortnoxCustomers:
         """Customers changed since ``cursor`` (every customer when it is ``None``); only the
         announced ones, with the cursor left as it is, when the change feed vouches for them."""
         if cursor is not None and self.announced is not None:
-            records = await self._read_numbers(sorted(self.announced))
+            records = await self._read_numbers(sorted(self.announced.customers))
             return ChangeBatch(records=records, next_cursor=cursor)
         started = self._now()
         if cursor is None:
