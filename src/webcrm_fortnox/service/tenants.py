@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
+import re
 import tempfile
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import asynccontextmanager
@@ -37,7 +38,9 @@ class UnknownTenantError(LookupError):
 
 
 class StateStoreError(Exception):
-    """The state store could not be opened; ``str()`` says which and why (no password)."""
+    """The state store could not be opened; ``str()`` says which and why, on one line and
+    without the password, e.g. ``cannot open the state store
+    postgresql+psycopg://sync:***@db:5432/sync: connection refused``."""
 
 
 def select_tenants(config: Config, name: str | None) -> list[TenantConfig]:
@@ -71,6 +74,31 @@ def _shown(url: str) -> str:
         return url
 
 
+#: What the PostgreSQL driver says before its reason that the message says already.
+_SERVER_PREFIX = re.compile(
+    r'^(connection failed: )?(connection to server at "[^"]*"(, port \d+)? failed: )?'
+    r"((FATAL|ERROR):\s+)?"
+)
+
+
+def _why(error: Exception, url: str) -> str:
+    """The driver's own reason in one line: its first, without SQLAlchemy's wrapping and link,
+    what the address says already, or the password (should a driver echo it)."""
+    orig = getattr(error, "orig", None)
+    cause = orig if isinstance(orig, BaseException) else error
+    lines = [line.strip() for line in str(cause).splitlines() if line.strip()]
+    reason = _SERVER_PREFIX.sub("", lines[0]) if lines else ""
+    try:
+        password = make_url(url).password
+    except Exception:  # an unparsable URL has no password to hide either
+        password = None
+    if password:
+        reason = reason.replace(str(password), "***")
+    if not reason:
+        return type(cause).__name__
+    return reason[:1].lower() + reason[1:]
+
+
 @asynccontextmanager
 async def open_state(url: str, *, read_only: bool = False) -> AsyncIterator[StateDatabase]:
     """The state database at ``url``, migrated to the newest schema.
@@ -94,7 +122,7 @@ async def open_state(url: str, *, read_only: bool = False) -> AsyncIterator[Stat
             db = await StateDatabase.open(target)
         except Exception as error:
             raise StateStoreError(
-                f"cannot open the state store {_shown(url)}: {type(error).__name__}: {error}"
+                f"cannot open the state store {_shown(url)}: {_why(error, url)}"
             ) from error
         try:
             yield db
