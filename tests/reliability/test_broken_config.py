@@ -220,7 +220,8 @@ def test_an_unreachable_system_stops_the_tenant_with_a_reason(
     assert code == 1, output
     assert "Traceback" not in output, output
     [stopped] = [line for line in output.splitlines() if "stopped:" in line]
-    assert stopped.startswith("acme: stopped: webCRM: no answer from webcrm"), stopped
+    assert stopped.startswith("acme: stopped: webCRM: no answer from http://127.0.0.1:"), stopped
+    assert stopped.endswith(": connection refused"), stopped
 
 
 @pytest.mark.xfail(

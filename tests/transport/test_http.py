@@ -11,11 +11,12 @@ import pytest
 from webcrm_fortnox.transport.errors import (
     ApiError,
     AuthExpired,
+    NoAnswer,
     NotFound,
     RateLimited,
     TransientError,
 )
-from webcrm_fortnox.transport.http import ApiTransport
+from webcrm_fortnox.transport.http import ApiTransport, masked_url, no_answer
 from webcrm_fortnox.transport.ratelimit import RateLimiter
 from webcrm_fortnox.transport.retry import RetryPolicy
 
@@ -176,3 +177,63 @@ async def test_form_fields_are_sent_urlencoded() -> None:
     request = h.requests[0]
     assert request.headers["Content-Type"] == "application/x-www-form-urlencoded"
     assert request.content == b"authCode=a+b"
+
+
+def _refused(url: str) -> httpx.ConnectError:
+    """What httpx raises when nothing listens: the refusal sits two causes down."""
+    try:
+        try:
+            raise ConnectionRefusedError(111, "Connect call failed ('127.0.0.1', 9)")
+        except ConnectionRefusedError as refusal:
+            raise OSError("All connection attempts failed") from refusal
+    except OSError as error:
+        try:
+            raise httpx.ConnectError("All connection attempts failed") from error
+        except httpx.ConnectError as connect:
+            return connect
+
+
+async def test_no_answer_names_the_address_and_the_network_reason() -> None:
+    h = Harness(*[httpx.ConnectError] * 4)
+    with pytest.raises(NoAnswer) as caught:
+        await h.transport.request("GET", "x")
+    assert caught.value.address == "http://api.test"
+    assert caught.value.not_sent and caught.value.system == "test"
+
+    refused = no_answer("webcrm", "http://127.0.0.1:9/Organisations", _refused("x"), not_sent=True)
+    assert str(refused) == "no answer from http://127.0.0.1:9: connection refused"
+    timed_out = no_answer("fortnox", "https://api.test/3", httpx.ReadTimeout("x"), not_sent=False)
+    assert timed_out.reason == "timed out" and not timed_out.not_sent
+
+
+@pytest.mark.parametrize(
+    ("url", "shown", "origin"),
+    [
+        ("http://127.0.0.1:8782/", "http://127.0.0.1:8782", "http://127.0.0.1:8782"),
+        ("https://api.test/3?token=abc", "https://api.test/3", "https://api.test"),
+        (
+            "https://me:s3cret@api.test:8443/x",
+            "https://me:***@api.test:8443/x",
+            "https://me:***@api.test:8443",
+        ),
+        ("https://me@api.test", "https://me@api.test", "https://me@api.test"),
+        ("not a url", "not a url", "not a url"),
+        (
+            "me:s3cret@nowhere",
+            "(an address that cannot be read)",
+            "(an address that cannot be read)",
+        ),
+    ],
+)
+def test_an_address_is_shown_without_its_password_or_query(
+    url: str, shown: str, origin: str
+) -> None:
+    assert masked_url(url) == shown
+    assert masked_url(url, origin=True) == origin
+    assert "s3cret" not in masked_url(url) and "abc" not in masked_url(url)
+
+
+async def test_no_answer_never_shows_a_password_of_the_address() -> None:
+    error = no_answer("webcrm", "https://me:s3cret@api.test/x", _refused("x"), not_sent=True)
+    assert "s3cret" not in str(error) and "s3cret" not in repr(error.to_dict())
+    assert error.address == "https://me:***@api.test"

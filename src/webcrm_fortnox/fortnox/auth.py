@@ -27,7 +27,8 @@ import httpx
 
 from webcrm_fortnox.fortnox.classify import SYSTEM, classify_token_response, parse_body
 from webcrm_fortnox.fortnox.urls import FortnoxUrls
-from webcrm_fortnox.transport.errors import ApiError, TransientError, ValidationError
+from webcrm_fortnox.transport.errors import ApiError, ValidationError
+from webcrm_fortnox.transport.http import no_answer
 from webcrm_fortnox.transport.retry import RetryPolicy
 
 log = logging.getLogger(__name__)
@@ -203,11 +204,9 @@ class OAuthClient:
             try:
                 response = await self.http.post(url, data=dict(form), headers=request_headers)
             except (httpx.ConnectError, httpx.ConnectTimeout) as exc:
-                error = TransientError(
-                    f"no answer from fortnox: {exc!r}", system=SYSTEM, not_sent=True
-                )
+                error = no_answer(SYSTEM, url, exc, not_sent=True)
             except (httpx.TransportError, OSError) as exc:
-                error = TransientError(f"no answer from fortnox: {exc!r}", system=SYSTEM)
+                error = no_answer(SYSTEM, url, exc, not_sent=False)
             else:
                 if response.is_success:
                     return parse_body(response)

@@ -5,6 +5,7 @@ from webcrm_fortnox.transport.errors import (
     AuthError,
     AuthExpired,
     BookedInvoiceError,
+    NoAnswer,
     NotFound,
     PermissionDenied,
     RateLimited,
@@ -12,7 +13,13 @@ from webcrm_fortnox.transport.errors import (
     TransientError,
     ValidationError,
 )
-from webcrm_fortnox.transport.http import ApiTransport, AuthProvider, CallStats
+from webcrm_fortnox.transport.http import (
+    ApiTransport,
+    AuthProvider,
+    CallStats,
+    masked_url,
+    no_answer,
+)
 from webcrm_fortnox.transport.ratelimit import RateLimiter, SlidingWindow
 from webcrm_fortnox.transport.retry import RetryPolicy
 
@@ -24,6 +31,7 @@ __all__ = [
     "AuthProvider",
     "BookedInvoiceError",
     "CallStats",
+    "NoAnswer",
     "NotFound",
     "PermissionDenied",
     "RateLimited",
@@ -33,4 +41,6 @@ __all__ = [
     "SlidingWindow",
     "TransientError",
     "ValidationError",
+    "masked_url",
+    "no_answer",
 ]

@@ -5,6 +5,7 @@ exactly one of these classes, so callers decide with ``except`` clauses instead 
 
     ApiError                       any failed call; carries system, status, vendor code and message
     ├── TransientError             worth retrying later: 5xx, timeouts, dropped connections
+    │   ├── NoAnswer               no response at all; names the address and the reason
     │   └── RateLimited            429; ``retry_after`` seconds when the vendor said so
     ├── AuthError                  the credentials did not work
     │   ├── AuthExpired            access token expired or unknown: log in / refresh and retry once
@@ -87,6 +88,20 @@ class TransientError(ApiError):
     def __init__(self, explanation: str, *, not_sent: bool = False, **kw: Any) -> None:
         super().__init__(explanation, **kw)
         self.not_sent = not_sent
+
+
+class NoAnswer(TransientError):
+    """No response arrived: the connection could not be opened, timed out or was dropped.
+
+    Attributes:
+        address: where it was sent, as ``scheme://host[:port]`` with any password masked.
+        reason: the network's own reason in a few words, e.g. ``connection refused``.
+    """
+
+    def __init__(self, *, address: str, reason: str, **kw: Any) -> None:
+        super().__init__(f"no answer from {address}: {reason}", **kw)
+        self.address = address
+        self.reason = reason
 
 
 class RateLimited(TransientError):

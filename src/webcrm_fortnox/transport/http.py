@@ -8,7 +8,9 @@ its base URL. :class:`ApiTransport` does the rest the same way for both vendors.
 from __future__ import annotations
 
 import asyncio
+import errno
 import logging
+import os
 from collections.abc import Awaitable, Callable, Mapping
 from typing import Any, Protocol
 
@@ -17,8 +19,8 @@ import httpx
 from webcrm_fortnox.transport.errors import (
     ApiError,
     AuthExpired,
+    NoAnswer,
     RateLimited,
-    TransientError,
 )
 from webcrm_fortnox.transport.ratelimit import RateLimiter
 from webcrm_fortnox.transport.retry import RetryPolicy
@@ -53,9 +55,53 @@ class CallStats:
         return dict(vars(self))
 
 
-def _transport_error(system: str, exc: Exception, *, not_sent: bool) -> TransientError:
-    return TransientError(
-        f"no answer from {system}: {type(exc).__name__}: {exc}".rstrip(": "),
+def masked_url(url: str, *, origin: bool = False) -> str:
+    """``url`` fit to show: a password in it masked as ``***``, any query left out.
+
+    With ``origin``, only ``scheme://host[:port]`` (and the masked user) is kept.
+    """
+    unreadable = "(an address that cannot be read)"
+    try:
+        parsed = httpx.URL(url)
+    except (httpx.InvalidURL, TypeError):
+        return unreadable
+    if not parsed.scheme or not parsed.host:
+        plain = url.split("?", 1)[0].split("#", 1)[0]
+        return unreadable if "@" in plain or not plain else plain
+    user = parsed.username
+    userinfo = f"{user}:***@" if parsed.password else f"{user}@" if user else ""
+    host = f"[{parsed.host}]" if ":" in parsed.host else parsed.host
+    port = f":{parsed.port}" if parsed.port is not None else ""
+    path = "" if origin else parsed.path.rstrip("/")
+    return f"{parsed.scheme}://{userinfo}{host}{port}{path}"
+
+
+def network_reason(exc: BaseException) -> str:
+    """Why no answer came, in the network's words: ``connection refused``, ``timed out``…"""
+    if isinstance(exc, httpx.TimeoutException):
+        return "timed out"
+    seen: set[int] = set()
+    cause: BaseException | None = exc
+    while cause is not None and id(cause) not in seen:
+        seen.add(id(cause))
+        if isinstance(cause, TimeoutError):
+            return "timed out"
+        if isinstance(cause, OSError) and isinstance(cause.errno, int) and cause.errno:
+            if cause.errno > 0 and cause.errno in errno.errorcode:
+                text = os.strerror(cause.errno)
+            else:
+                text = cause.strerror or str(cause)
+            return text[:1].lower() + text[1:]
+        cause = cause.__cause__ or cause.__context__
+    text = str(exc).strip()
+    return text[:1].lower() + text[1:] if text else type(exc).__name__
+
+
+def no_answer(system: str, url: str, exc: BaseException, *, not_sent: bool) -> NoAnswer:
+    """The error for a request to ``url`` that got no response (its password never shown)."""
+    return NoAnswer(
+        address=masked_url(url, origin=True),
+        reason=network_reason(exc),
         system=system,
         not_sent=not_sent,
     )
@@ -139,9 +185,9 @@ class ApiTransport:
                     method, url, params=params, json=json, data=data, headers=headers
                 )
             except (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout) as exc:
-                error: ApiError = _transport_error(self.system, exc, not_sent=True)
+                error: ApiError = no_answer(self.system, url, exc, not_sent=True)
             except (httpx.TransportError, OSError) as exc:
-                error = _transport_error(self.system, exc, not_sent=False)
+                error = no_answer(self.system, url, exc, not_sent=False)
             else:
                 if response.is_success:
                     return response
