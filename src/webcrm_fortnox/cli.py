@@ -185,7 +185,8 @@ def _run(
     path = config_path(config_file)
     if not tenants:
         raise _fail(f"{path}: has no [[tenant]] table: add one per company (see the README)")
-    command = Command(config, tenants, _connector(context, config_file), Console())
+    connector = _connector(context, config_file)
+    command = Command(config, tenants, connector, Console(), config_file=path)
     try:
         code = asyncio.run(action(command))
     except StateStoreError as error:

@@ -143,6 +143,39 @@ async def test_an_unreachable_system_stops_the_run(tmp_path: Path) -> None:
     assert "acme: stopped: webCRM:" in result.stdout
 
 
+async def test_an_unreachable_system_is_named_by_the_tenant_setting_holding_its_address(
+    env: Systems, tmp_path: Path
+) -> None:
+    def refuse(request: httpx.Request) -> httpx.Response:
+        raise httpx.ConnectError("All connection attempts failed", request=request)
+
+    async def no_wait(seconds: float) -> None:
+        return None
+
+    second_token = "00000000-0000-4000-8000-000000000002"
+    await env.webcrm_api.post(
+        "/_emulator/tenants", json={"api_token": second_token, "seed": "empty"}
+    )
+    webcrm = env.connector.transports["webcrm"]
+    connector = Connector(
+        clock=env.clock,
+        sleep=no_wait,
+        transports={"webcrm": webcrm, "fortnox": httpx.MockTransport(refuse)},
+    )
+    other = tenant(name="beta", webcrm={"api_token": second_token})
+    path = config_file(tmp_path, tenant(), other)
+    result = await cli(connector, "sync", "--once", "--config", path)
+
+    assert result.exit_code == 1
+    stopped = [line for line in result.stdout.splitlines() if ": stopped: " in line]
+    assert stopped == [
+        f"{name}: stopped: Fortnox: no answer from https://apps.fortnox.se "
+        f"(tenant[{index}].fortnox.auth_url in {path}): all connection attempts failed; "
+        "check the address and that Fortnox is reachable"
+        for index, name in enumerate(["acme", "beta"])
+    ]
+
+
 async def test_missing_webcrm_fields_stop_the_first_sync_with_what_to_create(
     env: Systems, tmp_path: Path
 ) -> None:

@@ -221,20 +221,18 @@ def test_an_unreachable_system_stops_the_tenant_with_a_reason(
     assert "Traceback" not in output, output
     [stopped] = [line for line in output.splitlines() if "stopped:" in line]
     assert stopped.startswith("acme: stopped: webCRM: no answer from http://127.0.0.1:"), stopped
-    assert stopped.endswith(": connection refused"), stopped
+    assert stopped.endswith(
+        ": connection refused; check the address and that webCRM is reachable"
+    ), stopped
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="the reason a tenant stopped on an unreachable system names neither the address nor "
-    "the setting holding it (service/runner.stopped_message, transport/http._transport_error)",
-)
 def test_an_unreachable_system_is_named_by_its_address(unreachable: tuple[str, int, str]) -> None:
     text, _, output = unreachable
 
     [stopped] = [line for line in output.splitlines() if "stopped:" in line]
     url = text.split('base_url = "', 1)[1].split('"', 1)[0]
     assert url in stopped and "base_url" in stopped, stopped
+    assert f"{url} (tenant[0].webcrm.base_url in " in stopped, stopped
 
 
 def test_an_unreachable_state_store_names_file_key_and_server(tmp_path: Path) -> None:

@@ -7,16 +7,20 @@ import asyncio
 import io
 import json
 import logging
+from pathlib import Path
 
 import httpx
 from rich.console import Console
 
+from tests.domain.tenants import make_tenant
 from tests.service.live import Live, eventually, quick, running
 from tests.service.support import browser
+from webcrm_fortnox.service import Connector
 from webcrm_fortnox.service.connect import connect_fortnox
 from webcrm_fortnox.service.daemon import SyncService
 from webcrm_fortnox.service.http_server import free_port
 from webcrm_fortnox.service.logs import Redactor, setup_logging
+from webcrm_fortnox.service.runner import TenantPlace
 from webcrm_fortnox.service.status import tenant_status
 from webcrm_fortnox.store import StateDatabase
 from webcrm_fortnox.store.service import ServiceStore
@@ -175,3 +179,34 @@ async def _organisation(env: Live, name: str) -> bool:
 
 async def _true(value: bool) -> bool:
     return value
+
+
+async def test_a_tenant_of_an_unreachable_system_names_the_setting_and_file(
+    db: StateDatabase,
+) -> None:
+    def refuse(request: httpx.Request) -> httpx.Response:
+        raise httpx.ConnectError("All connection attempts failed", request=request)
+
+    async def no_wait(seconds: float) -> None:
+        return None
+
+    down = httpx.MockTransport(refuse)
+    connector = Connector(sleep=no_wait, transports={"webcrm": down, "fortnox": down})
+    place = TenantPlace(Path("conf/webcrm-fortnox.toml"), 2)
+    options = quick(feed=False, places={"acme": place})
+    service = SyncService(
+        [make_tenant(webcrm={"api_token": DEFAULT_API_TOKEN})], db, connector, options
+    )
+    worker = service.workers["acme"]
+
+    async def failing() -> bool:
+        return worker.reason is not None
+
+    async with running(service):
+        await eventually(failing, "the tenant failing")
+
+    assert worker.reason == (
+        "webCRM: no answer from https://api.webcrm.com (tenant[2].webcrm.base_url in "
+        f"{place.file}): all connection attempts failed; check the address and that webCRM is "
+        "reachable"
+    )

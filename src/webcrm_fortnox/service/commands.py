@@ -10,9 +10,11 @@ complete).
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import json
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextColumn
@@ -32,6 +34,7 @@ from webcrm_fortnox.service.connections import Connector, TenantClients
 from webcrm_fortnox.service.daemon import ServiceOptions, SyncService
 from webcrm_fortnox.service.exclusions import Exclusions
 from webcrm_fortnox.service.runner import (
+    TenantPlace,
     TenantRun,
     combined_exit_code,
     customer_record_sources,
@@ -59,12 +62,24 @@ class Command:
         tenants: the tenants to act on (``--tenant``, default all).
         connector: builds each tenant's clients.
         console: where to print.
+        config_file: the file the configuration was read from (named in messages about one of
+            its settings).
     """
 
     config: Config
     tenants: Sequence[TenantConfig]
     connector: Connector
     console: Console
+    config_file: Path | None = None
+
+    def place(self, tenant: TenantConfig) -> TenantPlace | None:
+        """Where ``tenant``'s settings are written, when the file is known."""
+        if self.config_file is None:
+            return None
+        names = [t.name for t in self.config.tenant]
+        if tenant.name not in names:
+            return None
+        return TenantPlace(self.config_file, names.index(tenant.name))
 
 
 class ProgressBars:
@@ -116,7 +131,14 @@ async def plan(command: Command, *, full: bool) -> int:
 
     async def task(tenant: TenantConfig, state: TenantState, clients: TenantClients) -> TenantRun:
         return await sync_tenant(
-            tenant, state, clients.webcrm, clients.fortnox, mode=mode, dry_run=True, now=clients.now
+            tenant,
+            state,
+            clients.webcrm,
+            clients.fortnox,
+            mode=mode,
+            dry_run=True,
+            now=clients.now,
+            place=command.place(tenant),
         )
 
     async with open_state(command.config.state.url, read_only=True) as db:
@@ -164,6 +186,7 @@ async def sync_once(command: Command, *, full: bool) -> int:
                 mode=mode,
                 progress=progress,
                 now=clients.now,
+                place=command.place(tenant),
             )
             await exclusions.save()
             return run
@@ -213,6 +236,7 @@ async def retry(command: Command, error_id: int | None) -> int:
                 mode=Mode.RETRY,
                 retry_error=error_id,
                 now=clients.now,
+                place=command.place(tenant),
             )
 
         runs = await run_tenants(tenants, db, command.connector, task)
@@ -300,7 +324,13 @@ async def match(command: Command, *, accept_all: bool, ask: Ask | None) -> int:
             return await decide(tenant.name, result)
 
         run = await match_tenant(
-            tenant, state, clients.webcrm, clients.fortnox, deciding, now=clients.now
+            tenant,
+            state,
+            clients.webcrm,
+            clients.fortnox,
+            deciding,
+            now=clients.now,
+            place=command.place(tenant),
         )
         if run.decisions:
             full = await state.cursor("webcrm", ENTITY) is not None
@@ -319,6 +349,8 @@ async def match(command: Command, *, accept_all: bool, ask: Ask | None) -> int:
 
 async def run_service(command: Command, options: ServiceOptions) -> int:
     """``run``: every selected tenant until SIGTERM or Ctrl-C; 0 after a clean stop."""
+    places = {t.name: place for t in command.tenants if (place := command.place(t)) is not None}
+    options = dataclasses.replace(options, places={**places, **options.places})
     async with open_state(command.config.state.url) as db:
         service = SyncService(command.tenants, db, command.connector, options)
         return await service.serve_until_signalled()

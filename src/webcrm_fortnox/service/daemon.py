@@ -19,7 +19,7 @@ import contextlib
 import logging
 import secrets
 import signal
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -29,6 +29,7 @@ from webcrm_fortnox.service.feed import FeedListener
 from webcrm_fortnox.service.health import health_app
 from webcrm_fortnox.service.http_server import serving
 from webcrm_fortnox.service.metrics import ServiceMetrics
+from webcrm_fortnox.service.runner import TenantPlace
 from webcrm_fortnox.service.worker import TenantWorker, WorkerSettings
 from webcrm_fortnox.store import StateDatabase
 from webcrm_fortnox.store.service import ServiceStore
@@ -55,6 +56,7 @@ class ServiceOptions:
         metrics_port: their port (``None``: no server).
         callback_url: the public address of that server, for webCRM hooks (``None``: none).
         feed: whether to follow Fortnox's change feed.
+        places: by tenant name, where its settings are written (named in its messages).
     """
 
     worker: WorkerSettings = field(default_factory=WorkerSettings)
@@ -62,6 +64,7 @@ class ServiceOptions:
     metrics_port: int | None = 9464
     callback_url: str | None = None
     feed: bool = True
+    places: Mapping[str, TenantPlace] = field(default_factory=dict)
 
 
 class SyncService:
@@ -87,7 +90,14 @@ class SyncService:
         self.connector = connector
         self.metrics = ServiceMetrics()
         self.workers = {
-            t.name: TenantWorker(t, db, connector, self.metrics, self.options.worker)
+            t.name: TenantWorker(
+                t,
+                db,
+                connector,
+                self.metrics,
+                self.options.worker,
+                place=self.options.places.get(t.name),
+            )
             for t in tenants
         }
         self.feeds = self._feeds() if self.options.feed else []

@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 from webcrm_fortnox.config.models import TenantConfig
@@ -38,7 +39,8 @@ from webcrm_fortnox.engine.ports import (
 from webcrm_fortnox.engine.review import decide_matches, propose_matches
 from webcrm_fortnox.engine.sync import Progress, RunResult, RunStatus, sync_entity
 from webcrm_fortnox.fortnox.client import FortnoxClient
-from webcrm_fortnox.transport.errors import ApiError
+from webcrm_fortnox.transport.errors import ApiError, NoAnswer
+from webcrm_fortnox.transport.http import masked_url
 from webcrm_fortnox.webcrm.client import WebcrmClient
 
 
@@ -94,11 +96,65 @@ def combined_exit_code(runs: Sequence[TenantRun]) -> int:
     return 1 if 1 in codes else max(codes, default=0)
 
 
-def stopped_message(error: ApiError) -> str:
-    """A one-line reason for a tenant stopped by ``error`` (never shows a credential)."""
+#: The settings of a tenant that hold an address the clients send to, by system.
+_ADDRESS_SETTINGS = {
+    "webcrm": ("webcrm.base_url",),
+    "fortnox": ("fortnox.base_url", "fortnox.auth_url"),
+}
+
+
+@dataclass(frozen=True)
+class TenantPlace:
+    """Where a tenant's settings are written, so that a message can point at one of them.
+
+    Attributes:
+        file: the configuration file.
+        index: the tenant's position among its ``[[tenant]]`` tables, from 0.
+    """
+
+    file: Path
+    index: int
+
+    def key(self, key: str) -> str:
+        """``webcrm.base_url`` → ``tenant[0].webcrm.base_url in webcrm-fortnox.toml``."""
+        return f"tenant[{self.index}].{key} in {self.file}"
+
+
+def _address_setting(error: NoAnswer, tenant: TenantConfig) -> tuple[str, str] | None:
+    """The tenant's setting that holds the address ``error`` got no answer from, and its value
+    fit to show; ``None`` when no setting of the system holds it."""
+    for key in _ADDRESS_SETTINGS.get(error.system, ()):
+        table, name = key.split(".")
+        value = getattr(getattr(tenant, table), name)
+        if masked_url(value, origin=True) == error.address:
+            return key, masked_url(value)
+    return None
+
+
+def stopped_message(
+    error: ApiError, tenant: TenantConfig | None = None, place: TenantPlace | None = None
+) -> str:
+    """A one-line reason for a tenant stopped by ``error`` (never shows a credential).
+
+    A system that gave no answer is named by its address and, given the ``tenant``, by the
+    setting that holds it (with its file, given the tenant's ``place``)::
+
+        webCRM: no answer from http://127.0.0.1:8782 (tenant[0].webcrm.base_url in
+        webcrm-fortnox.toml): connection refused; check the address and that webCRM is reachable
+    """
     system = {"fortnox": "Fortnox", "webcrm": "webCRM"}.get(error.system, error.system or "")
     where = f"{system}: " if system else ""
-    return f"{where}{error.explanation}"
+    if not isinstance(error, NoAnswer):
+        return f"{where}{error.explanation}"
+    address = error.address
+    setting = None if tenant is None else _address_setting(error, tenant)
+    if setting is not None:
+        key, shown = setting
+        address = f"{shown} ({place.key(key) if place else key + ' in the configuration'})"
+    return (
+        f"{where}no answer from {address}: {error.reason}; "
+        f"check the address and that {system or 'the system'} is reachable"
+    )
 
 
 def customer_record_sources(
@@ -128,6 +184,7 @@ async def sync_tenant(
     now: Callable[[], datetime] = _utcnow,
     create_settle: timedelta | None = None,
     announced: Announced | None = None,
+    place: TenantPlace | None = None,
 ) -> TenantRun:
     """Sync (or, with ``dry_run``, plan) one tenant: customers, articles, then documents.
 
@@ -153,6 +210,7 @@ async def sync_tenant(
             Fortnox's change feed has announced every change since (the service knows): only
             those are read, that read's cursors are kept, and articles are left to the next
             listing unless one was announced. ``None``: read by ``lastmodified``.
+        place: where the tenant's settings are written, named when one of them is at fault.
 
     Returns:
         The run; see :attr:`TenantRun.exit_code`. Failures to reach or authenticate with a
@@ -162,7 +220,7 @@ async def sync_tenant(
         tenant, webcrm, fortnox, now=now, announced=announced
     )
     run = TenantRun(tenant.name)
-    if not await _setup_is_complete(run, organisations):
+    if not await _setup_is_complete(run, tenant, place, organisations):
         await _log_stop(state, run, ENTITY, mode, dry_run)
         return run
     options: dict[str, Any] = {
@@ -180,29 +238,31 @@ async def sync_tenant(
     sources: Mapping[System, RecordSource] = {"webcrm": organisations, "fortnox": customers}
     # Customers first, then articles, then documents: a delivery's organisation must be a
     # linked customer, and a line's article a linked item, before the document can sync.
-    if not await _sync(run, customer_spec(tenant), state, sources, options):
+    if not await _sync(run, tenant, place, customer_spec(tenant), state, sources, options):
         return run
     # Both registers are read whole every time (see engine.adapters.articles): not worth it for
     # a change the feed says touched no article.
     if tenant.articles.enabled and (announced is None or announced.articles):
         products = WebcrmProducts(webcrm, tenant.articles)
-        if not await _article_setup_is_complete(run, products):
+        if not await _article_setup_is_complete(run, tenant, place, products):
             await _log_stop(state, run, ARTICLE, mode, dry_run)
             return run
         articles: dict[System, RecordSource] = {
             "webcrm": products,
             "fortnox": FortnoxArticles(fortnox, tenant.articles),
         }
-        if not await _sync(run, article_spec(), state, articles, options):
+        if not await _sync(run, tenant, place, article_spec(), state, articles, options):
             return run
     if tenant.documents.enabled:
         documents = document_sources(tenant, state, webcrm, fortnox, now=now, announced=announced)
-        await _sync(run, document_spec(tenant), state, documents, options)
+        await _sync(run, tenant, place, document_spec(tenant), state, documents, options)
     return run
 
 
 async def _sync(
     run: TenantRun,
+    tenant: TenantConfig,
+    place: TenantPlace | None,
     spec: EntitySpec,
     state: StateStore,
     sources: Mapping[System, RecordSource],
@@ -211,7 +271,7 @@ async def _sync(
     """Run one entity into ``run``; false when the tenant must stop (the run was aborted)."""
     result = await sync_entity(spec, state, sources, **options)
     if result.status is RunStatus.ABORTED and isinstance(result.error, ApiError):
-        run.message = stopped_message(result.error)
+        run.message = stopped_message(result.error, tenant, place)
         run.error = result.error
     run.results.append(result)
     return result.status is not RunStatus.ABORTED
@@ -231,12 +291,14 @@ async def _log_stop(
     await state.finish_run(run_id, RunStatus.ABORTED.value, {}, run.message)
 
 
-async def _article_setup_is_complete(run: TenantRun, products: WebcrmProducts) -> bool:
+async def _article_setup_is_complete(
+    run: TenantRun, tenant: TenantConfig, place: TenantPlace | None, products: WebcrmProducts
+) -> bool:
     """Check the product register's setup; on a gap or failure, say why in ``run``."""
     try:
         problems = await products.check_setup()
     except ApiError as error:
-        run.message = stopped_message(error)
+        run.message = stopped_message(error, tenant, place)
         run.error = error
         return False
     if problems:
@@ -251,12 +313,17 @@ async def _article_setup_is_complete(run: TenantRun, products: WebcrmProducts) -
     return True
 
 
-async def _setup_is_complete(run: TenantRun, organisations: WebcrmOrganisations) -> bool:
+async def _setup_is_complete(
+    run: TenantRun,
+    tenant: TenantConfig,
+    place: TenantPlace | None,
+    organisations: WebcrmOrganisations,
+) -> bool:
     """Check webCRM's field setup; on a gap or failure, say why in ``run`` and return false."""
     try:
         run.setup_problems = await organisations.check_setup()
     except ApiError as error:
-        run.message = stopped_message(error)
+        run.message = stopped_message(error, tenant, place)
         run.error = error
         return False
     if run.setup_problems:
@@ -280,6 +347,7 @@ async def match_tenant(
     decide: Decide,
     *,
     now: Callable[[], datetime] = _utcnow,
+    place: TenantPlace | None = None,
 ) -> TenantRun:
     """Propose pairs of existing records on both sides, and record the decisions taken on them.
 
@@ -294,16 +362,17 @@ async def match_tenant(
         decide: shown the proposals, returns the decisions (``--yes``: accept every unambiguous
             pair; a terminal: ask; neither: none).
         now: the clock Fortnox cursors are taken from.
+        place: where the tenant's settings are written, named when one of them is at fault.
     """
     organisations, customers = customer_record_sources(tenant, webcrm, fortnox, now=now)
     run = TenantRun(tenant.name)
-    if not await _setup_is_complete(run, organisations):
+    if not await _setup_is_complete(run, tenant, place, organisations):
         return run
     sources: Mapping[System, RecordSource] = {"webcrm": organisations, "fortnox": customers}
     try:
         run.matches = await propose_matches(customer_spec(tenant), state, sources)
     except ApiError as error:
-        run.message = stopped_message(error)
+        run.message = stopped_message(error, tenant, place)
         return run
     decided = await decide(run.matches)
     for verdict in (MatchVerdict.ACCEPTED, MatchVerdict.REJECTED):

@@ -39,7 +39,7 @@ from webcrm_fortnox.engine.plan import Mode
 from webcrm_fortnox.service.connections import Connector, NotConnectedError, TenantClients
 from webcrm_fortnox.service.exclusions import Exclusions
 from webcrm_fortnox.service.metrics import ServiceMetrics
-from webcrm_fortnox.service.runner import TenantRun, sync_tenant
+from webcrm_fortnox.service.runner import TenantPlace, TenantRun, sync_tenant
 from webcrm_fortnox.service.vault import TokenKeyError, TokenVault
 from webcrm_fortnox.store import StateDatabase
 from webcrm_fortnox.store.service import ServiceStore
@@ -107,6 +107,7 @@ class TenantWorker:
         metrics: where it counts.
         settings: service-wide timing.
         monotonic: the clock intervals are measured with.
+        place: where its settings are written, named when one of them is at fault.
     """
 
     def __init__(
@@ -118,8 +119,10 @@ class TenantWorker:
         settings: WorkerSettings,
         *,
         monotonic: Callable[[], float] = time.monotonic,
+        place: TenantPlace | None = None,
     ) -> None:
         self.tenant = tenant
+        self.place = place
         self.name = tenant.name
         self.db = db
         self.state = db.tenant(tenant.name)
@@ -406,6 +409,7 @@ class TenantWorker:
                     progress=self._progress,
                     now=clients.now,
                     announced=announced,
+                    place=self.place,
                 )
                 completed = not run.stopped
                 if completed and announced is None and epoch == self.feed_epoch:
