@@ -21,6 +21,8 @@ import typer
 from webcrm_fortnox import __version__
 
 if TYPE_CHECKING:
+    from rich.console import Console
+
     from webcrm_fortnox.service.commands import Command
     from webcrm_fortnox.service.connect import OpenUrl
     from webcrm_fortnox.service.connections import Connector
@@ -156,6 +158,17 @@ FullOption = Annotated[
 ]
 
 
+def _console() -> Console:
+    """Where a command prints: a terminal wraps at its width; into a pipe or file, a message
+    stays on one line however long (Rich would otherwise break it at 80 columns)."""
+    from rich.console import Console
+
+    console = Console()
+    if not console.is_terminal:
+        console.soft_wrap = True
+    return console
+
+
 def _fail(message: str) -> typer.Exit:
     typer.echo(message, err=True)
     return typer.Exit(1)
@@ -168,8 +181,6 @@ def _run(
     action: Callable[[Command], Coroutine[Any, Any, int]],
 ) -> None:
     """Load the configuration, run ``action`` on the chosen tenants, exit with its status."""
-    from rich.console import Console
-
     from webcrm_fortnox.config import ConfigError, config_path, load_config
     from webcrm_fortnox.service.commands import Command, NoSuchError
     from webcrm_fortnox.service.connect import ConnectError
@@ -186,7 +197,7 @@ def _run(
     if not tenants:
         raise _fail(f"{path}: has no [[tenant]] table: add one per company (see the README)")
     connector = _connector(context, config_file)
-    command = Command(config, tenants, connector, Console(), config_file=path)
+    command = Command(config, tenants, connector, _console(), config_file=path)
     try:
         code = asyncio.run(action(command))
     except StateStoreError as error:
@@ -458,8 +469,6 @@ def demo(
     import dataclasses
     import logging
 
-    from rich.console import Console
-
     from webcrm_fortnox.service.demo import QUICK, DemoOptions, run_demo
     from webcrm_fortnox.service.logs import Redactor, setup_logging
 
@@ -483,7 +492,7 @@ def demo(
     level = root.level
     handler = setup_logging(Redactor(), level=logging.INFO, stream=log_file)
     try:
-        code = asyncio.run(run_demo(Console(), options))
+        code = asyncio.run(run_demo(_console(), options))
     finally:
         root.removeHandler(handler)
         root.setLevel(level)

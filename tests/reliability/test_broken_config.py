@@ -204,12 +204,12 @@ def test_a_missing_file_says_how_to_give_one(tmp_path: Path) -> None:
 @pytest.fixture(scope="module")
 def unreachable(tmp_path_factory: pytest.TempPathFactory) -> tuple[str, int, str]:
     """``sync --once`` with both systems on a loopback port nobody listens on (the clients
-    retry before giving up, so this runs once for the tests below): the configuration, the
-    exit status and the output."""
+    retry before giving up, so this runs once for the tests below), printing into a pipe with
+    no $COLUMNS: the configuration, the exit status and the output."""
     folder = tmp_path_factory.mktemp("unreachable")
     text = good(folder)
     path = write(folder, text)
-    return text, *webcrm_fortnox("sync", "--once", "--config", str(path))
+    return text, *webcrm_fortnox("sync", "--once", "--config", str(path), env={"COLUMNS": ""})
 
 
 def test_an_unreachable_system_stops_the_tenant_with_a_reason(
@@ -233,6 +233,18 @@ def test_an_unreachable_system_is_named_by_its_address(unreachable: tuple[str, i
     url = text.split('base_url = "', 1)[1].split('"', 1)[0]
     assert url in stopped and "base_url" in stopped, stopped
     assert f"{url} (tenant[0].webcrm.base_url in " in stopped, stopped
+
+
+def test_a_long_stopped_line_is_not_broken_when_printed_to_a_pipe(
+    unreachable: tuple[str, int, str],
+) -> None:
+    """The fixture's command ran without a terminal and without $COLUMNS: Rich would break
+    its lines at 80 columns."""
+    _, _, output = unreachable
+
+    [stopped] = [line for line in output.splitlines() if "stopped:" in line]
+    assert len(stopped) > 80, stopped
+    assert stopped.endswith("check the address and that webCRM is reachable"), output
 
 
 def test_an_unreachable_state_store_names_file_key_and_server(tmp_path: Path) -> None:
