@@ -239,3 +239,24 @@ async def test_a_sync_lists_fortnox_changes_again_after_the_feed_reconnects(
         assert announced(Mode.INCREMENTAL, "webcrm hook") is None
         await worker.sync(Mode.INCREMENTAL, "fortnox feed connected")  # lists, and so covers
         assert announced(Mode.INCREMENTAL, "webcrm hook") == Announced()
+
+
+async def test_the_poll_wakes_the_tenant_once_per_webcrm_change(
+    env: Live, db: StateDatabase
+) -> None:
+    service = SyncService([env.tenant()], db, env.connector(), quick())
+    worker = next(iter(service.workers.values()))
+    try:
+        # No sync yet, so no cursor: every poll lists the newest rows, the same each time.
+        await env.systems.organisation(OrganisationName="Ett byte AB")
+
+        async def wake_ups() -> int:
+            await worker._poll()
+            return worker._triggers.count("webcrm poll")
+
+        assert await wake_ups() == 1
+        assert await wake_ups() == 1  # nothing new: no second wake-up
+        await env.systems.organisation(OrganisationName="Två byten AB")
+        assert await wake_ups() == 2
+    finally:
+        await worker.close()

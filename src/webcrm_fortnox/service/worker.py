@@ -22,7 +22,6 @@ new tokens; the next sync then catches up on everything changed meanwhile.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import time
 from collections.abc import Callable
@@ -361,6 +360,9 @@ class TenantWorker:
             rows = await webcrm_rows(self, clients)
             if changed_rows(self._polled, rows):
                 self.trigger("webcrm poll")
+            # Rows a sync has read lie behind the cursors it moved, so the next poll lists them
+            # no more; those it lists again (the cursor's own second) are compared with these.
+            self._polled = rows
         except (NotConnectedError, TokenKeyError) as error:
             await self._pause(NOT_CONNECTED, str(error))
             return
@@ -387,9 +389,6 @@ class TenantWorker:
                 await self._pause(NOT_CONNECTED, str(error))
                 return False
             await self.exclusions.load()
-            # What the poll compares with next: the sync reads at least these rows.
-            with contextlib.suppress(ApiError):
-                self._polled = await webcrm_rows(self, clients)
             started = self.monotonic()
             # Every announcement so far is settled by this sync, written or not (an echo of the
             # service's own write has nothing to write): forget them once it completes, so that
