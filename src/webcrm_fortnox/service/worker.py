@@ -142,7 +142,7 @@ class TenantWorker:
         self._feed_live = False
         #: how many times the change feed has (re)connected for this tenant
         self.feed_epoch = 0
-        #: the feed connection during which a sync read Fortnox customers by ``lastmodified``
+        #: the feed connection during which a sync listed Fortnox's changes by ``lastmodified``
         #: while the feed was live: from then on the feed's announcements are every change
         self._covered_epoch: int | None = None
         #: Fortnox records announced since the running sync started, by feed topic
