@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from pathlib import Path
 
 from tests.service.live import Live, eventually, quick, running
@@ -27,7 +29,10 @@ def syncs_by(service: SyncService, trigger: str) -> float:
     return syncs(service).get(trigger, 0.0)
 
 
-async def started(service: SyncService) -> None:
+@asynccontextmanager
+async def started(service: SyncService) -> AsyncIterator[None]:
+    """``service`` running, from the moment its first sync, the change feed and the feed's
+    catch-up sync are done; stopped when the block ends."""
     worker = next(iter(service.workers.values()))
 
     async def ready() -> bool:
@@ -35,7 +40,9 @@ async def started(service: SyncService) -> None:
         feeds = all(feed.live and feed.connections >= 1 for feed in service.feeds)
         return worker.syncs >= 1 and feeds and worker.idle
 
-    await eventually(ready, "the first sync, the change feed and its catch-up")
+    async with running(service):
+        await eventually(ready, "the first sync, the change feed and its catch-up")
+        yield
 
 
 async def test_a_fortnox_edit_reaches_webcrm_without_waiting_for_the_cycle(
@@ -44,8 +51,7 @@ async def test_a_fortnox_edit_reaches_webcrm_without_waiting_for_the_cycle(
     # Cycle and webCRM poll an hour away: only the change feed can explain a quick sync.
     config = env.tenant(webcrm_poll_seconds=3600)
     service = SyncService([config], db, env.connector(), quick())
-    async with running(service):
-        await started(service)
+    async with started(service):
         number = await env.systems.customer(Name="Kund från Fortnox AB")
 
         async def arrived() -> bool:
@@ -72,8 +78,7 @@ async def test_a_webcrm_edit_reaches_fortnox_within_the_poll_interval(
     env: Live, db: StateDatabase
 ) -> None:
     service = SyncService([env.tenant()], db, env.connector(), quick())
-    async with running(service):
-        await started(service)
+    async with started(service):
         await env.systems.organisation(OrganisationName="Kund från webCRM AB")
 
         async def arrived() -> bool:
@@ -108,8 +113,7 @@ async def test_the_feed_resumes_from_its_stored_offset_after_a_restart(
 ) -> None:
     config = env.tenant(webcrm_poll_seconds=3600)
     first = SyncService([config], db, env.connector(), quick())
-    async with running(first):
-        await started(first)
+    async with started(first):
         number = await env.systems.customer(Name="Första AB")
         await eventually(lambda: _handled(first, 1), "the first event handled")
     # While nobody listens, Fortnox announces two more changes.
@@ -117,8 +121,7 @@ async def test_the_feed_resumes_from_its_stored_offset_after_a_restart(
     await env.systems.customer(Name="Andra AB")
 
     second = SyncService([config], db, env.connector(), quick(feed=True))
-    async with running(second):
-        await started(second)
+    async with started(second):
         # The stored offset replays what happened while down (and, at most, the last one again).
         await eventually(lambda: _handled(second, 2), "the missed events replayed")
 
@@ -146,8 +149,7 @@ async def test_a_line_edited_alone_in_webcrm_reaches_fortnox_within_the_poll_int
     # No hooks, cycle an hour away: only the poll of changed lines can explain the edit's sync.
     service = SyncService([env.tenant()], db, env.connector(), quick())
     webcrm, fortnox = env.systems.webcrm, env.systems.fortnox
-    async with running(service):
-        await started(service)
+    async with started(service):
         organisation = await env.systems.organisation(OrganisationName="Linjekund AB")
         delivery = await webcrm.create_delivery(
             {"DeliveryOrganisationId": organisation, "DeliveryDescription": "Order"}
@@ -191,8 +193,7 @@ async def test_while_the_feed_is_live_a_fortnox_edit_is_read_alone(
 ) -> None:
     config = env.tenant(webcrm_poll_seconds=3600)
     service = SyncService([config], db, env.connector(), quick())
-    async with running(service):
-        await started(service)
+    async with started(service):
         numbers = [await env.systems.customer(Name=f"Kund {n} AB") for n in range(3)]
 
         async def arrived() -> bool:
@@ -224,8 +225,7 @@ async def test_a_sync_lists_fortnox_changes_again_after_the_feed_reconnects(
 ) -> None:
     config = env.tenant(webcrm_poll_seconds=3600)
     service = SyncService([config], db, env.connector(), quick())
-    async with running(service):
-        await started(service)
+    async with started(service):
         worker = next(iter(service.workers.values()))
         worker.trigger("fortnox customers", announced=("customers", "1"))
         announced = worker._feed_announced
