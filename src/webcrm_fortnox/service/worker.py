@@ -145,7 +145,9 @@ class TenantWorker:
         #: the feed connection during which a sync listed Fortnox's changes by ``lastmodified``
         #: while the feed was live: from then on the feed's announcements are every change
         self._covered_epoch: int | None = None
-        #: Fortnox records announced since the running sync started, by feed topic
+        #: Fortnox records announced since the running sync started, by feed topic. Kept apart
+        #: from the lag bookkeeping below, which drops what a sync writes: an announcement that
+        #: arrives while the sync runs must still be read by the next one.
         self._topic_changes: dict[str, set[str]] = {}
         self.syncs = 0
         self._stack: AsyncExitStack | None = None

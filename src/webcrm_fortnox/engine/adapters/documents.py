@@ -51,10 +51,10 @@ from webcrm_fortnox.domain.normalise import text
 from webcrm_fortnox.domain.types import is_synced_type
 from webcrm_fortnox.engine.adapters.common import Announced, decode_cursor, encode_cursor
 from webcrm_fortnox.engine.adapters.webcrm_feed import (
-    FeedCursor,
     FeedRead,
     TableCursors,
     read_changes,
+    same_start,
 )
 from webcrm_fortnox.engine.ports import ChangeBatch, Fields, SourceRecord, StateStore, System
 from webcrm_fortnox.fortnox.models import Invoice, Order
@@ -248,7 +248,7 @@ class WebcrmDeliveries:
             parts[line_table] = lines.next_cursor
         else:
             # Lines are read from where deliveries were read, the next time they can be.
-            parts[line_table] = FeedCursor(FeedCursor.decode(read.next_cursor).at).encode()
+            parts[line_table] = same_start(read.next_cursor)
         return ChangeBatch(records=records, next_cursor=TableCursors(parts).encode())
 
     async def _changed_lines(
@@ -261,7 +261,7 @@ class WebcrmDeliveries:
         """
         if line_table in self.client.refused_tables:
             return None
-        start = parts.get(line_table) or FeedCursor(FeedCursor.decode(parts[table]).at).encode()
+        start = parts.get(line_table) or same_start(parts[table])
         try:
             return await read_changes(
                 self.client,
@@ -512,9 +512,9 @@ class FortnoxDocuments:
         them."""
         started = self._now()
         cache: dict[str, Invoice | None] = {}
-        hinted = cursor is not None and self.announced is not None
-        if hinted and self.announced is not None:
-            ids = await self._announced_ids(self.announced, cache)
+        announced = None if cursor is None else self.announced
+        if announced is not None:
+            ids = await self._announced_ids(announced, cache)
         else:
             ids = await self._ids(cursor, cache)
         records = []
@@ -522,7 +522,7 @@ class FortnoxDocuments:
             record = await self._read(id, cache)
             if record is not None:
                 records.append(record)
-        next_cursor = cursor if hinted else encode_cursor(started)
+        next_cursor = cursor if announced is not None else encode_cursor(started)
         return ChangeBatch(records=records, next_cursor=next_cursor)
 
     async def all(self) -> AsyncIterator[SourceRecord]:

@@ -123,6 +123,12 @@ class TableCursors:
         return cls({first: text})
 
 
+def same_start(cursor: str) -> str:
+    """A cursor that starts where ``cursor`` does and remembers no rows: the start of another
+    table read alongside (its rows are not the ones ``cursor`` remembers)."""
+    return FeedCursor(FeedCursor.decode(cursor).at).encode()
+
+
 def feed_start(cursor: str, table: str) -> datetime:
     """The instant a stored webCRM cursor says nothing of ``table`` before it is new (less no
     overlap). A cursor that holds no part for ``table`` starts it where its first part starts.
