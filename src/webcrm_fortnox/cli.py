@@ -174,6 +174,18 @@ def _fail(message: str) -> typer.Exit:
     return typer.Exit(1)
 
 
+def _quiet_logs() -> None:
+    """Keep the engine's log records (``record failed``, ``run aborted``) off a command's
+    standard error: the command prints what happened and, when it stops, one line saying why.
+    Without a handler, Python's last resort would print each record bare beside that line.
+    ``run`` (and ``--log-level``) send them to its JSON log instead."""
+    import logging
+
+    package = logging.getLogger("webcrm_fortnox")
+    if not any(isinstance(h, logging.NullHandler) for h in package.handlers):
+        package.addHandler(logging.NullHandler())
+
+
 def _run(
     ctx: typer.Context,
     config_file: Path | None,
@@ -188,6 +200,7 @@ def _run(
     from webcrm_fortnox.service.vault import TokenKeyError
 
     context = ctx.obj if isinstance(ctx.obj, CliContext) else CliContext()
+    _quiet_logs()
     try:
         config = load_config(config_file)
         tenants = select_tenants(config, tenant)

@@ -124,9 +124,30 @@ async def test_a_refused_secret_stops_the_tenant_without_showing_it(
     path = config_file(tmp_path, tenant(fortnox={"client_secret": wrong}))
     result = await cli(env.connector, "sync", "--once", "--config", path)
     assert result.exit_code == 1
-    assert "acme: stopped: Fortnox:" in result.stdout
+    stopped = [line for line in result.stdout.splitlines() if "stopped:" in line]
+    assert stopped == [
+        "acme: stopped: Fortnox: the client credentials were refused (invalid_client: The client "
+        f"credentials are invalid); check tenant[0].fortnox.client_secret in {path}, and "
+        "fortnox.client_id and fortnox.tenant_id beside it"
+    ]
+    assert result.stderr == ""
     assert wrong not in result.output
     assert await env.customers() == []
+
+
+async def test_a_refused_webcrm_token_names_its_setting(env: Systems, tmp_path: Path) -> None:
+    wrong = "00000000-0000-4000-8000-000000004711"
+    path = config_file(tmp_path, tenant(webcrm={"api_token": wrong}))
+    result = await cli(env.connector, "sync", "--once", "--config", path)
+    assert result.exit_code == 1
+    (stopped,) = [line for line in result.stdout.splitlines() if "stopped:" in line]
+    assert stopped.startswith("acme: stopped: webCRM: the API token was refused (")
+    assert stopped.endswith(
+        f"); check tenant[0].webcrm.api_token in {path} against the token in webCRM under "
+        "Configuration → Integration → API → REST"
+    )
+    assert result.stderr == ""
+    assert wrong not in result.output
 
 
 async def test_an_unreachable_system_stops_the_run(tmp_path: Path) -> None:

@@ -20,6 +20,7 @@ from webcrm_fortnox.engine.ports import (
 from webcrm_fortnox.engine.sync import RunResult, RunStatus, sync_entity
 from webcrm_fortnox.store import TenantState
 from webcrm_fortnox.transport.errors import (
+    NoAnswer,
     ReconnectNeeded,
     TransientError,
     ValidationError,
@@ -675,6 +676,54 @@ async def test_an_unreadable_system_aborts_the_run(systems: Systems, state: Tena
     assert result.exit_code == 1
     assert "could not read changes" in (result.message or "")
     assert systems.writes == 0
+
+
+def _refused(system: str) -> NoAnswer:
+    return NoAnswer(
+        address="http://127.0.0.1:9", reason="connection refused", system=system, not_sent=True
+    )
+
+
+async def test_a_system_gone_mid_run_stops_it_after_three_records_without_an_answer(
+    systems: Systems, state: TenantState
+) -> None:
+    for n in range(10):
+        systems.webcrm.add(name=f"Kund {n}")
+    systems.fortnox.faults.write_error = _refused("fortnox")
+
+    result = await run(systems, state)
+
+    assert result.status is RunStatus.ABORTED and result.exit_code == 1
+    assert result.error is not None and isinstance(result.error, NoAnswer)
+    assert systems.fortnox.calls.creates == 3
+    assert result.not_attempted == 7
+    errors = await state.open_errors()
+    assert len(errors) == 3
+    for error in errors:
+        assert error.reason.startswith("not sent: Fortnox did not answer (no answer from")
+        assert "refused it" not in error.reason
+    assert await state.cursor("webcrm", "customer") is None  # the untried are read again
+    (logged,) = await state.runs()
+    assert logged.status == "aborted"
+    assert logged.counts == {"failed": 3, "not_attempted": 7}
+
+
+async def test_an_answer_between_records_without_one_lets_the_run_go_on(
+    systems: Systems, state: TenantState
+) -> None:
+    for n in range(6):
+        systems.webcrm.add(name=f"Kund {n}")
+    refused = {"Kund 0", "Kund 1", "Kund 3", "Kund 4"}
+
+    def reject(fields: Any) -> NoAnswer | None:
+        return _refused("fortnox") if fields["name"] in refused else None
+
+    systems.fortnox.faults.reject = reject
+
+    result = await run(systems, state)
+
+    assert result.status is RunStatus.COMPLETED and result.exit_code == 3
+    assert result.counts == {"failed": 4, "synced": 2}
 
 
 async def test_the_run_log_counts_outcomes(systems: Systems, state: TenantState) -> None:

@@ -28,6 +28,15 @@ def cli_server(
 
     Example: ``with cli_server("emulate", "fortnox", "--seed", "empty") as url: ...``
     """
+    with cli_process(*args, ready_path=ready_path, timeout=timeout) as (url, _):
+        yield url
+
+
+@contextlib.contextmanager
+def cli_process(
+    *args: str, ready_path: str = "/_emulator/health", timeout: float = 20.0
+) -> Iterator[tuple[str, subprocess.Popen[bytes]]]:
+    """:func:`cli_server`, yielding the process too (a test may kill it mid-run)."""
     port = free_port()
     cmd = [sys.executable, "-m", "webcrm_fortnox", *args, "--port", str(port)]
     url = f"http://127.0.0.1:{port}"
@@ -50,7 +59,7 @@ def cli_server(
                 if time.monotonic() > deadline:
                     raise TimeoutError(f"{cmd} did not answer within {timeout} s")
                 time.sleep(0.1)
-            yield url
+            yield url, proc
         finally:
             proc.terminate()
             try:

@@ -134,6 +134,28 @@ async def test_refused_connection_is_retried_even_for_post() -> None:
     assert len(h.requests) == 2
 
 
+async def test_after_a_request_got_no_answer_the_next_ones_are_tried_once_until_one_does() -> None:
+    h = Harness(*[httpx.ConnectError] * 5)
+    with pytest.raises(NoAnswer):
+        await h.transport.request("GET", "x")
+    assert len(h.requests) == 4  # every attempt the policy allows
+    with pytest.raises(NoAnswer):
+        await h.transport.request("GET", "x")
+    assert len(h.requests) == 5  # the system is down: tried once, no backoff
+    assert (await h.transport.request("GET", "x")).status_code == 200
+    h.answers = [httpx.ConnectError]
+    assert (await h.transport.request("GET", "x")).status_code == 200  # retried again
+    assert len(h.requests) == 8
+
+
+async def test_a_failing_answer_counts_as_an_answer() -> None:
+    h = Harness(*[httpx.ConnectError] * 4, httpx.Response(503), httpx.ConnectError)
+    with pytest.raises(NoAnswer):
+        await h.transport.request("GET", "x")
+    assert (await h.transport.request("GET", "x")).status_code == 200
+    assert len(h.requests) == 7
+
+
 async def test_429_penalises_the_limiter_and_retries_even_a_post() -> None:
     h = Harness(httpx.Response(429))
     assert (await h.transport.request("POST", "x", json={})).status_code == 200

@@ -38,6 +38,7 @@ from webcrm_fortnox.transport.errors import (
     ApiError,
     AuthError,
     BookedInvoiceError,
+    NoAnswer,
     NotFound,
     PermissionDenied,
     TransientError,
@@ -271,7 +272,9 @@ class Applier:
         outcome = await self.apply(one_sided_action(self.spec, kept, survivor, lookup_first=True))
         if outcome.detail:
             detail = f"{detail}; {outcome.detail}"
-        return RecordOutcome(action, outcome.status, outcome.webcrm_id, outcome.fortnox_id, detail)
+        return RecordOutcome(
+            action, outcome.status, outcome.webcrm_id, outcome.fortnox_id, detail, outcome.error
+        )
 
     def _outcome(
         self,
@@ -301,6 +304,9 @@ class Applier:
         elif isinstance(error, ValidationError) and _not_from_vendor(error):
             # Raised before sending (no answer came): the record cannot be sent as it is.
             reason = f"not sent to {refuser}: {error.explanation}"
+        elif isinstance(error, NoAnswer) and error.not_sent:
+            # The network's failure, never the vendor's refusal: nothing reached it.
+            reason = f"not sent: {refuser} did not answer ({error.explanation})"
         elif isinstance(error, TransientError) and not error.not_sent:
             reason = (
                 f"no reliable answer from {refuser} ({error.explanation}); "
@@ -366,9 +372,7 @@ class Applier:
                 return self._outcome(action, RecordStatus.UNLINKED, "its source record is gone")
             retry = one_sided_action(self.spec, source, record, lookup_first=False)
             outcome = await self.apply(retry)
-            return RecordOutcome(
-                action, outcome.status, outcome.webcrm_id, outcome.fortnox_id, outcome.detail
-            )
+            return replace(outcome, action=action)
         if record is None:
             await self.state.finish_intent(intent.id, IntentState.DONE)
             detail = f"created earlier as {found.id}, but its source record is gone: not linked"

@@ -24,6 +24,7 @@ from webcrm_fortnox.engine.apply import (
 )
 from webcrm_fortnox.engine.plan import Mode, Plan, plan_run
 from webcrm_fortnox.engine.ports import EntitySpec, RecordSource, StateStore, System
+from webcrm_fortnox.engine.reachability import Reachability, SystemUnreachable
 from webcrm_fortnox.transport.errors import ApiError
 
 log = logging.getLogger(__name__)
@@ -42,6 +43,10 @@ class RunStatus(StrEnum):
     ABORTED = "aborted"  #: the run could not complete (authentication, unreachable system)
 
 
+#: The run-log count of the actions a stopped run did not try (left to the next run).
+NOT_ATTEMPTED = "not_attempted"
+
+
 @dataclass
 class RunResult:
     """What a run did, per record, and how it ended.
@@ -55,6 +60,8 @@ class RunResult:
         message: for an aborted run, why, in plain English.
         error: for an aborted run, the error that stopped it.
         run_id: the run-log row (``None`` for a dry run).
+        not_attempted: for a run stopped part way, the planned actions (and queued
+            write-backs after creates) it did not try.
     """
 
     entity: str
@@ -65,11 +72,14 @@ class RunResult:
     message: str | None = None
     error: BaseException | None = None
     run_id: int | None = None
+    not_attempted: int = 0
 
     @property
     def counts(self) -> dict[str, int]:
-        """Outcomes per status (and the number of system writes), for logs and the run log."""
+        """Outcomes per status (and the actions not attempted), for logs and the run log."""
         counts = Counter(outcome.status.value for outcome in self.outcomes)
+        if self.not_attempted:
+            counts[NOT_ATTEMPTED] = self.not_attempted
         return dict(sorted(counts.items()))
 
     @property
@@ -113,8 +123,9 @@ async def sync_entity(
             that does not find it may send it again.
 
     Returns:
-        The result; see :attr:`RunResult.exit_code`. Authentication and permission failures and
-        failures while reading are not raised but end the run as aborted.
+        The result; see :attr:`RunResult.exit_code`. Authentication and permission failures,
+        failures while reading and a system that stopped answering (see
+        :mod:`~webcrm_fortnox.engine.reachability`) are not raised but end the run as aborted.
     """
     result = RunResult(spec.entity, mode, RunStatus.COMPLETED)
     if not dry_run:
@@ -132,16 +143,27 @@ async def sync_entity(
             result.status = RunStatus.PLANNED
             return result
         applier = Applier(spec, state, sources, now=now, create_settle=create_settle)
+        reachability = Reachability()
+        total = len(result.plan.actions)
+        done = 0
         try:
-            total = len(result.plan.actions)
             for done, action in enumerate(result.plan.actions, start=1):
                 outcome = await applier.apply(action)
                 result.outcomes.append(outcome)
                 if progress is not None:
                     progress(done, total, outcome)
                 # Write-backs that failed meanwhile (queued after creates) count as failures.
-                result.outcomes += await applier.settled()
-            result.outcomes += await applier.settled(wait=True)
+                settled = await applier.settled()
+                result.outcomes += settled
+                reachability.observe(outcome, *settled)
+            settled = await applier.settled(wait=True)
+            result.outcomes += settled
+            reachability.observe(*settled)
+        except SystemUnreachable:
+            # Write-backs still queued are not sent either: their pairs keep the old base, so
+            # the next run sends them, as it tries the actions left.
+            result.not_attempted = total - done + applier.writebacks.waiting()
+            raise
         finally:
             await applier.close()
         # Only now are the records these cursors cover handled (failures are stored errors).
@@ -149,6 +171,9 @@ async def sync_entity(
             await state.set_cursor(system, spec.entity, cursor)
     except STOPPING as error:
         _abort(result, error, f"stopped: {error}")
+    except SystemUnreachable as stop:
+        # The cursors stay: every record not handled is read again by the next run.
+        _abort(result, stop.error, f"stopped: {stop.error}")
     except ApiError as error:
         # Reading failed after the transport's retries: the run cannot know what changed.
         _abort(result, error, f"could not read changes: {error}")

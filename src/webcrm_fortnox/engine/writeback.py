@@ -70,6 +70,10 @@ class WriteBackQueue:
             self._task = asyncio.create_task(self._work())
         self._queue.put_nowait(item)
 
+    def waiting(self) -> int:
+        """How many queued write-backs are not finished yet."""
+        return self._queue.qsize()
+
     def finished(self) -> list[Finished]:
         """The write-backs finished since the last call, in order."""
         done, self._finished = self._finished, []

@@ -36,7 +36,12 @@ from webcrm_fortnox.transport.limiters import LimiterRegistry
 from webcrm_fortnox.webcrm.client import WebcrmClient, webcrm_limiters
 
 #: Seconds an HTTP request may take before it counts as a timeout (then retried or looked up).
-HTTP_TIMEOUT = 30.0
+#: Opening a connection gets far less than an answer: a request may take long to carry out, but
+#: a reachable API accepts a connection within a second, and a connect that waits 30 s six
+#: times over (the clients' retries) kept a sync three minutes on a system that had gone away.
+#: At 5 s a request to a silent host gives up within about 45 s, and the next ones (tried once
+#: each, see ``ApiTransport.request``) within 5 s, so the run stops within a minute.
+HTTP_TIMEOUT = httpx.Timeout(30.0, connect=5.0)
 
 
 class TimeSource(Protocol):

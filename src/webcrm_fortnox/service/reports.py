@@ -152,6 +152,15 @@ def print_summary(console: Console, runs: Sequence[TenantRun]) -> None:
                 str(_writes(result)),
             )
     console.print(table)
+    for run in runs:
+        for result in run.results:
+            if result.not_attempted:
+                console.print(
+                    Text(
+                        f"{run.tenant}: {result.entity}: {result.not_attempted} change(s) not "
+                        "attempted; the next run takes them up"
+                    )
+                )
 
 
 def print_attention(console: Console, run: TenantRun) -> None:

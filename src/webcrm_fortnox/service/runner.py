@@ -39,8 +39,9 @@ from webcrm_fortnox.engine.ports import (
 from webcrm_fortnox.engine.review import decide_matches, propose_matches
 from webcrm_fortnox.engine.sync import Progress, RunResult, RunStatus, sync_entity
 from webcrm_fortnox.fortnox.client import FortnoxClient
-from webcrm_fortnox.transport.errors import ApiError, NoAnswer
+from webcrm_fortnox.transport.errors import ApiError, NoAnswer, ReconnectNeeded
 from webcrm_fortnox.transport.http import masked_url
+from webcrm_fortnox.webcrm.classify import TOKEN_SETTINGS
 from webcrm_fortnox.webcrm.client import WebcrmClient
 
 
@@ -144,6 +145,8 @@ def stopped_message(
     """
     system = {"fortnox": "Fortnox", "webcrm": "webCRM"}.get(error.system, error.system or "")
     where = f"{system}: " if system else ""
+    if isinstance(error, ReconnectNeeded) and tenant is not None:
+        return f"{where}{_credentials_refused(error, tenant, place)}"
     if not isinstance(error, NoAnswer):
         return f"{where}{error.explanation}"
     address = error.address
@@ -154,6 +157,44 @@ def stopped_message(
     return (
         f"{where}no answer from {address}: {error.reason}; "
         f"check the address and that {system or 'the system'} is reachable"
+    )
+
+
+def _credentials_refused(
+    error: ReconnectNeeded, tenant: TenantConfig, place: TenantPlace | None
+) -> str:
+    """What a refusal of the tenant's credentials means and what to do, by the setting at fault
+    and the tenant's auth mode, with the vendor's own code and words."""
+
+    def key(name: str) -> str:
+        return place.key(name) if place else f"{name} in the configuration"
+
+    code, message = error.code, error.vendor_message
+    # Fortnox's plain-text token answers repeat the code in the message.
+    if code is not None and message and message.startswith(str(code)):
+        code = None
+    vendor = ": ".join(str(part) for part in (code, message) if part)
+    said = f" ({vendor})" if vendor else ""
+    if error.system == "webcrm":
+        return (
+            f"the API token was refused{said}; check {key('webcrm.api_token')} against the "
+            f"token in webCRM under {TOKEN_SETTINGS}"
+        )
+    connect = f"`webcrm-fortnox connect fortnox --tenant {tenant.name}`"
+    if tenant.fortnox.auth == "service-account":
+        return (
+            f"the client credentials were refused{said}; check {key('fortnox.client_secret')}, "
+            "and fortnox.client_id and fortnox.tenant_id beside it"
+        )
+    if error.code == "invalid_grant":
+        return (
+            f"the company's stored grant was refused{said}: revoked, expired or already used; "
+            f"connect again: {connect}"
+        )
+    return (
+        f"the client credentials or the company's consent were refused{said}; check "
+        f"{key('fortnox.client_secret')} and fortnox.client_id beside it, then connect again: "
+        f"{connect}"
     )
 
 

@@ -145,6 +145,8 @@ class ApiTransport:
         self.http = http or httpx.AsyncClient(timeout=timeout)
         self._sleep = sleep
         self.stats = CallStats()
+        #: Whether the last request that ended got no answer at all, retries spent.
+        self.unanswered = False
 
     async def aclose(self) -> None:
         if self._owns_http:
@@ -165,6 +167,13 @@ class ApiTransport:
         Retries transient failures with backoff; refreshes credentials once on a 401. A
         non-idempotent request (POST by default) is only repeated when the vendor provably did
         not act on it. The body is ``json``, or the form fields ``data`` (urlencoded).
+
+        Once a request has spent its retries without any answer (see :attr:`unanswered`), the
+        next ones are tried once each until an answer comes: the backoff is there to ride out
+        a blip, and the system is down rather than blipping. Retrying each later request again
+        would add the whole backoff (up to 15 s, longer with connect timeouts) per record, and
+        a sync that lost webCRM then took minutes to notice instead of seconds (the engine
+        stops a run after a few records in a row got no answer).
 
         Raises:
             ApiError: a subclass naming what went wrong, after retries are exhausted.
@@ -189,6 +198,7 @@ class ApiTransport:
             except (httpx.TransportError, OSError) as exc:
                 error = no_answer(self.system, url, exc, not_sent=False)
             else:
+                self.unanswered = False
                 if response.is_success:
                     return response
                 error = self.classify(response)
@@ -202,7 +212,10 @@ class ApiTransport:
             if isinstance(error, RateLimited):
                 self.stats.rate_limited += 1
                 self.limiter.penalise(self.retry.delay(attempt, error))
-            if not self.retry.should_retry(attempt, error, idempotent=idempotent):
+            down = self.unanswered and isinstance(error, NoAnswer)
+            if down or not self.retry.should_retry(attempt, error, idempotent=idempotent):
+                if isinstance(error, NoAnswer):
+                    self.unanswered = True
                 raise error
             self.stats.retries += 1
             delay = 0.0 if isinstance(error, RateLimited) else self.retry.delay(attempt, error)
