@@ -13,7 +13,7 @@ from tests.e2e.harness import Systems, tenant
 from webcrm_fortnox.config import TenantConfig
 from webcrm_fortnox.config.models import ArticleSettings
 from webcrm_fortnox.engine.apply import RecordStatus
-from webcrm_fortnox.engine.plan import Mode
+from webcrm_fortnox.engine.plan import ActionKind, Mode
 from webcrm_fortnox.engine.ports import ErrorKind, Link
 from webcrm_fortnox.engine.sync import RunResult
 from webcrm_fortnox.fortnox.models import Article, Invoice, InvoiceRow
@@ -374,6 +374,42 @@ async def test_plan_shows_a_document_action_with_its_line_diff(
     assert action_details(update) == "Fortnox lines: line 1: quantity 1 → 4"
     [order] = [o async for o in env.fortnox.orders.iterate()]
     assert await order_rows(env, str(order.document_number)) == [(None, "A", 1, 10)]  # not sent
+
+
+@pytest.mark.parametrize(
+    ("owner", "number_shown"), [("fortnox", "(the new Fortnox customer)"), ("webcrm", "K-1")]
+)
+async def test_plan_before_the_first_sync_shows_the_documents_of_customers_it_creates(
+    env: Systems, db: StateDatabase, owner: str, number_shown: str
+) -> None:
+    config = tenant(customer_number_owner=owner)
+    berg = await env.customer(Name="Berg AB", OrganisationNumber="556036-0793")
+    created = await env.organisation(OrganisationName="Acme AB", OrganisationExtraCustom1="K-1")
+    matched = await env.organisation(
+        OrganisationName="Berg AB", OrganisationExtraCustom2="556036-0793"
+    )
+    prospect = await env.organisation(OrganisationName="Ceder AB", OrganisationType="Prospect")
+    line = {"QuotationLineMemo": "A", "QuotationLineQuantity": 1, "QuotationLinePrice": 10}
+    sales = {o: await delivery(env, o, [line]) for o in (created, matched, prospect)}
+
+    planned = documents(await env.sync(config, db, dry_run=True))
+    assert planned.plan is not None
+    run = await env.sync(config, db)
+
+    assert run.exit_code == 0, run.reason
+    shown = [(a.kind, a.source, a.webcrm_id) for a in planned.plan.actions]
+    done = [(o.action.kind, o.action.source, o.action.webcrm_id) for o in documents(run).outcomes]
+    assert sorted(shown) == sorted(done)
+    kinds = {a.webcrm_id: a.kind for a in planned.plan.actions}
+    assert kinds == {
+        str(sales[created]): ActionKind.CREATE,
+        str(sales[matched]): ActionKind.CREATE,
+        str(sales[prospect]): ActionKind.EXCLUDE,
+    }
+    numbers = {
+        a.webcrm_id: a.base.get("customer_number") for a in planned.plan.of_kind(ActionKind.CREATE)
+    }
+    assert numbers == {str(sales[created]): number_shown, str(sales[matched]): berg}
 
 
 def test_the_readmes_article_and_document_settings_are_the_defaults() -> None:

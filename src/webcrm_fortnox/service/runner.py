@@ -26,6 +26,7 @@ from webcrm_fortnox.engine.adapters import (
     WebcrmOrganisations,
     WebcrmProducts,
     document_sources,
+    planned_customers,
 )
 from webcrm_fortnox.engine.matching import MatchResult, Pair
 from webcrm_fortnox.engine.plan import Mode
@@ -295,7 +296,17 @@ async def sync_tenant(
         if not await _sync(run, tenant, place, article_spec(), state, articles, options):
             return run
     if tenant.documents.enabled:
-        documents = document_sources(tenant, state, webcrm, fortnox, now=now, announced=announced)
+        # A dry run links nothing: its documents are planned with the customers it would link.
+        planned = next((r.plan for r in run.results if r.entity == ENTITY), None)
+        documents = document_sources(
+            tenant,
+            state,
+            webcrm,
+            fortnox,
+            now=now,
+            announced=announced,
+            planned_customers=None if planned is None else planned_customers(planned),
+        )
         await _sync(run, tenant, place, document_spec(tenant), state, documents, options)
     return run
 

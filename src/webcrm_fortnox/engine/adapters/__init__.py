@@ -8,7 +8,7 @@ Customers: :class:`WebcrmOrganisations` and :class:`FortnoxCustomers`;
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from datetime import datetime
 from typing import TYPE_CHECKING
 
@@ -18,6 +18,7 @@ from webcrm_fortnox.engine.adapters.documents import (
     FortnoxDocuments,
     WebcrmDeliveries,
     fortnox_article_exists,
+    planned_customers,
 )
 from webcrm_fortnox.engine.adapters.fortnox_customers import FortnoxCustomers
 from webcrm_fortnox.engine.adapters.webcrm_organisations import WebcrmOrganisations
@@ -47,16 +48,19 @@ def document_sources(
     *,
     now: Callable[[], datetime] | None = None,
     announced: Announced | None = None,
+    planned_customers: Mapping[str, str] | None = None,
 ) -> dict[System, RecordSource]:
     """The document record sources of one tenant for one run, keyed by system (see
-    :class:`Announced` on ``announced``)."""
+    :class:`Announced` on ``announced``, :class:`LinkIndex` on ``planned_customers``)."""
     documents = (
         FortnoxDocuments(fortnox, tenant, announced=announced)
         if now is None
         else FortnoxDocuments(fortnox, tenant, now=now, announced=announced)
     )
     return {
-        "webcrm": WebcrmDeliveries(webcrm, tenant, state, fortnox_article_exists(fortnox)),
+        "webcrm": WebcrmDeliveries(
+            webcrm, tenant, state, fortnox_article_exists(fortnox), planned_customers
+        ),
         "fortnox": documents,
     }
 
@@ -71,4 +75,5 @@ __all__ = [
     "WebcrmProducts",
     "customer_sources",
     "document_sources",
+    "planned_customers",
 ]

@@ -24,7 +24,7 @@ a booked (or cancelled) document is refused here, before anything is sent.
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
@@ -56,6 +56,7 @@ from webcrm_fortnox.engine.adapters.webcrm_feed import (
     read_changes,
     same_start,
 )
+from webcrm_fortnox.engine.plan import ActionKind, Plan
 from webcrm_fortnox.engine.ports import ChangeBatch, Fields, SourceRecord, StateStore, System
 from webcrm_fortnox.fortnox.models import Invoice, Order
 from webcrm_fortnox.transport.errors import BookedInvoiceError, NotFound, ValidationError
@@ -102,11 +103,42 @@ class DocumentLocked(BookedInvoiceError):
     """
 
 
-class LinkIndex:
-    """The customer and article links of one tenant, read once (per run) from the state store."""
+#: The customer number a dry run shows for a customer it would create in Fortnox: Fortnox gives
+#: the number when the create is sent.
+NEW_CUSTOMER = "(the new Fortnox customer)"
 
-    def __init__(self, state: StateStore) -> None:
+
+def planned_customers(plan: Plan) -> dict[str, str]:
+    """The Fortnox customer of each webCRM organisation that ``plan`` (a dry run's customer
+    plan) would link or create, by organisation id: what the stored links say after the run.
+
+    A dry run writes no links, so without these the document plan of a first sync would find
+    no customer for any delivery and show skips where the sync creates documents.
+    """
+    customers: dict[str, str] = {}
+    for action in plan.actions:
+        if action.webcrm_id is None:
+            continue
+        if action.kind is ActionKind.LINK and action.fortnox_id is not None:
+            customers[action.webcrm_id] = action.fortnox_id
+        elif action.kind is ActionKind.CREATE and action.source == "webcrm":
+            number = text(action.base.get("customer_number"))
+            customers[action.webcrm_id] = number or NEW_CUSTOMER
+    return customers
+
+
+class LinkIndex:
+    """The customer and article links of one tenant, read once (per run) from the state store.
+
+    Args:
+        state: the tenant's state store.
+        planned: for a dry run: the customer links the run would make, by organisation id
+            (see :func:`planned_customers`); a stored link wins.
+    """
+
+    def __init__(self, state: StateStore, planned: Mapping[str, str] | None = None) -> None:
         self.state = state
+        self.planned = dict(planned or {})
         self._loaded = False
         self.customer_of_org: dict[str, str] = {}
         self.org_of_customer: dict[str, str] = {}
@@ -119,6 +151,8 @@ class LinkIndex:
                 self.org_of_customer[link.fortnox_id] = link.webcrm_id
             for link in await self.state.links(ARTICLE):
                 self.item_of_article[link.fortnox_id] = int(link.webcrm_id)
+            for organisation, customer in self.planned.items():
+                self.customer_of_org.setdefault(organisation, customer)
             self._loaded = True
         return self
 
@@ -132,6 +166,8 @@ class WebcrmDeliveries:
         state: the tenant's state store (customer and article links are read from it).
         article_exists: asked whether a line's article number exists in Fortnox when no
             product-register item is linked to that article (the answer is kept for the run).
+        planned_customers: for a dry run, the customer links it would make (see
+            :class:`LinkIndex`).
     """
 
     system: System = "webcrm"
@@ -143,10 +179,11 @@ class WebcrmDeliveries:
         tenant: TenantConfig,
         state: StateStore,
         article_exists: ArticleExists,
+        planned_customers: Mapping[str, str] | None = None,
     ) -> None:
         self.client = client
         self.tenant = tenant
-        self.links = LinkIndex(state)
+        self.links = LinkIndex(state, planned_customers)
         self.fields = tenant.documents.fields.mapping()
         self.key_field = tenant.documents.fields.fortnox_id
         self.article_exists = article_exists
