@@ -242,10 +242,12 @@ def sync(
     once: Annotated[bool, typer.Option("--once", help="Run one sync, then exit.")] = False,
     full: FullOption = False,
 ) -> None:
-    """Sync customers both ways once (--once) and print a summary.
+    """Sync customers, articles and documents (deliveries, orders and invoices) both ways once
+    (--once) and print a summary.
 
     Exit status: 0 every record synced or was excluded by configuration; 3 some records failed
-    or need a decision (see `errors`); 1 the run could not complete."""
+    or need a decision (see `errors` and `conflicts`); 1 the run could not complete
+    (configuration, credentials, an unreachable system)."""
     from webcrm_fortnox.service import commands
 
     if not once:

@@ -74,6 +74,7 @@ async def test_a_sync_once_shows_as_last_cycle_with_its_counts_and_success(
     assert status["state"] == "not running"  # the service is not running; the sync was fine
     text = await cli(env.connector, "status", "--config", path)
     assert f"last success: {status['last_success_at']}" in text.stdout
+    assert "  Fortnox: service account\n  webCRM: api token\n" in text.stdout
 
 
 async def test_a_newer_sync_once_wins_over_an_older_cycle_of_the_service(

@@ -21,6 +21,7 @@ from tests.e2e.harness import Systems, systems, tenant, write_tenant_config
 from webcrm_fortnox.cli import CliContext, app
 from webcrm_fortnox.config import TenantConfig
 from webcrm_fortnox.service import Connector
+from webcrm_fortnox.store import StateDatabase
 
 SECRET = "emulator-secret"
 
@@ -87,6 +88,14 @@ async def test_sync_without_once_points_to_run(env: Systems, tmp_path: Path) -> 
     result = await cli(env.connector, "sync", "--config", config_file(tmp_path))
     assert result.exit_code == 2
     assert "`webcrm-fortnox run` for the continuous service" in result.stderr
+
+
+def test_sync_help_names_everything_it_syncs() -> None:
+    shown = " ".join(
+        CliRunner(env={"COLUMNS": "100"}).invoke(app, ["sync", "--help"]).stdout.split()
+    )
+    assert "Sync customers, articles and documents (deliveries, orders and invoices)" in shown
+    assert "(see `errors` and `conflicts`)" in shown
 
 
 async def test_an_unknown_tenant_is_refused(env: Systems, tmp_path: Path) -> None:
@@ -266,11 +275,15 @@ async def test_sync_summary_errors_and_retry(env: Systems, tmp_path: Path) -> No
     assert "Sync summary" in result.stdout
     assert "records needing attention" in result.stdout
     assert "Fortnox refused it" in result.stdout
+    assert result.stdout.splitlines()[-1] == (
+        "Some records need attention: see `webcrm-fortnox errors` and `retry`."
+    )
 
     listed = await cli(env.connector, "errors", "--config", path)
     assert listed.exit_code == 3
     for shown in (
         f"customer webCRM {bad}",
+        "Berg AB",
         "visiting_address",
         "2000359",
         "Värdet innehåller ej tillåtna tecken. (Gata <1>)",
@@ -287,6 +300,24 @@ async def test_sync_summary_errors_and_retry(env: Systems, tmp_path: Path) -> No
     assert (cleared.exit_code, "acme: no failing records" in cleared.stdout) == (0, True)
 
 
+async def test_errors_breaks_no_word_at_80_columns_into_a_pipe(
+    env: Systems, tmp_path: Path
+) -> None:
+    await env.organisation(OrganisationName="Berg Konsult AB", OrganisationCustom1="Gata <1>")
+    path = config_file(tmp_path)
+    assert (await cli(env.connector, "sync", "--once", "--config", path)).exit_code == 3
+    narrow = CliRunner(env={"COLUMNS": "80"})
+    listed = await asyncio.to_thread(
+        narrow.invoke, app, ["errors", "--config", path], obj=CliContext(env.connector)
+    )
+    assert listed.exit_code == 3
+    async with await StateDatabase.open(f"sqlite:///{tmp_path / 'state.db'}") as db:
+        (error,) = await db.tenant("acme").open_errors()
+    words = set(re.split(r"[\s│┃]+", listed.stdout))
+    wanted = f"{error.reason} {error.vendor_message} {error.name}".split()
+    assert [word for word in wanted if word not in words] == [], listed.stdout
+
+
 async def test_conflicts_lists_both_values_and_open_ones(env: Systems, tmp_path: Path) -> None:
     config = tenant(field_policy={"phone": {"conflict": "manual"}, "fax": {"conflict": "webcrm"}})
     path = config_file(tmp_path, config)
@@ -298,6 +329,9 @@ async def test_conflicts_lists_both_values_and_open_ones(env: Systems, tmp_path:
     await env.edit_customer(customer["CustomerNumber"], Phone1="2", Fax="4")
     result = await cli(env.connector, "sync", "--once", "--config", path)
     assert result.exit_code == 3
+    assert result.stdout.splitlines()[-1] == (
+        "Some records need attention: see `webcrm-fortnox conflicts` and `conflicts --take`."
+    )
     every = await cli(env.connector, "conflicts", "--config", path)
     assert "phone" in every.stdout and "fax" in every.stdout
     assert "webCRM kept" in every.stdout and "open" in every.stdout

@@ -21,7 +21,10 @@ def test_the_quick_demo_runs_the_whole_product_and_status_reads_it(tmp_path: Pat
     assert "initial import of customers" in out and "Summary" in out
     assert "Propagation webCRM → Fortnox" in out and "Propagation Fortnox → webCRM" in out
     assert "Conflict: webCRM '08-111 11 11' vs Fortnox '08-222 22 22'" in out
-    assert "Refused by Fortnox: 'Inklistrad Adress AB'" in out
+    assert "Refused: customer webCRM " in out
+    assert (
+        "'Inklistrad Adress AB', field VisitingAddress (code 2001392): Fortnox refused it:" in out
+    )
     config = folder / "webcrm-fortnox.toml"
     assert f"webcrm-fortnox status --config {config}" in out
     assert (folder / "service.log").read_text().startswith("{")

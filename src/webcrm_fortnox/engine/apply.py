@@ -254,6 +254,7 @@ class Applier:
                 action.reason or "",
                 action.key,
                 kind=ErrorKind.AMBIGUOUS if review else ErrorKind.INCOMPLETE,
+                name=action.name,
             )
         )
         status = RecordStatus.REVIEW if review else RecordStatus.FAILED
@@ -325,6 +326,7 @@ class Applier:
                 vendor_code=None if error.code is None else str(error.code),
                 vendor_message=error.vendor_message,
                 kind=ErrorKind.LOCKED if locked else ErrorKind.FAILURE,
+                name=action.name,
             )
         )
         log.warning(
@@ -406,7 +408,14 @@ class Applier:
             f"it never arrived, from {after:%Y-%m-%d %H:%M} UTC on"
         )
         await self.state.record_error(
-            ErrorReport(self.entity, source, intent.source_id, reason, kind=ErrorKind.FAILURE)
+            ErrorReport(
+                self.entity,
+                source,
+                intent.source_id,
+                reason,
+                kind=ErrorKind.FAILURE,
+                name=action.name,
+            )
         )
         return self._outcome(action, RecordStatus.FAILED, reason)
 

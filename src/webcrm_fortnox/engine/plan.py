@@ -105,6 +105,15 @@ class Action:
         return self.webcrm_id if system == "webcrm" else self.fortnox_id
 
     @property
+    def name(self) -> str | None:
+        """The record's name (webCRM's, else Fortnox's), when it has one."""
+        for system in SYSTEMS:
+            record = self.records.get(system)
+            if record is not None and record.fields.get("name"):
+                return str(record.fields["name"])
+        return None
+
+    @property
     def writes(self) -> bool:
         """Whether applying it writes to a system (as opposed to the state store only)."""
         return bool(self.changes) or self.kind in (ActionKind.CREATE, ActionKind.RESOLVE)

@@ -351,6 +351,8 @@ class RecordError:
     last_seen: datetime
     state: ErrorState
     kind: ErrorKind = ErrorKind.FAILURE
+    #: the record's name when it failed (an organisation's, a customer's), if it has one
+    name: str | None = None
 
 
 @dataclass(frozen=True)
@@ -365,6 +367,7 @@ class ErrorReport:
     vendor_code: str | None = None
     vendor_message: str | None = None
     kind: ErrorKind = ErrorKind.FAILURE
+    name: str | None = None
 
 
 @dataclass(frozen=True)

@@ -157,7 +157,7 @@ def _report_runs(console: Console, runs: Sequence[TenantRun]) -> int:
     _print_stopped(console, runs)
     code = combined_exit_code(runs)
     if code == 3:
-        console.print(Text("Some records need attention: see `webcrm-fortnox errors` and `retry`."))
+        console.print(Text(reports.attention_hint(runs)))
     return code
 
 

@@ -39,6 +39,7 @@ from webcrm_fortnox.service.connections import Connector, TenantClients
 from webcrm_fortnox.service.daemon import ServiceOptions, SyncService
 from webcrm_fortnox.service.exclusions import Exclusions
 from webcrm_fortnox.service.http_server import serving
+from webcrm_fortnox.service.reports import refusal_line
 from webcrm_fortnox.service.runner import TenantRun, match_tenant, sync_tenant
 from webcrm_fortnox.service.status import tenant_status
 from webcrm_fortnox.service.tenants import open_state, run_tenant
@@ -485,8 +486,7 @@ class People:
         if seconds is not None:
             errors = [e for e in await self.state.open_errors() if e.record_id == str(new_id)]
             self.demo.notes.append(
-                f"Refused by Fortnox: 'Inklistrad Adress AB': {errors[0].reason} "
-                "(`webcrm-fortnox errors` lists it)"
+                f"Refused: {refusal_line(errors[0])} (`webcrm-fortnox errors` lists it)"
             )
 
     async def _failing(self, record_id: str) -> bool:

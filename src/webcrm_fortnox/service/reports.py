@@ -12,11 +12,12 @@ from collections.abc import Iterable, Sequence
 from typing import Any
 
 from rich.console import Console
+from rich.measure import Measurement
 from rich.table import Table
 from rich.text import Text
 
 from webcrm_fortnox.domain.line import LINES, lines_diff
-from webcrm_fortnox.engine.apply import RecordOutcome
+from webcrm_fortnox.engine.apply import RecordOutcome, RecordStatus
 from webcrm_fortnox.engine.matching import MatchResult
 from webcrm_fortnox.engine.merge import FieldChange
 from webcrm_fortnox.engine.plan import Action, ActionKind, system_name
@@ -25,25 +26,36 @@ from webcrm_fortnox.engine.ports import (
     ConflictReport,
     RecordError,
     SourceRecord,
-    System,
     other_system,
 )
 from webcrm_fortnox.engine.sync import RunResult
 from webcrm_fortnox.service.runner import TenantRun
 
+#: A width no table reaches: how wide a table is when nothing limits it.
+_UNBOUNDED = 100_000
+
 _STATUS_COLUMNS = ("synced", "excluded", "unlinked", "conflict", "review", "locked", "failed")
+
+
+def _print_table(console: Console, table: Table) -> None:
+    """Print ``table``; into a pipe or a file at its natural width, so that no cell breaks a
+    word or a value (an id, a vendor's message) across lines. Whatever shows it may fold the
+    long lines; a terminal wraps cells at its width, between words where it can."""
+    if console.is_terminal:
+        console.print(table)
+        return
+    natural = Measurement.get(console, console.options.update_width(_UNBOUNDED), table).maximum
+    width = console.width
+    # ``print(width=...)`` cannot go past the console's width: widen the console itself.
+    console.width = max(width, natural)
+    try:
+        console.print(table)
+    finally:
+        console.width = width
 
 
 def _value(value: Any) -> str:
     return "(blank)" if value is None or value == "" else repr(value)
-
-
-def _name(records: dict[System, SourceRecord] | Any) -> str:
-    for system in ("webcrm", "fortnox"):
-        record = records.get(system)
-        if record is not None and record.fields.get("name"):
-            return str(record.fields["name"])
-    return ""
 
 
 def _change(change: FieldChange) -> str:
@@ -112,10 +124,10 @@ def print_plan(console: Console, run: TenantRun) -> None:
                 _action_label(action),
                 action.webcrm_id or "",
                 action.fortnox_id or "",
-                Text(_name(action.records)),
+                Text(action.name or ""),
                 Text(action_details(action)),
             )
-        console.print(table)
+        _print_table(console, table)
         counts = Counter(action.kind.value for action in actions)
         console.print(Text(", ".join(f"{n} {kind}" for kind, n in sorted(counts.items()))))
 
@@ -163,6 +175,26 @@ def print_summary(console: Console, runs: Sequence[TenantRun]) -> None:
                 )
 
 
+#: The command that shows each kind of record needing a person, in the order they are named.
+_WHERE_TO_LOOK = (
+    (RecordStatus.FAILED, "`webcrm-fortnox errors` and `retry`"),
+    (RecordStatus.LOCKED, "`webcrm-fortnox errors`"),
+    (RecordStatus.CONFLICT, "`webcrm-fortnox conflicts` and `conflicts --take`"),
+    (RecordStatus.REVIEW, "`webcrm-fortnox match`"),
+)
+
+
+def attention_hint(runs: Sequence[TenantRun]) -> str:
+    """Where to look at the records of ``runs`` that need a person: the commands for the kinds
+    there are (a manual conflict is settled with ``conflicts``, not retried)."""
+    statuses = {o.status for run in runs for r in run.results for o in r.needing_attention}
+    where: list[str] = []
+    for status, command in _WHERE_TO_LOOK:
+        if status in statuses and not any(command in shown for shown in where):
+            where.append(command)
+    return f"Some records need attention: see {'; '.join(where)}."
+
+
 def print_attention(console: Console, run: TenantRun) -> None:
     """The records of a run that need a person: failed, ambiguous, open conflicts."""
     outcomes: list[RecordOutcome] = [o for r in run.results for o in r.needing_attention]
@@ -176,10 +208,10 @@ def print_attention(console: Console, run: TenantRun) -> None:
             outcome.status.value,
             outcome.webcrm_id or "",
             outcome.fortnox_id or "",
-            Text(_name(outcome.action.records)),
+            Text(outcome.action.name or ""),
             Text(outcome.detail or ""),
         )
-    console.print(table)
+    _print_table(console, table)
 
 
 def print_errors(console: Console, tenant: str, errors: Iterable[RecordError]) -> None:
@@ -189,19 +221,34 @@ def print_errors(console: Console, tenant: str, errors: Iterable[RecordError]) -
         console.print(Text(f"{tenant}: no failing records"))
         return
     table = Table(title=f"{tenant}: failing records", show_lines=True, title_justify="left")
-    for column in ("ID", "Record", "Field", "Code", "Vendor message", "Reason", "Attempts"):
+    columns = ("ID", "Record", "Name", "Field", "Code", "Vendor message", "Reason", "Attempts")
+    for column in columns:
         table.add_column(column, overflow="fold")
     for error in rows:
         table.add_row(
             str(error.id),
             f"{error.entity} {system_name(error.system)} {error.record_id}",
+            Text(error.name or ""),
             error.field or "",
             error.vendor_code or "",
             Text(error.vendor_message or ""),
             Text(error.reason),
             str(error.attempts),
         )
-    console.print(table)
+    _print_table(console, table)
+
+
+def refusal_line(error: RecordError) -> str:
+    """One failing record on one line: what it is, its name, the field, the vendor's code and
+    the reason (``errors`` shows the same in its columns)."""
+    what = f"{error.entity} {system_name(error.system)} {error.record_id}"
+    if error.name:
+        what += f" {error.name!r}"
+    if error.field:
+        what += f", field {error.field}"
+    if error.vendor_code:
+        what += f" (code {error.vendor_code})"
+    return f"{what}: {error.reason}"
 
 
 def print_conflicts(console: Console, tenant: str, conflicts: Iterable[Conflict]) -> None:
@@ -228,7 +275,7 @@ def print_conflicts(console: Console, tenant: str, conflicts: Iterable[Conflict]
             report.policy.value,
             outcome,
         )
-    console.print(table)
+    _print_table(console, table)
 
 
 def _record(record: SourceRecord) -> str:
@@ -246,7 +293,7 @@ def print_matches(console: Console, tenant: str, result: MatchResult) -> None:
         pairs.add_row(
             str(number), Text(_record(pair.webcrm)), Text(_record(pair.fortnox)), pair.key
         )
-    console.print(pairs)
+    _print_table(console, pairs)
     if result.ambiguous:
         table = Table(title=f"{tenant}: ambiguous candidates", title_justify="left")
         for column in ("Same", "webCRM", "Fortnox"):
@@ -257,7 +304,7 @@ def print_matches(console: Console, tenant: str, result: MatchResult) -> None:
                 Text("\n".join(_record(r) for r in ambiguity.webcrm)),
                 Text("\n".join(_record(r) for r in ambiguity.fortnox)),
             )
-        console.print(table)
+        _print_table(console, table)
     one_sided = (("webCRM", result.webcrm_only), ("Fortnox", result.fortnox_only))
     for side, records in one_sided:
         if records:

@@ -217,6 +217,7 @@ def print_status(console: Console, statuses: Sequence[dict[str, Any]]) -> None:
             f"  last success: {status['last_success_at'] or 'never'}",
             f"  next cycle: {status['next_cycle_at'] or 'when `webcrm-fortnox run` runs'}",
             f"  Fortnox: {status['connections']['fortnox']}",
+            f"  webCRM: {status['connections']['webcrm']}",
         ]
         lag = status["lag"]
         if lag:

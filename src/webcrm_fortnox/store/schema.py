@@ -140,6 +140,8 @@ record_errors = sa.Table(
     sa.Column("last_seen", UtcDateTime, nullable=False),
     sa.Column("state", sa.String(20), nullable=False),
     sa.Column("kind", sa.String(20), nullable=False, server_default="failure"),
+    # the record's name when it failed (an organisation's, a customer's); none before 0006
+    sa.Column("name", sa.Text, nullable=True),
     sa.Index("ix_record_errors_record", "tenant", "entity", "system", "record_id", "state"),
 )
 

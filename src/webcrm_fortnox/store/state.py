@@ -125,6 +125,7 @@ def _error(row: sa.Row[Any]) -> RecordError:
         last_seen=row.last_seen,
         state=ErrorState(row.state),
         kind=ErrorKind(row.kind),
+        name=row.name,
     )
 
 
@@ -366,6 +367,7 @@ class TenantState:
             "reason": report.reason,
             "kind": report.kind.value,
             "last_seen": now,
+            "name": report.name,
         }
         where = self._error_where(report.entity, report.system, report.record_id)
         async with self.db.engine.begin() as conn:
