@@ -297,7 +297,8 @@ async def sync_tenant(
             return run
     if tenant.documents.enabled:
         # A dry run links nothing: its documents are planned with the customers it would link.
-        planned = next((r.plan for r in run.results if r.entity == ENTITY), None)
+        customer_plan = next((r.plan for r in run.results if r.entity == ENTITY), None)
+        planned = customer_plan if dry_run else None
         documents = document_sources(
             tenant,
             state,
