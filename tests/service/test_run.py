@@ -10,9 +10,12 @@ import logging
 from pathlib import Path
 
 import httpx
+import pytest
 from rich.console import Console
 
 from tests.domain.tenants import make_tenant
+from tests.e2e.harness import systems
+from tests.e2e.harness import tenant as harness_tenant
 from tests.service.live import Live, eventually, quick, running
 from tests.service.support import browser
 from webcrm_fortnox.service import Connector
@@ -210,3 +213,46 @@ async def test_a_tenant_of_an_unreachable_system_names_the_setting_and_file(
         f"{place.file}): all connection attempts failed; check the address and that webCRM is "
         "reachable"
     )
+
+
+class _WritesRefused(httpx.AsyncBaseTransport):
+    """webCRM that answers reads but no longer takes a connection for a write (gone mid-run)."""
+
+    def __init__(self, inner: httpx.AsyncBaseTransport) -> None:
+        self.inner = inner
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        if request.method == "PUT":
+            raise httpx.ConnectError("connection refused", request=request)
+        return await self.inner.handle_async_request(request)
+
+
+async def test_a_system_gone_mid_run_backs_the_tenant_off(
+    db: StateDatabase, caplog: pytest.LogCaptureFixture
+) -> None:
+    async with systems() as env:
+        for n in range(6):
+            await env.organisation(OrganisationName=f"Kund {n} AB")
+        transports = {
+            "fortnox": env.connector.transports["fortnox"],
+            "webcrm": _WritesRefused(env.connector.transports["webcrm"]),
+        }
+        connector = Connector(clock=env.clock, sleep=env.connector.sleep, transports=transports)
+        service = SyncService([harness_tenant()], db, connector, quick(feed=False))
+        worker = service.workers["acme"]
+
+        async def backing_off() -> bool:
+            return worker.failures >= 2
+
+        with caplog.at_level(logging.WARNING, logger="webcrm_fortnox.service.worker"):
+            async with running(service):
+                await eventually(backing_off, "a second failed sync")
+
+    assert worker.reason is not None
+    assert worker.reason.startswith("webCRM: no answer from https://api.webcrm.com")
+    waits = [
+        r.retry_in for r in caplog.records if r.getMessage() == "tenant sync failed; backing off"
+    ]  # type: ignore[attr-defined]
+    assert waits[:2] == [0.2, 0.4]  # the first backoff, doubled
+    errors = await db.tenant("acme").open_errors()
+    assert errors and not [e for e in errors if "refused it" in e.reason]
