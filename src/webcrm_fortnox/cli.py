@@ -307,8 +307,8 @@ def errors(
     config: ConfigOption = None,
     tenant: TenantOption = None,
 ) -> None:
-    """List failing records: record, field, vendor code and message, and the reason in plain
-    English. Exit status 3 when there is any."""
+    """List failing records: record and its name, field, vendor code and message, and the
+    reason in plain English. Exit status 3 when there is any."""
     from webcrm_fortnox.service import commands
 
     _run(ctx, config, tenant, commands.errors)
