@@ -26,6 +26,7 @@ if TYPE_CHECKING:
     from webcrm_fortnox.service.commands import Command
     from webcrm_fortnox.service.connect import OpenUrl
     from webcrm_fortnox.service.connections import Connector
+    from webcrm_fortnox.service.tenant_commands import RegistryCommand
 
 app = typer.Typer(
     name="webcrm-fortnox",
@@ -179,30 +180,41 @@ def _run(
     config_file: Path | None,
     tenant: str | None,
     action: Callable[[Command], Coroutine[Any, Any, int]],
+    *,
+    allow_none: bool = False,
 ) -> None:
-    """Load the configuration, run ``action`` on the chosen tenants, exit with its status."""
+    """Load the configuration and the registered tenants, run ``action`` on the chosen ones,
+    exit with its status; with ``allow_none``, also when there is no tenant yet."""
     from webcrm_fortnox.config import ConfigError, config_path, load_config
     from webcrm_fortnox.service.commands import Command, NoSuchError
     from webcrm_fortnox.service.connect import ConnectError
-    from webcrm_fortnox.service.tenants import StateStoreError, UnknownTenantError, select_tenants
+    from webcrm_fortnox.service.registry import RegistryError, command_tenants
+    from webcrm_fortnox.service.tenants import StateStoreError, UnknownTenantError
     from webcrm_fortnox.service.vault import TokenKeyError
 
     context = ctx.obj if isinstance(ctx.obj, CliContext) else CliContext()
     try:
         config = load_config(config_file)
-        tenants = select_tenants(config, tenant)
-    except (ConfigError, UnknownTenantError) as error:
+    except ConfigError as error:
         raise _fail(str(error)) from None
     path = config_path(config_file)
-    if not tenants:
-        raise _fail(f"{path}: has no [[tenant]] table: add one per company (see the README)")
     connector = _connector(context, config_file)
-    command = Command(config, tenants, connector, _console(), config_file=path)
+
+    async def main() -> int:
+        tenants = await command_tenants(config, path, connector.keys, tenant)
+        if not tenants and not allow_none:
+            raise RegistryError(
+                f"{path}: has no [[tenant]] table and no tenant is registered: add one per "
+                "company, or register them with `webcrm-fortnox tenants add` (see the README)"
+            )
+        command = Command(config, tenants, connector, _console(), config_file=path)
+        return await action(command)
+
     try:
-        code = asyncio.run(action(command))
+        code = asyncio.run(main())
     except StateStoreError as error:
         raise _fail(f"{path}: state.url: {error}") from None
-    except (NoSuchError, ConnectError, TokenKeyError) as error:
+    except (NoSuchError, ConnectError, TokenKeyError, RegistryError, UnknownTenantError) as error:
         raise _fail(str(error)) from None
     raise typer.Exit(code)
 
@@ -379,7 +391,7 @@ def run(
         )
         return commands.run_service(command, options)
 
-    _run(ctx, config, tenant, start)
+    _run(ctx, config, tenant, start, allow_none=True)
 
 
 def _log_to_json(command: Command, level: str) -> None:
@@ -387,7 +399,7 @@ def _log_to_json(command: Command, level: str) -> None:
     from webcrm_fortnox.service.logs import Redactor, setup_logging
 
     redactor = Redactor()
-    for tenant in command.config.tenant:
+    for tenant in command.tenants:
         redactor.add(
             tenant.webcrm.api_token.get_secret_value(),
             tenant.fortnox.client_secret.get_secret_value(),
@@ -444,6 +456,184 @@ def connect(
         tenant,
         lambda command: commands.connect(command, system, open_url=opener, port=port),
     )
+
+
+# --- the tenant registry ---------------------------------------------------------------------
+
+tenants_app = typer.Typer(
+    help="Tenants registered in the state store (beside the [[tenant]] tables of the file).",
+    no_args_is_help=True,
+)
+app.add_typer(tenants_app, name="tenants")
+NameArgument = Annotated[str, typer.Argument(help="The tenant's name.", metavar="NAME")]
+ReasonOption = Annotated[
+    str | None, typer.Option("--reason", help="Why, shown by `tenants list` and `status`.")
+]
+
+
+def _registry(
+    ctx: typer.Context,
+    config_file: Path | None,
+    action: Callable[[RegistryCommand], Coroutine[Any, Any, int]],
+) -> None:
+    """Load the configuration and run a ``tenants`` command; a refusal exits 1 with why."""
+    from webcrm_fortnox.config import ConfigError, config_path, load_config
+    from webcrm_fortnox.service.registry import RegistryError
+    from webcrm_fortnox.service.tenant_commands import RegistryCommand
+    from webcrm_fortnox.service.tenants import StateStoreError
+    from webcrm_fortnox.service.vault import TokenKeyError
+
+    context = ctx.obj if isinstance(ctx.obj, CliContext) else CliContext()
+    path = config_path(config_file)
+    try:
+        config = load_config(config_file)
+        keys = _connector(context, config_file).keys
+        code = asyncio.run(action(RegistryCommand(config, path, keys, _console())))
+    except StateStoreError as error:
+        raise _fail(f"{path}: state.url: {error}") from None
+    except (ConfigError, RegistryError, TokenKeyError) as error:
+        raise _fail(str(error)) from None
+    raise typer.Exit(code)
+
+
+@tenants_app.command("add")
+def tenants_add(
+    ctx: typer.Context,
+    name: NameArgument,
+    webcrm_token: Annotated[
+        str,
+        typer.Option(help="webCRM application token, or env:NAME.", prompt=True, hide_input=True),
+    ],
+    fortnox_client_id: Annotated[str, typer.Option(help="Fortnox integration client id.")],
+    fortnox_client_secret: Annotated[
+        str,
+        typer.Option(help="Its client secret, or env:NAME.", prompt=True, hide_input=True),
+    ],
+    customer_type: Annotated[
+        list[str], typer.Option(help="A webCRM Type that syncs (repeat for more).")
+    ],
+    fortnox_tenant_id: Annotated[
+        int | None, typer.Option(help="The company's TenantId (service accounts).")
+    ] = None,
+    assignments: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--set",
+            help="Any other setting of the [[tenant]] table: KEY=VALUE, VALUE in TOML "
+            "(e.g. --set fortnox.auth=authorization-code --set sync_interval_seconds=600).",
+            metavar="KEY=VALUE",
+        ),
+    ] = None,
+    config: ConfigOption = None,
+) -> None:
+    """Register one tenant (a webCRM system and a Fortnox company); its secrets are stored
+    encrypted with the key of the Fortnox tokens."""
+    from webcrm_fortnox.config.tenant_tables import TenantTableError
+    from webcrm_fortnox.service import tenant_commands
+
+    try:
+        table = tenant_commands.parse_assignments(assignments or [])
+    except TenantTableError as error:
+        raise _fail(f"tenants add {name}: --set {error}") from None
+    table = {
+        **table,
+        "name": name,
+        "customer_types": customer_type,
+        "webcrm": {**table.get("webcrm", {}), "api_token": webcrm_token},
+        "fortnox": {
+            **table.get("fortnox", {}),
+            "client_id": fortnox_client_id,
+            "client_secret": fortnox_client_secret,
+            **({} if fortnox_tenant_id is None else {"tenant_id": fortnox_tenant_id}),
+        },
+    }
+    _registry(ctx, config, lambda command: tenant_commands.add(command, table))
+
+
+@tenants_app.command("import")
+def tenants_import(
+    ctx: typer.Context,
+    file: Annotated[Path, typer.Argument(help="A TOML file of [[tenant]] tables.", metavar="FILE")],
+    config: ConfigOption = None,
+) -> None:
+    """Register every [[tenant]] table of FILE (a company's configuration file will do), all
+    or none; tenants registered already get the file's settings."""
+    from webcrm_fortnox.service import tenant_commands
+
+    _registry(ctx, config, lambda command: tenant_commands.import_file(command, file))
+
+
+@tenants_app.command("list")
+def tenants_list(
+    ctx: typer.Context,
+    as_json: Annotated[bool, typer.Option("--json", help="One JSON document.")] = False,
+    removed: Annotated[bool, typer.Option("--removed", help="Include removed tenants.")] = False,
+    config: ConfigOption = None,
+) -> None:
+    """Every tenant, from the file and the registry: where it is defined, whether it runs, its
+    Fortnox integration and company. Secrets are never shown."""
+    from webcrm_fortnox.service import tenant_commands
+
+    _registry(
+        ctx,
+        config,
+        lambda command: tenant_commands.list_tenants(command, as_json=as_json, removed=removed),
+    )
+
+
+@tenants_app.command("show")
+def tenants_show(ctx: typer.Context, name: NameArgument, config: ConfigOption = None) -> None:
+    """One tenant's settings as a [[tenant]] table (secrets left out)."""
+    from webcrm_fortnox.service import tenant_commands
+
+    _registry(ctx, config, lambda command: tenant_commands.show(command, name))
+
+
+@tenants_app.command("pause")
+def tenants_pause(
+    ctx: typer.Context, name: NameArgument, reason: ReasonOption = None, config: ConfigOption = None
+) -> None:
+    """Stop syncing a registered tenant until resumed (a running service stops it too)."""
+    from webcrm_fortnox.service import tenant_commands
+    from webcrm_fortnox.store.registry import TenantState
+
+    state = TenantState.PAUSED
+    _registry(ctx, config, lambda command: tenant_commands.set_state(command, name, state, reason))
+
+
+@tenants_app.command("resume")
+def tenants_resume(ctx: typer.Context, name: NameArgument, config: ConfigOption = None) -> None:
+    """Sync a paused or removed registered tenant again, from where it stopped."""
+    from webcrm_fortnox.service import tenant_commands
+    from webcrm_fortnox.store.registry import TenantState
+
+    state = TenantState.ACTIVE
+    _registry(ctx, config, lambda command: tenant_commands.set_state(command, name, state, None))
+
+
+@tenants_app.command("remove")
+def tenants_remove(
+    ctx: typer.Context,
+    name: NameArgument,
+    reason: ReasonOption = None,
+    purge: Annotated[
+        bool,
+        typer.Option(
+            "--purge", help="Of a removed tenant: delete its links, cursors and history too."
+        ),
+    ] = False,
+    config: ConfigOption = None,
+) -> None:
+    """Stop syncing a registered tenant for good; its history stays (`resume` brings it back)
+    until `remove --purge` deletes it."""
+    from webcrm_fortnox.service import tenant_commands
+    from webcrm_fortnox.store.registry import TenantState
+
+    if purge:
+        _registry(ctx, config, lambda command: tenant_commands.purge(command, name))
+        return
+    state = TenantState.REMOVED
+    _registry(ctx, config, lambda command: tenant_commands.set_state(command, name, state, reason))
 
 
 @app.command()
