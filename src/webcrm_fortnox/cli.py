@@ -369,13 +369,22 @@ def run(
     no_feed: Annotated[
         bool, typer.Option("--no-feed", help="Poll Fortnox instead of its change feed.")
     ] = False,
+    registry_poll: Annotated[
+        float,
+        typer.Option(
+            help="Seconds between looks at the tenant registry: tenants registered, paused or "
+            "removed meanwhile start or stop within one.",
+            metavar="SECONDS",
+        ),
+    ] = 30.0,
     log_level: Annotated[
         str, typer.Option(help="DEBUG, INFO, WARNING or ERROR.", metavar="LEVEL")
     ] = "INFO",
 ) -> None:
-    """Run every tenant until stopped: a full cycle every sync_interval_seconds, syncs as soon
-    as Fortnox announces a change or webCRM shows one, metrics and health over HTTP, JSON logs
-    on standard error. SIGTERM or Ctrl-C finishes the record in hand and exits 0."""
+    """Run every tenant until stopped (the file's and the registry's, following the registry as
+    it changes): a full cycle every sync_interval_seconds, syncs as soon as Fortnox announces a
+    change or webCRM shows one, metrics and health over HTTP, JSON logs on standard error.
+    SIGTERM or Ctrl-C finishes the record in hand and exits 0."""
     from webcrm_fortnox.service import commands
     from webcrm_fortnox.service.daemon import ServiceOptions
     from webcrm_fortnox.service.worker import WorkerSettings
@@ -388,6 +397,8 @@ def run(
             metrics_port=metrics_port or None,
             callback_url=callback_url,
             feed=not no_feed,
+            registry_poll=registry_poll,
+            only_tenant=tenant,
         )
         return commands.run_service(command, options)
 

@@ -90,7 +90,7 @@ class Registry:
             return RegisteredTenant(row, validate_tenant(table, environ=self.environ))
         except TenantTableError as error:
             return RegisteredTenant(row, None, f"tenant {row.name}: {error}")
-        except TokenKeyError as error:
+        except (TokenKeyError, RegistryError) as error:
             return RegisteredTenant(row, None, str(error))
 
     async def tenants(self, *, removed: bool = False) -> list[RegisteredTenant]:
