@@ -647,6 +647,39 @@ def tenants_remove(
     _registry(ctx, config, lambda command: tenant_commands.set_state(command, name, state, reason))
 
 
+@app.command("copy-state")
+def copy_state(
+    target: Annotated[
+        str,
+        typer.Argument(
+            help="The empty store to copy into, e.g. postgresql+psycopg://USER@HOST/DB.",
+            metavar="URL",
+        ),
+    ],
+    source: Annotated[
+        str | None,
+        typer.Option(
+            "--from", help="The store to copy (default: the configuration's).", metavar="URL"
+        ),
+    ] = None,
+    config: ConfigOption = None,
+) -> None:
+    """Copy the whole state store (links, cursors, history, tokens, registered tenants) into an
+    empty one: how SQLite + `run` moves to PostgreSQL. Stop `run` first."""
+    from webcrm_fortnox.config import ConfigError, load_config
+    from webcrm_fortnox.service.store_commands import check_source
+    from webcrm_fortnox.service.store_commands import copy_state as copy
+    from webcrm_fortnox.service.tenants import StateStoreError
+
+    try:
+        url = source if source is not None else load_config(config).state.url
+        check_source(url)
+        code = asyncio.run(copy(_console(), url, target))
+    except (ConfigError, StateStoreError) as error:
+        raise _fail(str(error)) from None
+    raise typer.Exit(code)
+
+
 @app.command()
 def demo(
     folder: Annotated[
