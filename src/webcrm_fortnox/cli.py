@@ -472,7 +472,7 @@ def connect(
 # --- the tenant registry ---------------------------------------------------------------------
 
 tenants_app = typer.Typer(
-    help="Tenants registered in the state store (beside the [[tenant]] tables of the file).",
+    help="Tenants registered in the state store (beside the tenant tables of the file).",
     no_args_is_help=True,
 )
 app.add_typer(tenants_app, name="tenants")
@@ -530,7 +530,7 @@ def tenants_add(
         list[str] | None,
         typer.Option(
             "--set",
-            help="Any other setting of the [[tenant]] table: KEY=VALUE, VALUE in TOML "
+            help="Any other setting of the tenant table: KEY=VALUE, VALUE in TOML "
             "(e.g. --set fortnox.auth=authorization-code --set sync_interval_seconds=600).",
             metavar="KEY=VALUE",
         ),
@@ -564,11 +564,11 @@ def tenants_add(
 @tenants_app.command("import")
 def tenants_import(
     ctx: typer.Context,
-    file: Annotated[Path, typer.Argument(help="A TOML file of [[tenant]] tables.", metavar="FILE")],
+    file: Annotated[Path, typer.Argument(help="A TOML file of tenant tables.", metavar="FILE")],
     config: ConfigOption = None,
 ) -> None:
-    """Register every [[tenant]] table of FILE (a company's configuration file will do), all
-    or none; tenants registered already get the file's settings."""
+    """Register every tenant table of FILE (a company's configuration file will do), all or
+    none; tenants registered already get the file's settings."""
     from webcrm_fortnox.service import tenant_commands
 
     _registry(ctx, config, lambda command: tenant_commands.import_file(command, file))
@@ -594,7 +594,7 @@ def tenants_list(
 
 @tenants_app.command("show")
 def tenants_show(ctx: typer.Context, name: NameArgument, config: ConfigOption = None) -> None:
-    """One tenant's settings as a [[tenant]] table (secrets left out)."""
+    """One tenant's settings as a tenant table of a configuration file (secrets left out)."""
     from webcrm_fortnox.service import tenant_commands
 
     _registry(ctx, config, lambda command: tenant_commands.show(command, name))

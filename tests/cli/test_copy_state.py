@@ -3,20 +3,11 @@
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator
 from pathlib import Path
-
-import pytest
 
 from tests.cli.test_sync_commands import cli
 from tests.cli.test_tenants_command import ADD, keyed, state_only
-from tests.e2e.harness import Systems, state_url, systems, writes_in
-
-
-@pytest.fixture
-async def env() -> AsyncIterator[Systems]:
-    async with systems() as both:
-        yield both
+from tests.e2e.harness import Systems, state_url, writes_in
 
 
 async def test_a_copied_store_carries_on_where_sqlite_left_off(

@@ -4,24 +4,15 @@ tenants, against both emulators in-process."""
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator
 from pathlib import Path
 
-import pytest
-
 from tests.cli.test_sync_commands import cli
-from tests.e2e.harness import Systems, systems, tenant, write_tenant_config
+from tests.e2e.harness import Systems, tenant, write_tenant_config
 from webcrm_fortnox.service import Connector
 from webcrm_fortnox.service.vault import KeySource
 from webcrm_fortnox.webcrm.emulator.state import DEFAULT_API_TOKEN
 
 SECRET = "emulator-secret"
-
-
-@pytest.fixture
-async def env() -> AsyncIterator[Systems]:
-    async with systems() as both:
-        yield both
 
 
 def keyed(env: Systems, tmp_path: Path) -> Connector:
@@ -156,11 +147,17 @@ async def test_a_name_both_in_the_file_and_registered_is_one_clear_error(
 
     refused = await cli(connector, "tenants", "import", str(company), "--config", str(company))
     status = await cli(connector, "status", "--config", str(company))
+    paused = await cli(connector, "tenants", "pause", "acme", "--config", str(company))
 
     assert refused.exit_code == 1
     assert refused.stderr.strip() == (
         f"{company}: acme: already a [[tenant]] of this file; a tenant is either in the file or "
         "registered, not both"
+    )
+    assert paused.exit_code == 1
+    assert paused.stderr.strip() == (
+        f"{company}: acme is a [[tenant]] of this file, not a registered tenant: change the file "
+        "to stop it"
     )
     assert status.exit_code == 1
     assert status.stderr.strip() == (

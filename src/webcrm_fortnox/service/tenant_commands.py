@@ -125,6 +125,7 @@ async def set_state(
     command: RegistryCommand, name: str, state: TenantState, reason: str | None
 ) -> int:
     """Pause, resume or remove a registered tenant."""
+    _not_a_file_tenant(command, name)
     async with open_state(command.config.state.url) as db:
         await Registry(db, command.keys).set_state(name, state, reason)
     command.console.print(Text(f"{name}: {state.value}"))
@@ -133,10 +134,19 @@ async def set_state(
 
 async def purge(command: RegistryCommand, name: str) -> int:
     """Forget a removed tenant and its whole history."""
+    _not_a_file_tenant(command, name)
     async with open_state(command.config.state.url) as db:
         await Registry(db, command.keys).purge(name)
     command.console.print(Text(f"{name}: purged, with its links, cursors and history"))
     return 0
+
+
+def _not_a_file_tenant(command: RegistryCommand, name: str) -> None:
+    if _in_file(command.config, name) is not None:
+        raise RegistryError(
+            f"{command.config_file}: {name} is a [[tenant]] of this file, not a registered "
+            "tenant: change the file to stop it"
+        )
 
 
 def _summary(

@@ -86,6 +86,25 @@ class KeySource:
                 f"the token key in {self.where} is not a Fernet key (32 url-safe base64 bytes)"
             ) from None
 
+    def decrypt(self, ciphertext: str, what: str, remedy: str) -> bytes:
+        """``ciphertext`` opened with this key.
+
+        Args:
+            ciphertext: what was stored.
+            what: what it is, for the message (``the stored Fortnox tokens of tenant acme``).
+            remedy: what to do when the key does not open it.
+
+        Raises:
+            TokenKeyError: the key is missing or is not the one it was encrypted with.
+        """
+        try:
+            return self.fernet(create=False).decrypt(ciphertext.encode("ascii"))
+        except InvalidToken:
+            raise TokenKeyError(
+                f"the token key in {self.where} does not open {what}: restore the right key, or "
+                f"{remedy}"
+            ) from None
+
     @staticmethod
     def _read_or_create(path: Path, *, create: bool) -> str:
         try:
@@ -188,15 +207,10 @@ class TokenVault:
         Raises:
             TokenKeyError: the key is missing or is not the one it was encrypted with.
         """
-        try:
-            raw = self.keys.fernet(create=False).decrypt(ciphertext.encode("ascii"))
-        except InvalidToken:
-            raise TokenKeyError(
-                f"the token key in {self.keys.where} does not open the stored Fortnox tokens of "
-                f"tenant {tenant}: restore the right key, or run `webcrm-fortnox connect fortnox "
-                f"--tenant {tenant}` again"
-            ) from None
-        return _decode(raw)
+        remedy = f"run `webcrm-fortnox connect fortnox --tenant {tenant}` again"
+        return _decode(
+            self.keys.decrypt(ciphertext, f"the stored Fortnox tokens of tenant {tenant}", remedy)
+        )
 
     def encrypt_grant(self, grant: FortnoxGrant) -> str:
         """``grant`` as ciphertext (the key file is created on first use)."""
@@ -250,13 +264,7 @@ class SecretBox:
         Raises:
             TokenKeyError: the key is missing or is not the one they were encrypted with.
         """
-        try:
-            raw = self.keys.fernet(create=False).decrypt(ciphertext.encode("ascii"))
-        except InvalidToken:
-            raise TokenKeyError(
-                f"the token key in {self.keys.where} does not open the stored secrets of tenant "
-                f"{tenant}: restore the right key, or register the tenant again "
-                f"(`webcrm-fortnox tenants import FILE`)"
-            ) from None
+        remedy = "register the tenant again (`webcrm-fortnox tenants import FILE`)"
+        raw = self.keys.decrypt(ciphertext, f"the stored secrets of tenant {tenant}", remedy)
         secrets = json.loads(raw)
         return {str(key): str(value) for key, value in secrets.items()}
