@@ -196,6 +196,8 @@ class SyncService:
         """Let these tenants' syncs stop after the record in hand; cancel what is left after a
         grace."""
         tasks = {self._tasks.pop(name): self.workers[name] for name in names}
+        if not tasks:
+            return  # a service of registered tenants may have none left to stop
         for worker in tasks.values():
             self._stops.pop(worker.name).set()
             worker.request_stop()
