@@ -201,14 +201,21 @@ def _run(
     connector = _connector(context, config_file)
 
     async def main() -> int:
-        tenants = await command_tenants(config, path, connector.keys, tenant)
+        chosen = await command_tenants(config, path, connector.keys, tenant)
+        for reason in chosen.skipped:
+            typer.echo(f"skipped: {reason}", err=True)
+        tenants = chosen.tenants
         if not tenants and not allow_none:
+            if chosen.skipped:
+                return 1
             raise RegistryError(
                 f"{path}: has no [[tenant]] table and no tenant is registered: add one per "
                 "company, or register them with `webcrm-fortnox tenants add` (see the README)"
             )
         command = Command(config, tenants, connector, _console(), config_file=path)
-        return await action(command)
+        code = await action(command)
+        # A tenant left out could not even start: as for a tenant that stopped, the exit is 1.
+        return 1 if chosen.skipped and code == 0 else code
 
     try:
         code = asyncio.run(main())

@@ -164,3 +164,29 @@ async def test_a_name_both_in_the_file_and_registered_is_one_clear_error(
         f"{company}: tenant[0].name: 'acme' is also a registered tenant; keep one: delete the "
         "table or `webcrm-fortnox tenants remove acme`"
     )
+
+
+async def test_a_registered_tenant_that_cannot_be_loaded_is_skipped_and_named(
+    env: Systems, tmp_path: Path
+) -> None:
+    connector = keyed(env, tmp_path)
+    config = state_only(tmp_path)
+    secret_from_env = [*ADD[:8], "env:ACME_FORTNOX_SECRET", *ADD[9:]]
+    added = await cli(
+        connector, *secret_from_env, "--config", config, environ={"ACME_FORTNOX_SECRET": SECRET}
+    )
+    await cli(connector, *[a if a != "acme" else "beta" for a in ADD], "--config", config)
+    await env.organisation(OrganisationName="Hoppad AB", OrganisationType="Customer")
+
+    synced = await cli(connector, "sync", "--once", "--config", config)
+    named = await cli(connector, "sync", "--once", "--tenant", "acme", "--config", config)
+
+    assert added.exit_code == 0, added.output
+    reason = (
+        "registered tenant acme: fortnox.client_secret: environment variable "
+        "ACME_FORTNOX_SECRET is not set"
+    )
+    assert synced.exit_code == 1
+    assert synced.stderr.strip() == f"skipped: {reason}"
+    assert [c["Name"] for c in await env.customers()] == ["Hoppad AB"]  # beta synced
+    assert named.exit_code == 1 and named.stderr.strip() == reason

@@ -175,11 +175,10 @@ def check_not_in_file(names: Sequence[str], config: Config, config_file: Path) -
 def merge_tenants(
     config: Config, config_file: Path, registered: Sequence[RegisteredTenant]
 ) -> list[TenantConfig]:
-    """The file's tenants, then the registry's active ones.
+    """The file's tenants, then the registry's active ones that can be loaded here.
 
     Raises:
-        RegistryError: a name is both in the file and registered (not removed), or an active
-            registered tenant cannot be loaded here.
+        RegistryError: a name is both in the file and registered (not removed).
     """
     in_file = {tenant.name: index for index, tenant in enumerate(config.tenant)}
     merged = list(config.tenant)
@@ -190,30 +189,50 @@ def merge_tenants(
                 f"registered tenant; keep one: delete the table or `webcrm-fortnox tenants "
                 f"remove {tenant.name}`"
             )
-        if tenant.row.state is not TenantState.ACTIVE:
-            continue
-        if tenant.config is None:
-            raise RegistryError(f"registered {tenant.problem}")
-        merged.append(tenant.config)
+        if tenant.row.state is TenantState.ACTIVE and tenant.config is not None:
+            merged.append(tenant.config)
     return merged
+
+
+@dataclass(frozen=True)
+class CommandTenants:
+    """The tenants a command acts on, and the registered ones it leaves out.
+
+    Attributes:
+        tenants: the file's and the registry's active tenants (or the one named).
+        skipped: why each active registered tenant that cannot be loaded here is left out
+            (one bad row must not stop a command for thousands of others).
+    """
+
+    tenants: list[TenantConfig]
+    skipped: list[str]
 
 
 async def command_tenants(
     config: Config, config_file: Path, keys: KeySource | None, name: str | None
-) -> list[TenantConfig]:
+) -> CommandTenants:
     """The tenants a command acts on: the file's and the registry's, or the one named.
 
     Raises:
         UnknownTenantError: no active tenant has that name.
-        RegistryError: see :func:`merge_tenants`.
+        RegistryError: see :func:`merge_tenants`; or the tenant named cannot be loaded here.
         StateStoreError: the state store cannot be opened.
     """
     async with open_state(config.state.url, read_only=True) as db:
         registered = await Registry(db, keys).tenants()
     merged = config.model_copy(update={"tenant": merge_tenants(config, config_file, registered)})
+    unloadable = {
+        t.name: f"registered {t.problem}"
+        for t in registered
+        if t.row.state is TenantState.ACTIVE and t.config is None
+    }
+    if name is None:
+        return CommandTenants(merged.tenant, list(unloadable.values()))
+    if name in unloadable:
+        raise RegistryError(unloadable[name])
     active = {tenant.name for tenant in merged.tenant}
-    if name is not None and name not in active and any(t.name == name for t in registered):
+    if name not in active and any(t.name == name for t in registered):
         raise UnknownTenantError(
             f"tenant {name!r} is paused: `webcrm-fortnox tenants resume {name}` first"
         )
-    return select_tenants(merged, name)
+    return CommandTenants(select_tenants(merged, name), [])
