@@ -336,6 +336,9 @@ class AuthorizationCodeAuth(_CachedTokenAuth):
         self._token = token
         # The access token last held: a stored one that differs was renewed by someone else.
         self._held = None if token is None else token.access_token
+        # A rotation whose storing failed: the refresh token in hand is then the only valid one,
+        # newer than any stored.
+        self._unsaved = False
 
     @property
     def refresh_token(self) -> str:
@@ -354,7 +357,7 @@ class AuthorizationCodeAuth(_CachedTokenAuth):
 
     def _renewed_elsewhere(self, newest: TokenSet | None) -> TokenSet | None:
         """The stored token when another process renewed it since this one last held one."""
-        if newest is None:
+        if newest is None or self._unsaved:
             return None
         if newest.refresh_token:
             self._refresh_token = newest.refresh_token
@@ -366,7 +369,9 @@ class AuthorizationCodeAuth(_CachedTokenAuth):
         if token.refresh_token:
             # The old one is spent now: hold the new one even if persisting it fails below.
             self._refresh_token = token.refresh_token
+        self._unsaved = True
         await persist(token)
+        self._unsaved = False
         log.info("fortnox refresh token rotated", extra={"client_id": self.oauth.client_id})
         return token
 

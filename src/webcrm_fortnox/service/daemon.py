@@ -114,7 +114,8 @@ class SyncService:
         #: each worker's own stop signal, so that one tenant can stop while the others run
         self._stops: dict[str, asyncio.Event] = {}
         self._tasks: dict[str, asyncio.Task[None]] = {}
-        self._feed_tasks: list[asyncio.Task[None]] = []
+        #: the feeds' tasks and those registering hooks of tenants started while running
+        self._background: list[asyncio.Task[None]] = []
 
     def _worker(self, tenant: TenantConfig) -> TenantWorker:
         return TenantWorker(
@@ -168,7 +169,7 @@ class SyncService:
         async with self._server():
             for worker in self.workers.values():
                 self._start(worker)
-            self._feed_tasks = [asyncio.create_task(feed.run(self.stopping)) for feed in self.feeds]
+            self._background = [asyncio.create_task(feed.run(self.stopping)) for feed in self.feeds]
             hooks = asyncio.create_task(self._register_hooks(list(self.workers.values())))
             registry = asyncio.create_task(self._follow_registry())
             self.started.set()
@@ -178,9 +179,9 @@ class SyncService:
             hooks.cancel()
             await registry  # it ends after the changes in hand, so none is left half done
             await self._drain(list(self.workers))
-            for task in self._feed_tasks:
+            for task in self._background:
                 task.cancel()
-            for task in [*self._feed_tasks, hooks]:
+            for task in [*self._background, hooks]:
                 with contextlib.suppress(asyncio.CancelledError, Exception):
                     await task
         log.info("service stopped")
@@ -249,9 +250,9 @@ class SyncService:
                 url, client_id, secret = self._integration(worker)
                 feed = FeedListener(url, client_id, secret, [worker], self.store, self.metrics)
                 self.feeds.append(feed)
-                self._feed_tasks.append(asyncio.create_task(feed.run(self.stopping)))
+                self._background.append(asyncio.create_task(feed.run(self.stopping)))
         if self.options.callback_url is not None:
-            self._feed_tasks.append(asyncio.create_task(self._register_hooks([worker])))
+            self._background.append(asyncio.create_task(self._register_hooks([worker])))
         log.info("tenant started", extra={"tenant": tenant.name})
 
     async def remove_tenant(self, name: str) -> None:
