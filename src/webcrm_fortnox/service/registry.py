@@ -114,10 +114,9 @@ class Registry:
         changed: list[NewTenant] = []
         for tenant in tenants:
             settings, secrets = split_secrets(tenant)
-            old = await self.store.row(tenant.name)
+            old = await self.store.row(tenant.name) if update else None
             if (
-                update
-                and old is not None
+                old is not None
                 and old.settings == settings
                 and box.open(old.name, old.secrets) == secrets
             ):

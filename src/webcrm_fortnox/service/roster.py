@@ -1,7 +1,7 @@
 """Which registered tenants a running service runs, kept in step with the registry by polling.
 
-Each poll reads the registry's rows (name, state, version: one cheap query however many tenants)
-and says what to start and what to stop: a tenant registered or resumed since the last poll
+Each poll reads the registry's names, states and versions (no settings) and says what to start
+and what to stop: a tenant registered or resumed since the last poll
 starts; one paused, removed or purged stops; one whose settings changed (its version moved)
 stops and starts again with the new settings. Only changed rows are decrypted and validated.
 A row that cannot be loaded here (an ``env:`` variable this process lacks, the wrong key) or
@@ -52,27 +52,35 @@ class Roster:
         self.running: dict[str, int] = {}
         self._refused: dict[str, int] = {}
 
-    def _wanted(self, row: TenantRow) -> bool:
-        return row.state is TenantState.ACTIVE and (self.only is None or row.name == self.only)
+    def _wanted(self, name: str, state: TenantState) -> bool:
+        return state is TenantState.ACTIVE and (self.only is None or name == self.only)
 
     async def changes(self) -> RosterChanges:
         """What to stop and start now; from then on those count as done."""
-        rows = {row.name: row for row in await self.registry.store.rows() if self._wanted(row)}
+        versions = {
+            name: version
+            for name, (state, version) in (await self.registry.store.versions()).items()
+            if self._wanted(name, state)
+        }
         changes = RosterChanges()
         for name, version in list(self.running.items()):
-            row = rows.get(name)
-            if row is None or row.version != version:
+            if versions.get(name) != version:
                 changes.stop.append(name)
                 del self.running[name]
-        for name, row in rows.items():
-            if name in self.running or self._refused.get(name) == row.version:
-                continue
+        new = [
+            name
+            for name, version in versions.items()
+            if name not in self.running and self._refused.get(name) != version
+        ]
+        for row in await self.registry.store.rows_named(new) if new else []:
+            if not self._wanted(row.name, row.state):
+                continue  # changed again since the versions were read: the next poll sees it
             tenant = self._load(row)
             if tenant is None:
-                self._refused[name] = row.version
+                self._refused[row.name] = row.version
                 continue
-            self._refused.pop(name, None)
-            self.running[name] = row.version
+            self._refused.pop(row.name, None)
+            self.running[row.name] = row.version
             changes.start.append(tenant)
         return changes
 

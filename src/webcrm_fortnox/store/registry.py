@@ -20,6 +20,9 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from webcrm_fortnox.store import schema as t
 from webcrm_fortnox.store.state import StateDatabase
 
+#: Names per ``IN (…)`` when rows are read by name.
+_SLICE = 500
+
 
 class TenantState(enum.StrEnum):
     """Whether a registered tenant runs."""
@@ -99,6 +102,28 @@ class TenantRegistry:
             query = query.where(t.tenants.c.state != TenantState.REMOVED.value)
         async with self.db.engine.connect() as conn:
             return [_row(row) for row in await conn.execute(query)]
+
+    async def versions(self) -> dict[str, tuple[TenantState, int]]:
+        """The state and version of every registered tenant (removed ones too), by name: what
+        a running service compares each poll, without reading the settings."""
+        query = sa.select(t.tenants.c.name, t.tenants.c.state, t.tenants.c.version)
+        async with self.db.engine.connect() as conn:
+            return {
+                name: (TenantState(state), version)
+                for name, state, version in await conn.execute(query)
+            }
+
+    async def rows_named(self, names: Sequence[str]) -> list[TenantRow]:
+        """The rows of these tenants (those registered), by name."""
+        wanted = sorted(names)
+        rows: list[TenantRow] = []
+        async with self.db.engine.connect() as conn:
+            # In slices: SQLite limits the parameters of one statement.
+            for start in range(0, len(wanted), _SLICE):
+                names_in = t.tenants.c.name.in_(wanted[start : start + _SLICE])
+                query = sa.select(t.tenants).where(names_in).order_by(t.tenants.c.name)
+                rows.extend(_row(row) for row in await conn.execute(query))
+        return rows
 
     async def row(self, name: str) -> TenantRow | None:
         """The tenant called ``name`` (removed or not), if registered."""

@@ -235,4 +235,6 @@ tenants = sa.Table(
     sa.Column("created_at", UtcDateTime, nullable=False),
     sa.Column("updated_at", UtcDateTime, nullable=False),
     sa.PrimaryKeyConstraint("name", name="pk_tenants"),
+    # covers what a running service polls, so the settings are not read each time
+    sa.Index("ix_tenants_versions", "name", "state", "version"),
 )

@@ -35,7 +35,9 @@ def upgrade() -> None:
         sa.Column("updated_at", STAMP, nullable=False),
         sa.PrimaryKeyConstraint("name", name="pk_tenants"),
     )
+    op.create_index("ix_tenants_versions", "tenants", ["name", "state", "version"])
 
 
 def downgrade() -> None:
+    op.drop_index("ix_tenants_versions", table_name="tenants")
     op.drop_table("tenants")
