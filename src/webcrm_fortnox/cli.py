@@ -26,6 +26,7 @@ if TYPE_CHECKING:
     from webcrm_fortnox.service.commands import Command
     from webcrm_fortnox.service.connect import OpenUrl
     from webcrm_fortnox.service.connections import Connector
+    from webcrm_fortnox.service.tenant_commands import RegistryCommand
 
 app = typer.Typer(
     name="webcrm-fortnox",
@@ -191,31 +192,49 @@ def _run(
     config_file: Path | None,
     tenant: str | None,
     action: Callable[[Command], Coroutine[Any, Any, int]],
+    *,
+    allow_none: bool = False,
 ) -> None:
-    """Load the configuration, run ``action`` on the chosen tenants, exit with its status."""
+    """Load the configuration and the registered tenants, run ``action`` on the chosen ones,
+    exit with its status; with ``allow_none``, also when there is no tenant yet."""
     from webcrm_fortnox.config import ConfigError, config_path, load_config
     from webcrm_fortnox.service.commands import Command, NoSuchError
     from webcrm_fortnox.service.connect import ConnectError
-    from webcrm_fortnox.service.tenants import StateStoreError, UnknownTenantError, select_tenants
+    from webcrm_fortnox.service.registry import RegistryError, command_tenants
+    from webcrm_fortnox.service.tenants import StateStoreError, UnknownTenantError
     from webcrm_fortnox.service.vault import TokenKeyError
 
     context = ctx.obj if isinstance(ctx.obj, CliContext) else CliContext()
     _quiet_logs()
     try:
         config = load_config(config_file)
-        tenants = select_tenants(config, tenant)
-    except (ConfigError, UnknownTenantError) as error:
+    except ConfigError as error:
         raise _fail(str(error)) from None
     path = config_path(config_file)
-    if not tenants:
-        raise _fail(f"{path}: has no [[tenant]] table: add one per company (see the README)")
     connector = _connector(context, config_file)
-    command = Command(config, tenants, connector, _console(), config_file=path)
+
+    async def main() -> int:
+        chosen = await command_tenants(config, path, connector.keys, tenant)
+        for reason in chosen.skipped:
+            typer.echo(f"skipped: {reason}", err=True)
+        tenants = chosen.tenants
+        if not tenants and not allow_none:
+            if chosen.skipped:
+                return 1
+            raise RegistryError(
+                f"{path}: has no [[tenant]] table and no tenant is registered: add one per "
+                "company, or register them with `webcrm-fortnox tenants add` (see the README)"
+            )
+        command = Command(config, tenants, connector, _console(), config_file=path)
+        code = await action(command)
+        # A tenant left out could not even start: as for a tenant that stopped, the exit is 1.
+        return 1 if chosen.skipped and code == 0 else code
+
     try:
-        code = asyncio.run(action(command))
+        code = asyncio.run(main())
     except StateStoreError as error:
         raise _fail(f"{path}: state.url: {error}") from None
-    except (NoSuchError, ConnectError, TokenKeyError) as error:
+    except (NoSuchError, ConnectError, TokenKeyError, RegistryError, UnknownTenantError) as error:
         raise _fail(str(error)) from None
     raise typer.Exit(code)
 
@@ -372,13 +391,22 @@ def run(
     no_feed: Annotated[
         bool, typer.Option("--no-feed", help="Poll Fortnox instead of its change feed.")
     ] = False,
+    registry_poll: Annotated[
+        float,
+        typer.Option(
+            help="Seconds between looks at the tenant registry: tenants registered, paused or "
+            "removed meanwhile start or stop within one.",
+            metavar="SECONDS",
+        ),
+    ] = 30.0,
     log_level: Annotated[
         str, typer.Option(help="DEBUG, INFO, WARNING or ERROR.", metavar="LEVEL")
     ] = "INFO",
 ) -> None:
-    """Run every tenant until stopped: a full cycle every sync_interval_seconds, syncs as soon
-    as Fortnox announces a change or webCRM shows one, metrics and health over HTTP, JSON logs
-    on standard error. SIGTERM or Ctrl-C finishes the record in hand and exits 0."""
+    """Run every tenant until stopped (the file's and the registry's, following the registry as
+    it changes): a full cycle every sync_interval_seconds, syncs as soon as Fortnox announces a
+    change or webCRM shows one, metrics and health over HTTP, JSON logs on standard error.
+    SIGTERM or Ctrl-C finishes the record in hand and exits 0."""
     from webcrm_fortnox.service import commands
     from webcrm_fortnox.service.daemon import ServiceOptions
     from webcrm_fortnox.service.worker import WorkerSettings
@@ -391,10 +419,12 @@ def run(
             metrics_port=metrics_port or None,
             callback_url=callback_url,
             feed=not no_feed,
+            registry_poll=registry_poll,
+            only_tenant=tenant,
         )
         return commands.run_service(command, options)
 
-    _run(ctx, config, tenant, start)
+    _run(ctx, config, tenant, start, allow_none=True)
 
 
 def _log_to_json(command: Command, level: str) -> None:
@@ -402,7 +432,7 @@ def _log_to_json(command: Command, level: str) -> None:
     from webcrm_fortnox.service.logs import Redactor, setup_logging
 
     redactor = Redactor()
-    for tenant in command.config.tenant:
+    for tenant in command.tenants:
         redactor.add(
             tenant.webcrm.api_token.get_secret_value(),
             tenant.fortnox.client_secret.get_secret_value(),
@@ -459,6 +489,217 @@ def connect(
         tenant,
         lambda command: commands.connect(command, system, open_url=opener, port=port),
     )
+
+
+# --- the tenant registry ---------------------------------------------------------------------
+
+tenants_app = typer.Typer(
+    help="Tenants registered in the state store (beside the tenant tables of the file).",
+    no_args_is_help=True,
+)
+app.add_typer(tenants_app, name="tenants")
+NameArgument = Annotated[str, typer.Argument(help="The tenant's name.", metavar="NAME")]
+ReasonOption = Annotated[
+    str | None, typer.Option("--reason", help="Why, shown by `tenants list` and `status`.")
+]
+
+
+def _registry(
+    ctx: typer.Context,
+    config_file: Path | None,
+    action: Callable[[RegistryCommand], Coroutine[Any, Any, int]],
+) -> None:
+    """Load the configuration and run a ``tenants`` command; a refusal exits 1 with why."""
+    from webcrm_fortnox.config import ConfigError, config_path, load_config
+    from webcrm_fortnox.service.registry import RegistryError
+    from webcrm_fortnox.service.tenant_commands import RegistryCommand
+    from webcrm_fortnox.service.tenants import StateStoreError
+    from webcrm_fortnox.service.vault import TokenKeyError
+
+    context = ctx.obj if isinstance(ctx.obj, CliContext) else CliContext()
+    path = config_path(config_file)
+    try:
+        config = load_config(config_file)
+        keys = _connector(context, config_file).keys
+        code = asyncio.run(action(RegistryCommand(config, path, keys, _console())))
+    except StateStoreError as error:
+        raise _fail(f"{path}: state.url: {error}") from None
+    except (ConfigError, RegistryError, TokenKeyError) as error:
+        raise _fail(str(error)) from None
+    raise typer.Exit(code)
+
+
+@tenants_app.command("add")
+def tenants_add(
+    ctx: typer.Context,
+    name: NameArgument,
+    webcrm_token: Annotated[
+        str,
+        typer.Option(help="webCRM application token, or env:NAME.", prompt=True, hide_input=True),
+    ],
+    fortnox_client_id: Annotated[str, typer.Option(help="Fortnox integration client id.")],
+    fortnox_client_secret: Annotated[
+        str,
+        typer.Option(help="Its client secret, or env:NAME.", prompt=True, hide_input=True),
+    ],
+    customer_type: Annotated[
+        list[str], typer.Option(help="A webCRM Type that syncs (repeat for more).")
+    ],
+    fortnox_tenant_id: Annotated[
+        int | None, typer.Option(help="The company's TenantId (service accounts).")
+    ] = None,
+    assignments: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--set",
+            help="Any other setting of the tenant table: KEY=VALUE, VALUE in TOML "
+            "(e.g. --set fortnox.auth=authorization-code --set sync_interval_seconds=600).",
+            metavar="KEY=VALUE",
+        ),
+    ] = None,
+    config: ConfigOption = None,
+) -> None:
+    """Register one tenant (a webCRM system and a Fortnox company); its secrets are stored
+    encrypted with the key of the Fortnox tokens."""
+    from webcrm_fortnox.config.tenant_tables import TenantTableError
+    from webcrm_fortnox.service import tenant_commands
+
+    try:
+        table = tenant_commands.parse_assignments(assignments or [])
+    except TenantTableError as error:
+        raise _fail(f"tenants add {name}: --set {error}") from None
+    table = {
+        **table,
+        "name": name,
+        "customer_types": customer_type,
+        "webcrm": {**table.get("webcrm", {}), "api_token": webcrm_token},
+        "fortnox": {
+            **table.get("fortnox", {}),
+            "client_id": fortnox_client_id,
+            "client_secret": fortnox_client_secret,
+            **({} if fortnox_tenant_id is None else {"tenant_id": fortnox_tenant_id}),
+        },
+    }
+    _registry(ctx, config, lambda command: tenant_commands.add(command, table))
+
+
+@tenants_app.command("import")
+def tenants_import(
+    ctx: typer.Context,
+    file: Annotated[Path, typer.Argument(help="A TOML file of tenant tables.", metavar="FILE")],
+    config: ConfigOption = None,
+) -> None:
+    """Register every tenant table of FILE (a company's configuration file will do), all or
+    none; tenants registered already get the file's settings."""
+    from webcrm_fortnox.service import tenant_commands
+
+    _registry(ctx, config, lambda command: tenant_commands.import_file(command, file))
+
+
+@tenants_app.command("list")
+def tenants_list(
+    ctx: typer.Context,
+    as_json: Annotated[bool, typer.Option("--json", help="One JSON document.")] = False,
+    removed: Annotated[bool, typer.Option("--removed", help="Include removed tenants.")] = False,
+    config: ConfigOption = None,
+) -> None:
+    """Every tenant, from the file and the registry: where it is defined, whether it runs, its
+    Fortnox integration and company. Secrets are never shown."""
+    from webcrm_fortnox.service import tenant_commands
+
+    _registry(
+        ctx,
+        config,
+        lambda command: tenant_commands.list_tenants(command, as_json=as_json, removed=removed),
+    )
+
+
+@tenants_app.command("show")
+def tenants_show(ctx: typer.Context, name: NameArgument, config: ConfigOption = None) -> None:
+    """One tenant's settings as a tenant table of a configuration file (secrets left out)."""
+    from webcrm_fortnox.service import tenant_commands
+
+    _registry(ctx, config, lambda command: tenant_commands.show(command, name))
+
+
+@tenants_app.command("pause")
+def tenants_pause(
+    ctx: typer.Context, name: NameArgument, reason: ReasonOption = None, config: ConfigOption = None
+) -> None:
+    """Stop syncing a registered tenant until resumed (a running service stops it too)."""
+    from webcrm_fortnox.service import tenant_commands
+    from webcrm_fortnox.store.registry import TenantState
+
+    state = TenantState.PAUSED
+    _registry(ctx, config, lambda command: tenant_commands.set_state(command, name, state, reason))
+
+
+@tenants_app.command("resume")
+def tenants_resume(ctx: typer.Context, name: NameArgument, config: ConfigOption = None) -> None:
+    """Sync a paused or removed registered tenant again, from where it stopped."""
+    from webcrm_fortnox.service import tenant_commands
+    from webcrm_fortnox.store.registry import TenantState
+
+    state = TenantState.ACTIVE
+    _registry(ctx, config, lambda command: tenant_commands.set_state(command, name, state, None))
+
+
+@tenants_app.command("remove")
+def tenants_remove(
+    ctx: typer.Context,
+    name: NameArgument,
+    reason: ReasonOption = None,
+    purge: Annotated[
+        bool,
+        typer.Option(
+            "--purge", help="Of a removed tenant: delete its links, cursors and history too."
+        ),
+    ] = False,
+    config: ConfigOption = None,
+) -> None:
+    """Stop syncing a registered tenant for good; its history stays (`resume` brings it back)
+    until `remove --purge` deletes it."""
+    from webcrm_fortnox.service import tenant_commands
+    from webcrm_fortnox.store.registry import TenantState
+
+    if purge:
+        _registry(ctx, config, lambda command: tenant_commands.purge(command, name))
+        return
+    state = TenantState.REMOVED
+    _registry(ctx, config, lambda command: tenant_commands.set_state(command, name, state, reason))
+
+
+@app.command("copy-state")
+def copy_state(
+    target: Annotated[
+        str,
+        typer.Argument(
+            help="The empty store to copy into, e.g. postgresql+psycopg://USER@HOST/DB.",
+            metavar="URL",
+        ),
+    ],
+    source: Annotated[
+        str | None,
+        typer.Option(
+            "--from", help="The store to copy (default: the configuration's).", metavar="URL"
+        ),
+    ] = None,
+    config: ConfigOption = None,
+) -> None:
+    """Copy the whole state store (links, cursors, history, tokens, registered tenants) into an
+    empty one: how SQLite + `run` moves to PostgreSQL. Stop `run` first."""
+    from webcrm_fortnox.config import ConfigError, load_config
+    from webcrm_fortnox.service.store_commands import check_source
+    from webcrm_fortnox.service.store_commands import copy_state as copy
+    from webcrm_fortnox.service.tenants import StateStoreError
+
+    try:
+        url = source if source is not None else load_config(config).state.url
+        check_source(url)
+        code = asyncio.run(copy(_console(), url, target))
+    except (ConfigError, StateStoreError) as error:
+        raise _fail(str(error)) from None
+    raise typer.Exit(code)
 
 
 @app.command()

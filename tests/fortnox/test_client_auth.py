@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import base64
-from collections.abc import Callable
+import contextlib
+from collections.abc import AsyncIterator, Callable
 from urllib.parse import parse_qs, urlsplit
 
 import httpx
@@ -311,3 +312,53 @@ async def test_revoke(oauth: OAuthClient, endpoint: TokenEndpoint) -> None:
     assert await oauth.revoke("r0") is True
     assert str(endpoint.requests[0].url).endswith("/oauth-v1/revoke")
     assert endpoint.form() == {"token_type_hint": "refresh_token", "token": "r0"}
+
+
+class StoredToken:
+    """A rotation lock over one stored token, as the vault's, in memory; can fail a save."""
+
+    def __init__(self, token: TokenSet | None, *, failing_saves: int = 0) -> None:
+        self.token = token
+        self.failing_saves = failing_saves
+        self.saved: list[str | None] = []
+
+    @contextlib.asynccontextmanager
+    async def rotation(self) -> AsyncIterator[StoredToken]:
+        yield self
+
+    async def save(self, token: TokenSet) -> None:
+        if self.failing_saves:
+            self.failing_saves -= 1
+            raise OSError("database unreachable")
+        self.token = token
+        self.saved.append(token.refresh_token)
+
+
+async def test_a_token_renewed_by_another_process_is_used_not_renewed_again(
+    oauth: OAuthClient, endpoint: TokenEndpoint, clock: FakeClock
+) -> None:
+    stale = TokenSet("a0", expires_at=clock.now - 1, refresh_token="r0")
+    store = StoredToken(stale)
+    auth = AuthorizationCodeAuth(oauth, refresh_token="r0", rotation=store.rotation, token=stale)
+    # Meanwhile another process rotated r0 and stored what it got.
+    store.token = TokenSet("elsewhere", expires_at=clock.now + 3600, refresh_token="r9")
+
+    assert await auth.access_token() == "elsewhere"
+    assert endpoint.requests == []  # r0 is spent: sending it would have been refused
+    assert auth.refresh_token == "r9"
+
+
+async def test_a_rotation_that_could_not_be_stored_is_retried_with_the_token_in_hand(
+    oauth: OAuthClient, endpoint: TokenEndpoint, clock: FakeClock
+) -> None:
+    store = StoredToken(
+        TokenSet("a0", expires_at=clock.now - 1, refresh_token="r0"), failing_saves=1
+    )
+    auth = AuthorizationCodeAuth(oauth, refresh_token="r0", rotation=store.rotation)
+
+    with pytest.raises(OSError):
+        await auth.headers()
+    # The store still has the spent r0; the next attempt rotates r1, received meanwhile.
+    assert await auth.access_token() == "a2"
+    assert endpoint.form() == {"grant_type": "refresh_token", "refresh_token": "r1"}
+    assert store.saved == ["r2"]

@@ -96,7 +96,7 @@ def parse_config(
     try:
         config = Config.model_validate(data, context={"environ": env})
     except pydantic.ValidationError as exc:
-        raise ConfigError(path, [_problem(error) for error in exc.errors()]) from None
+        raise ConfigError(path, [problem_of(error) for error in exc.errors()]) from None
     problems = check_config(config)
     if problems:
         raise ConfigError(path, problems)
@@ -131,7 +131,8 @@ _WRONG_TYPE = {
 }
 
 
-def _problem(error: ErrorDetails) -> Problem:
+def problem_of(error: ErrorDetails) -> Problem:
+    """One pydantic error as a :class:`Problem` naming the key, in the file's own terms."""
     key = key_path(error["loc"])
     kind = error["type"]
     if kind == "missing":

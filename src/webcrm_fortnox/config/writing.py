@@ -26,6 +26,23 @@ def config_to_toml(config: Config) -> str:
     return "\n".join(lines).lstrip("\n") + "\n"
 
 
+def tenant_to_toml(table: Mapping[str, Any]) -> str:
+    """One ``[[tenant]]`` table with every setting it has, nested tables as sub-tables (unset
+    values left out): what ``tenants show`` prints and ``tenants import`` reads back."""
+    lines: list[str] = []
+    _nested(lines, ["tenant"], table, array=True)
+    return "\n".join(lines).lstrip("\n") + "\n"
+
+
+def _nested(lines: list[str], name: list[str], values: Mapping[str, Any], *, array: bool) -> None:
+    scalars = {k: v for k, v in values.items() if v is not None and not isinstance(v, dict)}
+    header = ".".join(_key(n) for n in name)
+    lines += ["", f"[[{header}]]" if array else f"[{header}]", *_assignments(scalars)]
+    for key, value in values.items():
+        if isinstance(value, dict):
+            _nested(lines, [*name, key], value, array=False)
+
+
 def write_config(path: str | os.PathLike[str], config: Config) -> Path:
     """Write ``config`` to ``path`` (created or replaced, readable by its owner only).
 

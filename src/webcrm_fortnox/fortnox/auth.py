@@ -3,9 +3,11 @@
 - :class:`ServiceAccountAuth`: ``client_credentials`` with the company's ``TenantId`` header, the
   vendor's recommended mode (no refresh token to lose; reference §1.3).
 - :class:`AuthorizationCodeAuth`: an access token renewed with a single-use, rotating refresh
-  token (reference §1.1). Every new refresh token is handed to a persistence callback *before* the
-  new access token is used, and concurrent refreshes are serialised, because a refresh token used
-  twice is refused and the company would have to reconnect.
+  token (reference §1.1). Every new refresh token is persisted *before* the new access token is
+  used, and concurrent refreshes are serialised, because a refresh token used twice is refused
+  and the company would have to reconnect. Across processes they are serialised by a
+  :data:`Rotation`: a lock on the stored token under which the newest token is read and the new
+  one stored.
 
 Both implement :class:`webcrm_fortnox.transport.AuthProvider`: they fetch a token when none is
 held, renew it shortly before it expires, and drop it when the API refused it (401).
@@ -19,8 +21,9 @@ import base64
 import logging
 import time
 from collections.abc import Awaitable, Callable, Iterable, Mapping
+from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 from urllib.parse import quote, urlencode
 
 import httpx
@@ -280,6 +283,23 @@ class ServiceAccountAuth(_CachedTokenAuth):
 OnRotate = Callable[[TokenSet], Awaitable[None]]
 
 
+class RotationSlot(Protocol):
+    """The stored token of one company while its rotation lock is held."""
+
+    @property
+    def token(self) -> TokenSet | None:
+        """The newest stored token, read under the lock (``None``: nothing stored)."""
+        ...
+
+    async def save(self, token: TokenSet) -> None:
+        """Store ``token``; durable once the lock is released."""
+        ...
+
+
+#: Takes the rotation lock of one company's stored token for the length of the block.
+Rotation = Callable[[], AbstractAsyncContextManager[RotationSlot]]
+
+
 class AuthorizationCodeAuth(_CachedTokenAuth):
     """Credentials from the authorization-code flow, renewed with rotating refresh tokens.
 
@@ -289,6 +309,10 @@ class AuthorizationCodeAuth(_CachedTokenAuth):
         on_rotate: persists a new :class:`TokenSet` durably. It is awaited *before* the new access
             token is used; if it fails, the token is not used and the error propagates (the new
             refresh token is kept in memory so the next attempt can rotate and persist again).
+        rotation: instead of ``on_rotate``, for tokens that other processes refresh too: every
+            renewal runs under this lock, starts from the newest stored token (using it as it is
+            when another process renewed it meanwhile) and stores the new one before the lock
+            is released.
         token: a still valid access token from storage, to skip the first refresh.
         refresh_margin: renew this many seconds before expiry.
     """
@@ -298,14 +322,23 @@ class AuthorizationCodeAuth(_CachedTokenAuth):
         oauth: OAuthClient,
         *,
         refresh_token: str,
-        on_rotate: OnRotate,
+        on_rotate: OnRotate | None = None,
+        rotation: Rotation | None = None,
         token: TokenSet | None = None,
         refresh_margin: float = REFRESH_MARGIN,
     ) -> None:
+        if (on_rotate is None) == (rotation is None):
+            raise ValueError("give one of on_rotate and rotation")
         super().__init__(oauth, refresh_margin=refresh_margin)
         self._refresh_token = refresh_token
         self._on_rotate = on_rotate
+        self._rotation = rotation
         self._token = token
+        # The access token last held: a stored one that differs was renewed by someone else.
+        self._held = None if token is None else token.access_token
+        # A rotation whose storing failed: the refresh token in hand is then the only valid one,
+        # newer than any stored.
+        self._unsaved = False
 
     @property
     def refresh_token(self) -> str:
@@ -313,11 +346,32 @@ class AuthorizationCodeAuth(_CachedTokenAuth):
         return self._refresh_token
 
     async def _renew(self) -> TokenSet:
+        if self._rotation is None:
+            assert self._on_rotate is not None
+            token = await self._rotate(self._on_rotate)
+        else:
+            async with self._rotation() as slot:
+                token = self._renewed_elsewhere(slot.token) or await self._rotate(slot.save)
+        self._held = token.access_token
+        return token
+
+    def _renewed_elsewhere(self, newest: TokenSet | None) -> TokenSet | None:
+        """The stored token when another process renewed it since this one last held one."""
+        if newest is None or self._unsaved:
+            return None
+        if newest.refresh_token:
+            self._refresh_token = newest.refresh_token
+        fresh = newest.expires_at - self.refresh_margin > self.oauth.clock()
+        return newest if fresh and newest.access_token != self._held else None
+
+    async def _rotate(self, persist: OnRotate) -> TokenSet:
         token = await self.oauth.refresh(self._refresh_token)
         if token.refresh_token:
             # The old one is spent now: hold the new one even if persisting it fails below.
             self._refresh_token = token.refresh_token
-        await self._on_rotate(token)
+        self._unsaved = True
+        await persist(token)
+        self._unsaved = False
         log.info("fortnox refresh token rotated", extra={"client_id": self.oauth.client_id})
         return token
 

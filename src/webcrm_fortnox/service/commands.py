@@ -351,8 +351,11 @@ async def run_service(command: Command, options: ServiceOptions) -> int:
     """``run``: every selected tenant until SIGTERM or Ctrl-C; 0 after a clean stop."""
     places = {t.name: place for t in command.tenants if (place := command.place(t)) is not None}
     options = dataclasses.replace(options, places={**places, **options.places})
+    # The registry's tenants are the service's to start (and stop) as the registry changes.
+    in_file = {t.name for t in command.config.tenant}
+    fixed = [t for t in command.tenants if t.name in in_file]
     async with open_state(command.config.state.url) as db:
-        service = SyncService(command.tenants, db, command.connector, options)
+        service = SyncService(fixed, db, command.connector, options)
         return await service.serve_until_signalled()
 
 

@@ -25,12 +25,11 @@ from webcrm_fortnox.fortnox.auth import (
     FortnoxAuth,
     OAuthClient,
     ServiceAccountAuth,
-    TokenSet,
 )
 from webcrm_fortnox.fortnox.client import FortnoxClient
 from webcrm_fortnox.fortnox.limits import DEFAULT_LIMIT, DEFAULT_PERIOD, limiter_key
 from webcrm_fortnox.fortnox.urls import FortnoxUrls
-from webcrm_fortnox.service.vault import FortnoxGrant, KeySource, TokenVault
+from webcrm_fortnox.service.vault import KeySource, TokenVault
 from webcrm_fortnox.store.service import ServiceStore
 from webcrm_fortnox.transport.limiters import LimiterRegistry
 from webcrm_fortnox.webcrm.client import WebcrmClient, webcrm_limiters
@@ -179,12 +178,12 @@ class Connector:
                 f"`webcrm-fortnox connect fortnox --tenant {tenant.name}` again"
             )
         company = grant.tenant_id
-
-        async def persist(token: TokenSet) -> None:
-            await vault.save(tenant.name, FortnoxGrant(token, company))
-
+        # Other processes may refresh this tenant too: every rotation holds its token row's lock.
         auth = AuthorizationCodeAuth(
-            oauth, refresh_token=grant.token.refresh_token, on_rotate=persist, token=grant.token
+            oauth,
+            refresh_token=grant.token.refresh_token,
+            rotation=lambda: vault.rotation(tenant.name),
+            token=grant.token,
         )
         # Fortnox counts per client id and company; before the company is known, per tenant.
         identity = str(company) if company is not None else f"tenant:{tenant.name}"

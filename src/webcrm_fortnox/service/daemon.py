@@ -5,6 +5,11 @@ one :class:`~webcrm_fortnox.service.feed.FeedListener` per Fortnox integration (
 feed address), the ``/metrics`` and ``/healthz`` server, and, when a public callback address is
 given, webCRM hooks that wake a tenant as soon as webCRM saves a record.
 
+Besides the configuration file's tenants it runs the registry's active ones, and looks at the
+registry every ``registry_poll`` seconds (:class:`~webcrm_fortnox.service.roster.Roster`): a
+tenant registered or resumed meanwhile starts, one paused or removed stops as the service does
+(after the record in hand), one whose settings changed restarts with them.
+
 Stopping (SIGTERM, Ctrl-C, or :meth:`SyncService.stop`): no new sync starts; a running sync
 stops after the record in hand (one still reading stops before its first write); after
 :data:`STOP_GRACE` seconds what is left is cancelled. Every record's outcome is committed as
@@ -28,7 +33,10 @@ from webcrm_fortnox.service.connections import Connector
 from webcrm_fortnox.service.feed import FeedListener
 from webcrm_fortnox.service.health import health_app
 from webcrm_fortnox.service.http_server import serving
+from webcrm_fortnox.service.logs import redact_everywhere
 from webcrm_fortnox.service.metrics import ServiceMetrics
+from webcrm_fortnox.service.registry import Registry
+from webcrm_fortnox.service.roster import DEFAULT_REGISTRY_POLL, Roster
 from webcrm_fortnox.service.runner import TenantPlace
 from webcrm_fortnox.service.worker import TenantWorker, WorkerSettings
 from webcrm_fortnox.store import StateDatabase
@@ -57,6 +65,9 @@ class ServiceOptions:
         callback_url: the public address of that server, for webCRM hooks (``None``: none).
         feed: whether to follow Fortnox's change feed.
         places: by tenant name, where its settings are written (named in its messages).
+        registry_poll: seconds between looks at the tenant registry (``None``: run only the
+            tenants given).
+        only_tenant: of the registry's tenants, run this one alone (``run --tenant NAME``).
     """
 
     worker: WorkerSettings = field(default_factory=WorkerSettings)
@@ -65,13 +76,15 @@ class ServiceOptions:
     callback_url: str | None = None
     feed: bool = True
     places: Mapping[str, TenantPlace] = field(default_factory=dict)
+    registry_poll: float | None = DEFAULT_REGISTRY_POLL
+    only_tenant: str | None = None
 
 
 class SyncService:
     """The running service for a set of tenants.
 
     Args:
-        tenants: the tenants to run.
+        tenants: the tenants to run whatever the registry says (the configuration file's).
         db: the state database (open).
         connector: opens tenants' clients.
         options: how to run.
@@ -89,33 +102,52 @@ class SyncService:
         self.store = ServiceStore(db)
         self.connector = connector
         self.metrics = ServiceMetrics()
-        self.workers = {
-            t.name: TenantWorker(
-                t,
-                db,
-                connector,
-                self.metrics,
-                self.options.worker,
-                place=self.options.places.get(t.name),
-            )
-            for t in tenants
-        }
+        self.workers = {t.name: self._worker(t) for t in tenants}
         self.feeds = self._feeds() if self.options.feed else []
         self.stopping = asyncio.Event()
         self.url: str | None = None
         self.started = asyncio.Event()
         self._hook_secrets: dict[str, str] = {}
+        self.roster = Roster(
+            Registry(db, connector.keys), fixed=self.workers, only=self.options.only_tenant
+        )
+        #: each worker's own stop signal, so that one tenant can stop while the others run
+        self._stops: dict[str, asyncio.Event] = {}
+        self._tasks: dict[str, asyncio.Task[None]] = {}
+        #: the feeds' tasks and those registering hooks of tenants started while running
+        self._background: list[asyncio.Task[None]] = []
+
+    def _worker(self, tenant: TenantConfig) -> TenantWorker:
+        return TenantWorker(
+            tenant,
+            self.db,
+            self.connector,
+            self.metrics,
+            self.options.worker,
+            place=self.options.places.get(tenant.name),
+        )
+
+    @staticmethod
+    def _integration(worker: TenantWorker) -> tuple[str, str, str]:
+        fortnox = worker.tenant.fortnox
+        return fortnox.ws_url, fortnox.client_id, fortnox.client_secret.get_secret_value()
 
     def _feeds(self) -> list[FeedListener]:
         groups: dict[tuple[str, str, str], list[TenantWorker]] = {}
         for worker in self.workers.values():
-            fortnox = worker.tenant.fortnox
-            key = (fortnox.ws_url, fortnox.client_id, fortnox.client_secret.get_secret_value())
-            groups.setdefault(key, []).append(worker)
+            groups.setdefault(self._integration(worker), []).append(worker)
         return [
             FeedListener(url, client_id, secret, members, self.store, self.metrics)
             for (url, client_id, secret), members in groups.items()
         ]
+
+    def _feed_of(self, worker: TenantWorker) -> FeedListener | None:
+        url, client_id, _ = self._integration(worker)
+        for feed in self.feeds:
+            # One integration's feed: the same address and client id (and so the same secret).
+            if (feed.url, feed.client_id) == (url, client_id):
+                return feed
+        return None
 
     def stop(self) -> None:
         """Ask the service to stop (safe to call from a signal handler)."""
@@ -135,29 +167,40 @@ class SyncService:
     async def run(self) -> int:
         """Run until :meth:`stop`; returns the exit status (0)."""
         async with self._server():
-            tasks = {
-                asyncio.create_task(worker.run(self.stopping), name=f"tenant {name}"): worker
-                for name, worker in self.workers.items()
-            }
-            feeds = [asyncio.create_task(feed.run(self.stopping)) for feed in self.feeds]
-            hooks = asyncio.create_task(self._register_hooks())
+            for worker in self.workers.values():
+                self._start(worker)
+            self._background = [asyncio.create_task(feed.run(self.stopping)) for feed in self.feeds]
+            hooks = asyncio.create_task(self._register_hooks(list(self.workers.values())))
+            registry = asyncio.create_task(self._follow_registry())
             self.started.set()
             log.info("service started", extra={"tenants": sorted(self.workers)})
             await self.stopping.wait()
             log.info("service stopping")
             hooks.cancel()
-            await self._drain(tasks)
-            for task in feeds:
+            await registry  # it ends after the changes in hand, so none is left half done
+            await self._drain(list(self.workers))
+            for task in self._background:
                 task.cancel()
-            for task in [*feeds, hooks]:
+            for task in [*self._background, hooks]:
                 with contextlib.suppress(asyncio.CancelledError, Exception):
                     await task
         log.info("service stopped")
         return 0
 
-    async def _drain(self, tasks: dict[asyncio.Task[None], TenantWorker]) -> None:
-        """Let running syncs stop after the record in hand; cancel what is left after a grace."""
+    def _start(self, worker: TenantWorker) -> None:
+        stop = self._stops[worker.name] = asyncio.Event()
+        self._tasks[worker.name] = asyncio.create_task(
+            worker.run(stop), name=f"tenant {worker.name}"
+        )
+
+    async def _drain(self, names: list[str]) -> None:
+        """Let these tenants' syncs stop after the record in hand; cancel what is left after a
+        grace."""
+        tasks = {self._tasks.pop(name): self.workers[name] for name in names}
+        if not tasks:
+            return  # a service of registered tenants may have none left to stop
         for worker in tasks.values():
+            self._stops.pop(worker.name).set()
             worker.request_stop()
         _, pending = await asyncio.wait(tasks, timeout=STOP_GRACE)
         for task in pending:
@@ -168,6 +211,63 @@ class SyncService:
                     await task
                 except Exception:
                     log.exception("tenant worker failed", extra={"tenant": tasks[task].name})
+
+    # -- the registry ------------------------------------------------------------------------
+
+    async def _follow_registry(self) -> None:
+        """Start and stop registered tenants as the registry changes, until stopped."""
+        poll = self.options.registry_poll
+        if poll is None:
+            return
+        while not self.stopping.is_set():
+            try:
+                changes = await self.roster.changes()
+            except Exception:
+                # The store may be briefly unreachable; the tenants running keep running.
+                log.exception("the tenant registry could not be read; trying again")
+            else:
+                for name in changes.stop:
+                    await self.remove_tenant(name)
+                for tenant in changes.start:
+                    if not self.stopping.is_set():
+                        self.add_tenant(tenant)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self.stopping.wait(), poll)
+
+    def add_tenant(self, tenant: TenantConfig) -> None:
+        """Start running ``tenant`` (and follow its company on its integration's feed)."""
+        redact_everywhere(
+            tenant.webcrm.api_token.get_secret_value(),
+            tenant.fortnox.client_secret.get_secret_value(),
+        )
+        worker = self.workers[tenant.name] = self._worker(tenant)
+        self._start(worker)
+        if self.options.feed:
+            feed = self._feed_of(worker)
+            if feed is not None:
+                feed.add(worker)
+            else:
+                url, client_id, secret = self._integration(worker)
+                feed = FeedListener(url, client_id, secret, [worker], self.store, self.metrics)
+                self.feeds.append(feed)
+                self._background.append(asyncio.create_task(feed.run(self.stopping)))
+        if self.options.callback_url is not None:
+            self._background.append(asyncio.create_task(self._register_hooks([worker])))
+        log.info("tenant started", extra={"tenant": tenant.name})
+
+    async def remove_tenant(self, name: str) -> None:
+        """Stop running ``name`` as a stopping service would: after the record in hand."""
+        worker = self.workers.get(name)
+        if worker is None:
+            return
+        feed = self._feed_of(worker)
+        if feed is not None and worker in feed.workers:
+            feed.remove(worker)
+        await self._drain([name])
+        del self.workers[name]
+        self._hook_secrets.pop(name, None)
+        self.metrics.tenant_up.labels(tenant=name).set(0)
+        log.info("tenant stopped", extra={"tenant": name})
 
     async def serve_until_signalled(self) -> int:
         """:meth:`run`, stopping on SIGTERM or SIGINT (Ctrl-C)."""
@@ -207,12 +307,13 @@ class SyncService:
         worker.trigger("webcrm hook")
         return True
 
-    async def _register_hooks(self) -> None:
-        """Subscribe webCRM's hooks of every tenant to this server (when public)."""
+    async def _register_hooks(self, workers: Sequence[TenantWorker]) -> None:
+        """Subscribe webCRM's hooks of these tenants to this server (when public)."""
         base = self.options.callback_url
         if base is None:
             return
-        for name, worker in self.workers.items():
+        for worker in workers:
+            name = worker.name
             try:
                 await worker.ready.wait()
                 await self._register(name, worker, base.rstrip("/"))

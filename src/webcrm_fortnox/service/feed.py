@@ -121,12 +121,32 @@ class FeedListener:
         self.connections = 0
         self.events_handled = 0
         self._members_changed = asyncio.Event()
+        self._joining: dict[str, asyncio.Future[None]] = {}
         self._gauge = metrics.feed_connected.labels(client_id=client_id)
         self._gauge.set(0)
 
     @property
     def live(self) -> bool:
         return self.stream is not None and self.stream.live.is_set()
+
+    def add(self, worker: TenantWorker) -> None:
+        """Serve ``worker`` too (a tenant registered while running); the subscription is
+        rebuilt once its clients are open."""
+        self.workers.append(worker)
+        self._joining[worker.name] = asyncio.ensure_future(self._join_when_ready(worker))
+
+    async def _join_when_ready(self, worker: TenantWorker) -> None:
+        await worker.ready.wait()
+        self._members_changed.set()
+
+    def remove(self, worker: TenantWorker) -> None:
+        """Stop serving ``worker``; the subscription is rebuilt without it."""
+        joining = self._joining.pop(worker.name, None)
+        if joining is not None:
+            joining.cancel()
+        self.workers.remove(worker)
+        worker.feed_live = False
+        self._members_changed.set()
 
     def _refused(self, worker: TenantWorker) -> None:
         log.warning("change feed: a tenant's token was refused", extra={"tenant": worker.name})

@@ -110,6 +110,14 @@ class JsonFormatter(logging.Formatter):
         return json.dumps(entry, ensure_ascii=False, default=str)
 
 
+def redact_everywhere(*secrets: str | None) -> None:
+    """Mask these values too in every JSON log handler installed (secrets learnt while running,
+    such as a tenant registered meanwhile)."""
+    for handler in logging.getLogger().handlers:
+        if isinstance(handler.formatter, JsonFormatter):
+            handler.formatter.redactor.add(*secrets)
+
+
 def setup_logging(
     redactor: Redactor, *, level: int | str = logging.INFO, stream: TextIO | None = None
 ) -> logging.Handler:

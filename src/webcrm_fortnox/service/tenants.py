@@ -67,7 +67,8 @@ def _sqlite_file(url: str) -> Path | None:
     return Path(parsed.database)
 
 
-def _shown(url: str) -> str:
+def shown_url(url: str) -> str:
+    """``url`` as it may be shown: without its password."""
     try:
         return make_url(url).render_as_string(hide_password=True)
     except Exception:  # an unparsable URL has no password to hide either
@@ -122,7 +123,7 @@ async def open_state(url: str, *, read_only: bool = False) -> AsyncIterator[Stat
             db = await StateDatabase.open(target)
         except Exception as error:
             raise StateStoreError(
-                f"cannot open the state store {_shown(url)}: {_why(error, url)}"
+                f"cannot open the state store {shown_url(url)}: {_why(error, url)}"
             ) from error
         try:
             yield db

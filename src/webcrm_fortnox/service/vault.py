@@ -1,26 +1,30 @@
-"""Fortnox tokens from ``connect``, encrypted at rest with Fernet.
+"""Fortnox tokens from ``connect`` and registered tenants' secrets, encrypted at rest with Fernet.
 
 The key comes from the environment (:data:`KEY_ENV`, a Fernet key) or from a key file, created
 with permissions 0600 the first time tokens are stored. Once tokens are stored, a missing key is
 a clear error (never a silent reconnect), because the refresh token cannot be read without it.
 
-Every rotation of the refresh token is written in one transaction (see
-:class:`~webcrm_fortnox.store.service.ServiceStore`), before the new access token is used: a
-refresh token is single-use, so losing the new one would force the company to connect again.
+Every rotation of the refresh token is written in one transaction, before the new access token
+is used: a refresh token is single-use, so losing the new one would force the company to connect
+again. A rotation runs under the lock of the tenant's token row
+(:func:`~webcrm_fortnox.store.token_lock.locked_token`), so two processes refreshing one tenant
+take turns and the second uses what the first stored instead of spending a spent token.
 """
 
 from __future__ import annotations
 
 import json
 import os
-from collections.abc import Mapping
+from collections.abc import AsyncIterator, Mapping
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
 from cryptography.fernet import Fernet, InvalidToken
 
-from webcrm_fortnox.fortnox.auth import TokenSet
+from webcrm_fortnox.fortnox.auth import RotationSlot, TokenSet
 from webcrm_fortnox.store.service import ServiceStore
+from webcrm_fortnox.store.token_lock import LockedToken, locked_token
 
 #: A Fernet key (``Fernet.generate_key()``) to use instead of a key file.
 KEY_ENV = "WEBCRM_FORTNOX_TOKEN_KEY"
@@ -80,6 +84,25 @@ class KeySource:
         except (ValueError, UnicodeEncodeError):
             raise TokenKeyError(
                 f"the token key in {self.where} is not a Fernet key (32 url-safe base64 bytes)"
+            ) from None
+
+    def decrypt(self, ciphertext: str, what: str, remedy: str) -> bytes:
+        """``ciphertext`` opened with this key.
+
+        Args:
+            ciphertext: what was stored.
+            what: what it is, for the message (``the stored Fortnox tokens of tenant acme``).
+            remedy: what to do when the key does not open it.
+
+        Raises:
+            TokenKeyError: the key is missing or is not the one it was encrypted with.
+        """
+        try:
+            return self.fernet(create=False).decrypt(ciphertext.encode("ascii"))
+        except InvalidToken:
+            raise TokenKeyError(
+                f"the token key in {self.where} does not open {what}: restore the right key, or "
+                f"{remedy}"
             ) from None
 
     @staticmethod
@@ -156,8 +179,7 @@ class TokenVault:
 
     async def save(self, tenant: str, grant: FortnoxGrant) -> None:
         """Store ``grant`` for ``tenant`` (creating the key file on first use)."""
-        ciphertext = self.keys.fernet(create=True).encrypt(_encode(grant)).decode("ascii")
-        await self.store.save_secret(tenant, FORTNOX, ciphertext)
+        await self.store.save_secret(tenant, FORTNOX, self.encrypt_grant(grant))
 
     async def load(self, tenant: str) -> FortnoxGrant | None:
         """The stored grant of ``tenant``, or ``None`` when it never connected.
@@ -167,20 +189,82 @@ class TokenVault:
                 encrypted with.
         """
         stored = await self.store.secret(tenant, FORTNOX)
-        if stored is None:
-            return None
-        try:
-            raw = self.keys.fernet(create=False).decrypt(stored.ciphertext.encode("ascii"))
-        except InvalidToken:
-            raise TokenKeyError(
-                f"the token key in {self.keys.where} does not open the stored Fortnox tokens of "
-                f"tenant {tenant}: restore the right key, or run `webcrm-fortnox connect fortnox "
-                f"--tenant {tenant}` again"
-            ) from None
-        return _decode(raw)
+        return None if stored is None else self.decrypt_grant(tenant, stored.ciphertext)
+
+    @asynccontextmanager
+    async def rotation(self, tenant: str) -> AsyncIterator[RotationSlot]:
+        """Hold the lock of ``tenant``'s token row while a refresh token is rotated.
+
+        The slot carries the newest stored token, read under the lock; what it saves is
+        committed before the lock is released.
+        """
+        async with locked_token(self.store.db, tenant, FORTNOX) as row:
+            yield _VaultSlot(self, tenant, row)
+
+    def decrypt_grant(self, tenant: str, ciphertext: str) -> FortnoxGrant:
+        """The grant stored as ``ciphertext`` for ``tenant``.
+
+        Raises:
+            TokenKeyError: the key is missing or is not the one it was encrypted with.
+        """
+        remedy = f"run `webcrm-fortnox connect fortnox --tenant {tenant}` again"
+        return _decode(
+            self.keys.decrypt(ciphertext, f"the stored Fortnox tokens of tenant {tenant}", remedy)
+        )
+
+    def encrypt_grant(self, grant: FortnoxGrant) -> str:
+        """``grant`` as ciphertext (the key file is created on first use)."""
+        return self.keys.fernet(create=True).encrypt(_encode(grant)).decode("ascii")
 
     async def version(self, tenant: str) -> str | None:
         """A value that changes whenever the tenant's tokens are replaced (to notice a
         ``connect`` made by another process)."""
         stored = await self.store.secret(tenant, FORTNOX)
         return None if stored is None else stored.ciphertext[-32:]
+
+
+class _VaultSlot:
+    """A :class:`~webcrm_fortnox.fortnox.auth.RotationSlot` over a locked token row."""
+
+    def __init__(self, vault: TokenVault, tenant: str, row: LockedToken) -> None:
+        self._vault = vault
+        self._tenant = tenant
+        self._row = row
+        self._grant = (
+            None if row.ciphertext is None else vault.decrypt_grant(tenant, row.ciphertext)
+        )
+
+    @property
+    def token(self) -> TokenSet | None:
+        return None if self._grant is None else self._grant.token
+
+    async def save(self, token: TokenSet) -> None:
+        tenant_id = None if self._grant is None else self._grant.tenant_id
+        await self._row.save(self._vault.encrypt_grant(FortnoxGrant(token, tenant_id)))
+
+
+class SecretBox:
+    """Encrypts registered tenants' secrets with the key of the Fortnox tokens.
+
+    Args:
+        keys: where the key is (created on first use, as for tokens).
+    """
+
+    def __init__(self, keys: KeySource) -> None:
+        self.keys = keys
+
+    def seal(self, secrets: Mapping[str, str]) -> str:
+        """The ciphertext of ``secrets`` (by key, e.g. ``fortnox.client_secret``)."""
+        raw = json.dumps(dict(secrets), sort_keys=True).encode()
+        return self.keys.fernet(create=True).encrypt(raw).decode("ascii")
+
+    def open(self, tenant: str, ciphertext: str) -> dict[str, str]:
+        """The secrets :meth:`seal` encrypted for ``tenant``.
+
+        Raises:
+            TokenKeyError: the key is missing or is not the one they were encrypted with.
+        """
+        remedy = "register the tenant again (`webcrm-fortnox tenants import FILE`)"
+        raw = self.keys.decrypt(ciphertext, f"the stored secrets of tenant {tenant}", remedy)
+        secrets = json.loads(raw)
+        return {str(key): str(value) for key, value in secrets.items()}

@@ -218,3 +218,25 @@ service_state = sa.Table(
     sa.Column("updated_at", UtcDateTime, nullable=False),
     sa.PrimaryKeyConstraint("tenant", "key", name="pk_service_state"),
 )
+
+# The tenant registry (migration 0007): tenants managed with ``webcrm-fortnox tenants``.
+
+tenants = sa.Table(
+    "tenants",
+    metadata,
+    sa.Column("name", sa.String(200), nullable=False),
+    # the tenant's ``[[tenant]]`` table without its secrets
+    sa.Column("settings", JsonValue, nullable=False),
+    # Fernet ciphertext of the secrets (literal values or ``env:NAME`` references)
+    sa.Column("secrets", sa.Text, nullable=False),
+    # active | paused | removed
+    sa.Column("state", sa.String(20), nullable=False),
+    sa.Column("reason", sa.Text, nullable=True),
+    # bumped by every change, so a running service notices an edited tenant cheaply
+    sa.Column("version", sa.Integer, nullable=False),
+    sa.Column("created_at", UtcDateTime, nullable=False),
+    sa.Column("updated_at", UtcDateTime, nullable=False),
+    sa.PrimaryKeyConstraint("name", name="pk_tenants"),
+    # covers what a running service polls, so the settings are not read each time
+    sa.Index("ix_tenants_versions", "name", "state", "version"),
+)
