@@ -58,6 +58,17 @@ def _check_seed(seed: str) -> str:
     return seed
 
 
+def _serve(app: Any, host: str, port: int, listening: Callable[[int], None]) -> None:
+    """Serve an emulator; a port that cannot be listened on is one line and exit status 1."""
+    from webcrm_fortnox.emulation import serve
+    from webcrm_fortnox.transport.listening import PortUnavailableError
+
+    try:
+        serve(app, host, port, listening=listening)
+    except PortUnavailableError as error:
+        raise _fail(f"{error}; choose another with --port") from None
+
+
 @emulate_app.command("fortnox")
 def emulate_fortnox(
     host: HostOption = "127.0.0.1",
@@ -73,7 +84,6 @@ def emulate_fortnox(
 ) -> None:
     """Serve the Fortnox API v3 emulator: REST under /3/, OAuth under /oauth-v1/, the WebSocket
     change feed at /topics-v1 and test controls under /_emulator/."""
-    from webcrm_fortnox.emulation import serve
     from webcrm_fortnox.fortnox.emulator import create_app
 
     fortnox = create_app(
@@ -84,8 +94,16 @@ def emulate_fortnox(
         seed=_check_seed(seed),
         rate_limit=not no_rate_limit,
     )
-    typer.echo(f"Fortnox emulator on http://{host}:{port} (client id {client_id!r})")
-    serve(fortnox, host, port)
+
+    def listening(bound: int) -> None:
+        typer.echo(f"Fortnox emulator on http://{host}:{bound}")
+        typer.echo(
+            f"  client id {client_id}, client secret {client_secret}, tenant id {tenant_id}: "
+            "POST /oauth-v1/token with grant_type=client_credentials, the id and secret as Basic "
+            "auth and the tenant id in the TenantId header"
+        )
+
+    _serve(fortnox, host, port, listening)
 
 
 @emulate_app.command("webcrm")
@@ -101,14 +119,17 @@ def emulate_webcrm(
 ) -> None:
     """Serve the webCRM REST API emulator: /Auth, /Organisations, /Deliveries, /Queries and the
     rest, with test controls under /_emulator/."""
-    from webcrm_fortnox.emulation import serve
     from webcrm_fortnox.webcrm.emulator import create_app
 
     webcrm = create_app(
         data=data, api_token=api_token, seed=_check_seed(seed), rate_limit=not no_rate_limit
     )
-    typer.echo(f"webCRM emulator on http://{host}:{port}")
-    serve(webcrm, host, port)
+
+    def listening(bound: int) -> None:
+        typer.echo(f"webCRM emulator on http://{host}:{bound}")
+        typer.echo(f"  API token {api_token}: POST /Auth/ApiLogin with the form field authCode")
+
+    _serve(webcrm, host, port, listening)
 
 
 # --- the sync commands -----------------------------------------------------------------------
@@ -358,7 +379,12 @@ def run(
         bool, typer.Option("--no-feed", help="Poll Fortnox instead of its change feed.")
     ] = False,
     log_level: Annotated[
-        str, typer.Option(help="DEBUG, INFO, WARNING or ERROR.", metavar="LEVEL")
+        str,
+        typer.Option(
+            help="DEBUG, INFO, WARNING or ERROR (any case); the libraries' request lines only "
+            "at DEBUG.",
+            metavar="LEVEL",
+        ),
     ] = "INFO",
 ) -> None:
     """Run every tenant until stopped: a full cycle every sync_interval_seconds, syncs as soon
@@ -367,8 +393,9 @@ def run(
     from webcrm_fortnox.service import commands
     from webcrm_fortnox.service.daemon import ServiceOptions
     from webcrm_fortnox.service.worker import WorkerSettings
+    from webcrm_fortnox.transport.listening import PortUnavailableError
 
-    def start(command: Command) -> Coroutine[Any, Any, int]:
+    async def start(command: Command) -> int:
         _log_to_json(command, log_level)
         options = ServiceOptions(
             worker=WorkerSettings(full_every=full_every * 3600),
@@ -377,7 +404,13 @@ def run(
             callback_url=callback_url,
             feed=not no_feed,
         )
-        return commands.run_service(command, options)
+        try:
+            return await commands.run_service(command, options)
+        except PortUnavailableError as error:
+            typer.echo(
+                f"{error}; choose another with --metrics-port (0 serves no metrics)", err=True
+            )
+            return 1
 
     _run(ctx, config, tenant, start)
 
