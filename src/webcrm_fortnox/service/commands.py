@@ -246,7 +246,7 @@ async def retry(command: Command, error_id: int | None) -> int:
 async def errors(command: Command) -> int:
     """List every failing record of the selected tenants; 3 when there is any, else 0."""
     found = 0
-    async with open_state(command.config.state.url, read_only=True) as db:
+    async with open_state(command.config.state.url, read_only=True, existing=True) as db:
         for tenant in command.tenants:
             rows = await db.tenant(tenant.name).open_errors()
             found += len(rows)
@@ -256,7 +256,7 @@ async def errors(command: Command) -> int:
 
 async def conflicts(command: Command, *, open_only: bool) -> int:
     """List recorded conflicts (``open_only``: those waiting for a person); always 0."""
-    async with open_state(command.config.state.url, read_only=True) as db:
+    async with open_state(command.config.state.url, read_only=True, existing=True) as db:
         for tenant in command.tenants:
             rows = await db.tenant(tenant.name).conflicts(open_only=open_only)
             reports.print_conflicts(command.console, tenant.name, rows)
@@ -358,7 +358,7 @@ async def run_service(command: Command, options: ServiceOptions) -> int:
 
 async def status(command: Command, *, as_json: bool) -> int:
     """``status``: per tenant, how the sync stands (``as_json``: one JSON document)."""
-    async with open_state(command.config.state.url, read_only=True) as db:
+    async with open_state(command.config.state.url, read_only=True, existing=True) as db:
         vault = command.connector.vault(ServiceStore(db))
         statuses = [await tenant_status(db, tenant, vault) for tenant in command.tenants]
     if as_json:

@@ -100,20 +100,30 @@ def _why(error: Exception, url: str) -> str:
 
 
 @asynccontextmanager
-async def open_state(url: str, *, read_only: bool = False) -> AsyncIterator[StateDatabase]:
+async def open_state(
+    url: str, *, read_only: bool = False, existing: bool = False
+) -> AsyncIterator[StateDatabase]:
     """The state database at ``url``, migrated to the newest schema.
 
     Args:
         url: the ``[state] url`` of the configuration.
         read_only: for commands that must write nothing (``plan``): a SQLite file that does not
             exist yet is not created; an empty throwaway database stands in for it.
+        existing: for commands that report what the store holds (``status``, ``errors``): a
+            SQLite file that does not exist is an error, not an empty store (it is most likely
+            the wrong file).
 
     Raises:
-        StateStoreError: it cannot be opened.
+        StateStoreError: it cannot be opened, or ``existing`` and it does not exist.
     """
     target = url
     scratch: tempfile.TemporaryDirectory[str] | None = None
     sqlite_file = _sqlite_file(url)
+    if existing and sqlite_file is not None and not sqlite_file.exists():
+        raise StateStoreError(
+            f"no state store at {sqlite_file}: nothing has synced into it yet (`sync --once` "
+            "or `run` creates it; a relative path is read from the configuration file's folder)"
+        )
     if read_only and sqlite_file is not None and not sqlite_file.exists():
         scratch = tempfile.TemporaryDirectory(prefix="webcrm-fortnox-plan-")
         target = f"sqlite:///{os.path.join(scratch.name, 'state.db')}"
