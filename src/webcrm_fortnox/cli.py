@@ -177,6 +177,9 @@ TenantOption = Annotated[
 FullOption = Annotated[
     bool, typer.Option("--full", help="Compare every record on both sides, not only changes.")
 ]
+JsonOption = Annotated[
+    bool, typer.Option("--json", help="One JSON document (its shape is in the README).")
+]
 
 
 def _console() -> Console:
@@ -234,12 +237,13 @@ def plan(
     config: ConfigOption = None,
     tenant: TenantOption = None,
     full: FullOption = False,
+    as_json: JsonOption = False,
 ) -> None:
     """Print the actions a sync would take (create, update with a field-by-field diff, link,
     conflict, skip with reason); write nothing anywhere."""
     from webcrm_fortnox.service import commands
 
-    _run(ctx, config, tenant, lambda command: commands.plan(command, full=full))
+    _run(ctx, config, tenant, lambda command: commands.plan(command, full=full, as_json=as_json))
 
 
 @app.command()
@@ -277,6 +281,10 @@ def match(
     yes: Annotated[
         bool, typer.Option("--yes", help="Accept every unambiguous pair without asking.")
     ] = False,
+    as_json: Annotated[
+        bool,
+        typer.Option("--json", help="One JSON document; asks nothing (records only with --yes)."),
+    ] = False,
 ) -> None:
     """Pair records that already exist on both sides; show pairs, one-sided records and
     ambiguous candidates; record the decisions the next sync applies."""
@@ -285,7 +293,12 @@ def match(
     context = ctx.obj if isinstance(ctx.obj, CliContext) else CliContext()
     interactive = sys.stdin.isatty() if context.interactive is None else context.interactive
     ask = _ask_on_terminal if interactive else None
-    _run(ctx, config, tenant, lambda command: commands.match(command, accept_all=yes, ask=ask))
+    _run(
+        ctx,
+        config,
+        tenant,
+        lambda command: commands.match(command, accept_all=yes, ask=ask, as_json=as_json),
+    )
 
 
 @app.command()
@@ -312,12 +325,13 @@ def errors(
     ctx: typer.Context,
     config: ConfigOption = None,
     tenant: TenantOption = None,
+    as_json: JsonOption = False,
 ) -> None:
     """List failing records: record, field, vendor code and message, and the reason in plain
     English. Exit status 3 when there is any."""
     from webcrm_fortnox.service import commands
 
-    _run(ctx, config, tenant, commands.errors)
+    _run(ctx, config, tenant, lambda command: commands.errors(command, as_json=as_json))
 
 
 @app.command()
@@ -339,6 +353,7 @@ def conflicts(
     conflict_id: Annotated[
         int | None, typer.Argument(help="With --take: only this conflict (its ID in the list).")
     ] = None,
+    as_json: JsonOption = False,
 ) -> None:
     """List fields both sides changed, with both values and how each was settled; settle open
     ones with --take webcrm|fortnox (one by its ID, or all)."""
@@ -348,8 +363,16 @@ def conflicts(
         if conflict_id is not None:
             typer.echo("a conflict ID goes with --take webcrm|fortnox", err=True)
             raise typer.Exit(2)
-        _run(ctx, config, tenant, lambda command: commands.conflicts(command, open_only=open_only))
+        _run(
+            ctx,
+            config,
+            tenant,
+            lambda command: commands.conflicts(command, open_only=open_only, as_json=as_json),
+        )
         return
+    if as_json:
+        typer.echo("--json lists conflicts; it does not go with --take", err=True)
+        raise typer.Exit(2)
     if take not in ("webcrm", "fortnox"):
         raise typer.BadParameter("must be 'webcrm' or 'fortnox'", param_hint="--take")
     winner: Literal["webcrm", "fortnox"] = "webcrm" if take == "webcrm" else "fortnox"
@@ -433,7 +456,7 @@ def status(
     ctx: typer.Context,
     config: ConfigOption = None,
     tenant: TenantOption = None,
-    as_json: Annotated[bool, typer.Option("--json", help="One JSON document.")] = False,
+    as_json: JsonOption = False,
 ) -> None:
     """Per tenant: last and next cycle, records in sync / excluded / failing per entity, open
     conflicts, connection health and propagation lag."""

@@ -28,7 +28,7 @@ from webcrm_fortnox.engine.plan import Mode, system_name
 from webcrm_fortnox.engine.ports import MatchVerdict, RecordSource, System
 from webcrm_fortnox.engine.review import ReviewError, resolve_conflict
 from webcrm_fortnox.engine.sync import Progress as ProgressCallback
-from webcrm_fortnox.service import reports
+from webcrm_fortnox.service import json_output, reports
 from webcrm_fortnox.service.connect import OpenUrl, connect_fortnox, connect_webcrm
 from webcrm_fortnox.service.connections import Connector, TenantClients
 from webcrm_fortnox.service.daemon import ServiceOptions, SyncService
@@ -121,8 +121,8 @@ def _print_stopped(console: Console, runs: Sequence[TenantRun]) -> None:
             reports.print_stopped(console, run)
 
 
-async def plan(command: Command, *, full: bool) -> int:
-    """Print what ``sync --once`` would do; write nothing anywhere.
+async def plan(command: Command, *, full: bool, as_json: bool = False) -> int:
+    """Print what ``sync --once`` would do (``as_json``: one JSON document); write nothing.
 
     Returns:
         1 when some tenant could not be planned, else 0.
@@ -143,6 +143,9 @@ async def plan(command: Command, *, full: bool) -> int:
 
     async with open_state(command.config.state.url, read_only=True) as db:
         runs = await run_tenants(command.tenants, db, command.connector, task)
+    if as_json:
+        json_output.print_document(command.console, [json_output.plan_tenant(r) for r in runs])
+        return 1 if any(run.stopped for run in runs) else 0
     for run in runs:
         if not run.stopped:
             reports.print_plan(command.console, run)
@@ -243,23 +246,37 @@ async def retry(command: Command, error_id: int | None) -> int:
     return _report_runs(command.console, runs)
 
 
-async def errors(command: Command) -> int:
-    """List every failing record of the selected tenants; 3 when there is any, else 0."""
+async def errors(command: Command, *, as_json: bool = False) -> int:
+    """List every failing record of the selected tenants (``as_json``: one JSON document);
+    3 when there is any, else 0."""
     found = 0
+    entries = []
     async with open_state(command.config.state.url, read_only=True, existing=True) as db:
         for tenant in command.tenants:
             rows = await db.tenant(tenant.name).open_errors()
             found += len(rows)
-            reports.print_errors(command.console, tenant.name, rows)
+            if as_json:
+                entries.append(json_output.errors_tenant(tenant.name, rows))
+            else:
+                reports.print_errors(command.console, tenant.name, rows)
+    if as_json:
+        json_output.print_document(command.console, entries)
     return 3 if found else 0
 
 
-async def conflicts(command: Command, *, open_only: bool) -> int:
-    """List recorded conflicts (``open_only``: those waiting for a person); always 0."""
+async def conflicts(command: Command, *, open_only: bool, as_json: bool = False) -> int:
+    """List recorded conflicts (``open_only``: those waiting for a person; ``as_json``: one
+    JSON document); always 0."""
+    entries = []
     async with open_state(command.config.state.url, read_only=True, existing=True) as db:
         for tenant in command.tenants:
             rows = await db.tenant(tenant.name).conflicts(open_only=open_only)
-            reports.print_conflicts(command.console, tenant.name, rows)
+            if as_json:
+                entries.append(json_output.conflicts_tenant(tenant.name, rows))
+            else:
+                reports.print_conflicts(command.console, tenant.name, rows)
+    if as_json:
+        json_output.print_document(command.console, entries)
     return 0
 
 
@@ -290,7 +307,9 @@ def _ask_each(result: MatchResult, ask: Ask) -> list[tuple[Pair, MatchVerdict]]:
     return decided
 
 
-async def match(command: Command, *, accept_all: bool, ask: Ask | None) -> int:
+async def match(
+    command: Command, *, accept_all: bool, ask: Ask | None, as_json: bool = False
+) -> int:
     """Propose pairs of existing records per tenant and record the decisions.
 
     Args:
@@ -299,6 +318,7 @@ async def match(command: Command, *, accept_all: bool, ask: Ask | None) -> int:
         ask: asks a person one question and returns ``"yes"``, ``"no"`` or ``"skip"``; ``None``
             when there is no terminal, in which case the proposals are listed and nothing is
             recorded.
+        as_json: print one JSON document instead of tables (and ask nothing).
 
     Returns:
         1 when some tenant could not be read, else 0.
@@ -306,9 +326,12 @@ async def match(command: Command, *, accept_all: bool, ask: Ask | None) -> int:
     console = command.console
 
     async def decide(tenant: str, result: MatchResult) -> list[tuple[Pair, MatchVerdict]]:
-        reports.print_matches(console, tenant, result)
+        if not as_json:
+            reports.print_matches(console, tenant, result)
         if accept_all:
             return _accept_unambiguous(result)
+        if as_json:
+            return []  # a document is for a program: nobody to ask
         if ask is None:
             console.print(
                 Text(
@@ -332,7 +355,7 @@ async def match(command: Command, *, accept_all: bool, ask: Ask | None) -> int:
             now=clients.now,
             place=command.place(tenant),
         )
-        if run.decisions:
+        if run.decisions and not as_json:
             full = await state.cursor("webcrm", ENTITY) is not None
             how = "`webcrm-fortnox sync --once --full`" if full else "`webcrm-fortnox sync --once`"
             console.print(
@@ -343,7 +366,10 @@ async def match(command: Command, *, accept_all: bool, ask: Ask | None) -> int:
     async with open_state(command.config.state.url) as db:
         # One tenant at a time: the questions of two tenants must not interleave.
         runs = await run_tenants(command.tenants, db, command.connector, task, concurrency=1)
-    _print_stopped(console, runs)
+    if as_json:
+        json_output.print_document(console, [json_output.match_tenant(run) for run in runs])
+    else:
+        _print_stopped(console, runs)
     return 1 if any(run.stopped for run in runs) else 0
 
 
