@@ -193,6 +193,34 @@ def _console() -> Console:
     return console
 
 
+#: Where the main command keeps a ``--config`` given before the command (Click shares ``meta``
+#: with every command's context).
+_CONFIG_BEFORE = "webcrm_fortnox.config"
+
+
+def _print_version(wanted: bool) -> None:
+    if wanted:
+        typer.echo(f"webcrm-fortnox {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _main(
+    ctx: typer.Context,
+    config: ConfigOption = None,
+    version: Annotated[
+        bool,
+        typer.Option(
+            "--version", help="Print the version and exit.", callback=_print_version, is_eager=True
+        ),
+    ] = False,
+) -> None:
+    # --config is taken before the command too (`webcrm-fortnox --config FILE status`); one
+    # given after the command wins.
+    if config is not None:
+        ctx.meta[_CONFIG_BEFORE] = config
+
+
 def _fail(message: str) -> typer.Exit:
     typer.echo(message, err=True)
     return typer.Exit(1)
@@ -212,6 +240,8 @@ def _run(
     from webcrm_fortnox.service.vault import TokenKeyError
 
     context = ctx.obj if isinstance(ctx.obj, CliContext) else CliContext()
+    if config_file is None:
+        config_file = ctx.meta.get(_CONFIG_BEFORE)
     try:
         config = load_config(config_file)
         tenants = select_tenants(config, tenant)
@@ -558,8 +588,8 @@ def demo(
 
 @app.command()
 def version() -> None:
-    """Print the version."""
-    typer.echo(__version__)
+    """Print the version (as --version does)."""
+    _print_version(True)
 
 
 def main() -> None:
