@@ -7,8 +7,6 @@ which is what the sync's "records need attention" looks like to a script.
 from __future__ import annotations
 
 import socket
-import subprocess
-import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -16,6 +14,7 @@ from pathlib import Path
 import pytest
 
 from tests.e2e.harness import tenant, write_tenant_config
+from tests.e2e.test_processes import webcrm_fortnox
 
 pytestmark = pytest.mark.e2e
 
@@ -27,15 +26,6 @@ def taken_port() -> Iterator[int]:
         sock.bind(("127.0.0.1", 0))
         sock.listen()
         yield int(sock.getsockname()[1])
-
-
-def webcrm_fortnox(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "webcrm_fortnox", *args],
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
 
 
 def test_run_with_its_metrics_port_taken_says_so_in_one_line(tmp_path: Path) -> None:

@@ -12,9 +12,10 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import json
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Awaitable, Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any, TypeVar
 
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextColumn
@@ -25,7 +26,13 @@ from webcrm_fortnox.domain.customer_spec import ENTITY, customer_spec
 from webcrm_fortnox.engine.apply import RecordOutcome
 from webcrm_fortnox.engine.matching import MatchResult, Pair
 from webcrm_fortnox.engine.plan import Mode, system_name
-from webcrm_fortnox.engine.ports import MatchVerdict, RecordSource, System
+from webcrm_fortnox.engine.ports import (
+    Conflict,
+    MatchVerdict,
+    RecordError,
+    RecordSource,
+    System,
+)
 from webcrm_fortnox.engine.review import ReviewError, resolve_conflict
 from webcrm_fortnox.engine.sync import Progress as ProgressCallback
 from webcrm_fortnox.service import json_output, reports
@@ -51,6 +58,7 @@ from webcrm_fortnox.transport.errors import ApiError
 PROGRESS_THRESHOLD = 20
 
 Ask = Callable[[str], str]
+Row = TypeVar("Row")
 
 
 @dataclass(frozen=True)
@@ -246,37 +254,54 @@ async def retry(command: Command, error_id: int | None) -> int:
     return _report_runs(command.console, runs)
 
 
-async def errors(command: Command, *, as_json: bool = False) -> int:
-    """List every failing record of the selected tenants (``as_json``: one JSON document);
-    3 when there is any, else 0."""
+async def _list_stored(
+    command: Command,
+    read: Callable[[TenantState], Awaitable[Sequence[Row]]],
+    table: Callable[[Console, str, Sequence[Row]], None],
+    entry: Callable[[str, Sequence[Row]], dict[str, Any]],
+    *,
+    as_json: bool,
+) -> int:
+    """Print what ``read`` finds in each selected tenant's state, as ``table``s or as one JSON
+    document of ``entry``s; returns how many rows there were."""
     found = 0
     entries = []
     async with open_state(command.config.state.url, read_only=True, existing=True) as db:
         for tenant in command.tenants:
-            rows = await db.tenant(tenant.name).open_errors()
+            rows = await read(db.tenant(tenant.name))
             found += len(rows)
             if as_json:
-                entries.append(json_output.errors_tenant(tenant.name, rows))
+                entries.append(entry(tenant.name, rows))
             else:
-                reports.print_errors(command.console, tenant.name, rows)
+                table(command.console, tenant.name, rows)
     if as_json:
         json_output.print_document(command.console, entries)
+    return found
+
+
+async def errors(command: Command, *, as_json: bool = False) -> int:
+    """List every failing record of the selected tenants (``as_json``: one JSON document);
+    3 when there is any, else 0."""
+
+    async def read(state: TenantState) -> Sequence[RecordError]:
+        return await state.open_errors()
+
+    found = await _list_stored(
+        command, read, reports.print_errors, json_output.errors_tenant, as_json=as_json
+    )
     return 3 if found else 0
 
 
 async def conflicts(command: Command, *, open_only: bool, as_json: bool = False) -> int:
     """List recorded conflicts (``open_only``: those waiting for a person; ``as_json``: one
     JSON document); always 0."""
-    entries = []
-    async with open_state(command.config.state.url, read_only=True, existing=True) as db:
-        for tenant in command.tenants:
-            rows = await db.tenant(tenant.name).conflicts(open_only=open_only)
-            if as_json:
-                entries.append(json_output.conflicts_tenant(tenant.name, rows))
-            else:
-                reports.print_conflicts(command.console, tenant.name, rows)
-    if as_json:
-        json_output.print_document(command.console, entries)
+
+    async def read(state: TenantState) -> Sequence[Conflict]:
+        return await state.conflicts(open_only=open_only)
+
+    await _list_stored(
+        command, read, reports.print_conflicts, json_output.conflicts_tenant, as_json=as_json
+    )
     return 0
 
 
