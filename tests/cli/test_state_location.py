@@ -7,9 +7,11 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
+import sqlalchemy as sa
 
 from tests.cli.test_sync_commands import cli
-from tests.e2e.harness import Systems, systems, tenant, write_tenant_config
+from tests.e2e.harness import Systems, state_url, systems, tenant, write_tenant_config
+from webcrm_fortnox.store.database import create_engine
 
 
 @pytest.fixture
@@ -50,3 +52,27 @@ async def test_a_report_on_a_store_that_does_not_exist_says_so(
     ]
     assert result.stdout == ""
     assert not (tmp_path / "state.db").exists()  # and it was not created either
+
+
+async def test_a_report_on_a_database_without_the_state_tables_says_so(
+    env: Systems, tmp_path: Path
+) -> None:
+    with state_url("postgresql", tmp_path) as url:
+        path = str(write_tenant_config(tmp_path / "sync.toml", url, tenant()))
+        result = await cli(env.connector, "status", "--config", path)
+        assert result.exit_code == 1
+        (line,) = result.stderr.splitlines()
+        assert line.startswith(f"{path}: state.url: no state store in postgresql+psycopg://")
+        assert line.endswith("it holds no sync state yet (`sync --once` or `run` creates it)")
+
+        engine = create_engine(url)
+        try:
+            async with engine.connect() as conn:
+                tables = await conn.run_sync(lambda sync: sa.inspect(sync).get_table_names())
+        finally:
+            await engine.dispose()
+        assert tables == []  # nothing was created
+
+        synced = await cli(env.connector, "sync", "--once", "--config", path)
+        assert synced.exit_code == 0, synced.output
+        assert (await cli(env.connector, "status", "--config", path)).exit_code == 0

@@ -16,6 +16,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import asynccontextmanager
 from pathlib import Path
 
+import sqlalchemy as sa
 from sqlalchemy.engine import make_url
 
 from webcrm_fortnox.config.models import Config, TenantConfig
@@ -23,9 +24,13 @@ from webcrm_fortnox.service.connections import Connector, NotConnectedError, Ten
 from webcrm_fortnox.service.runner import TenantRun
 from webcrm_fortnox.service.vault import TokenKeyError
 from webcrm_fortnox.store import StateDatabase, TenantState
+from webcrm_fortnox.store.database import create_engine
 from webcrm_fortnox.store.service import ServiceStore
 
 log = logging.getLogger(__name__)
+
+#: Alembic's table, there once the state tables were created.
+MIGRATION_TABLE = "alembic_version"
 
 #: Tenants run at once by one command; each keeps under its own vendors' rate limits.
 DEFAULT_CONCURRENCY = 8
@@ -99,6 +104,18 @@ def _why(error: Exception, url: str) -> str:
     return reason[:1].lower() + reason[1:]
 
 
+async def _holds_state(url: str) -> bool:
+    """Whether the database at ``url`` has the state tables (a sync has migrated it)."""
+    engine = create_engine(url)
+    try:
+        async with engine.connect() as conn:
+            return bool(
+                await conn.run_sync(lambda sync: sa.inspect(sync).has_table(MIGRATION_TABLE))
+            )
+    finally:
+        await engine.dispose()
+
+
 @asynccontextmanager
 async def open_state(
     url: str, *, read_only: bool = False, existing: bool = False
@@ -110,8 +127,8 @@ async def open_state(
         read_only: for commands that must write nothing (``plan``): a SQLite file that does not
             exist yet is not created; an empty throwaway database stands in for it.
         existing: for commands that report what the store holds (``status``, ``errors``): a
-            SQLite file that does not exist is an error, not an empty store (it is most likely
-            the wrong file).
+            SQLite file that does not exist, or a database without the state tables, is an
+            error, not an empty store (it is most likely the wrong one).
 
     Raises:
         StateStoreError: it cannot be opened, or ``existing`` and it does not exist.
@@ -129,11 +146,17 @@ async def open_state(
         target = f"sqlite:///{os.path.join(scratch.name, 'state.db')}"
     try:
         try:
-            db = await StateDatabase.open(target)
+            empty = existing and sqlite_file is None and not await _holds_state(url)
+            db = None if empty else await StateDatabase.open(target)
         except Exception as error:
             raise StateStoreError(
                 f"cannot open the state store {_shown(url)}: {_why(error, url)}"
             ) from error
+        if db is None:
+            raise StateStoreError(
+                f"no state store in {_shown(url)}: it holds no sync state yet (`sync --once` or "
+                "`run` creates it)"
+            )
         try:
             yield db
         finally:
