@@ -95,3 +95,23 @@ def test_a_condition_is_logged_once_then_when_it_changes_or_returns() -> None:
         "feed failed differently",
         "feed failed again",
     ]
+
+
+def test_a_secret_is_masked_in_the_message_the_extras_and_a_condition() -> None:
+    stream = io.StringIO()
+    root = logging.getLogger()
+    before = root.level
+    handler = setup_logging(Redactor(["client-secret-1"]), level=logging.INFO, stream=stream)
+    logger = logging.getLogger("tests.masking")
+    try:
+        logger.info("login with client-secret-1", extra={"sent": "Bearer eyJhbGciOi.abc.def"})
+        ConditionLog(logger).report(
+            "token", "refused", "refused", extra={"body": '{"access_token": "tok-123456"}'}
+        )
+    finally:
+        root.removeHandler(handler)
+        root.setLevel(before)
+    output = stream.getvalue()
+    assert output.count("[redacted]") == 3, output
+    for secret in ("client-secret-1", "eyJhbGciOi", "tok-123456"):
+        assert secret not in output
