@@ -59,6 +59,17 @@ def _check_seed(seed: str) -> str:
     return seed
 
 
+def _serve(app: Any, host: str, port: int, listening: Callable[[int], None]) -> None:
+    """Serve an emulator; a port that cannot be listened on is one line and exit status 1."""
+    from webcrm_fortnox.emulation import serve
+    from webcrm_fortnox.transport.listening import PortUnavailableError
+
+    try:
+        serve(app, host, port, listening=listening)
+    except PortUnavailableError as error:
+        raise _fail(f"{error}; choose another with --port") from None
+
+
 @emulate_app.command("fortnox")
 def emulate_fortnox(
     host: HostOption = "127.0.0.1",
@@ -74,7 +85,6 @@ def emulate_fortnox(
 ) -> None:
     """Serve the Fortnox API v3 emulator: REST under /3/, OAuth under /oauth-v1/, the WebSocket
     change feed at /topics-v1 and test controls under /_emulator/."""
-    from webcrm_fortnox.emulation import serve
     from webcrm_fortnox.fortnox.emulator import create_app
 
     fortnox = create_app(
@@ -85,8 +95,16 @@ def emulate_fortnox(
         seed=_check_seed(seed),
         rate_limit=not no_rate_limit,
     )
-    typer.echo(f"Fortnox emulator on http://{host}:{port} (client id {client_id!r})")
-    serve(fortnox, host, port)
+
+    def listening(bound: int) -> None:
+        typer.echo(f"Fortnox emulator on http://{host}:{bound}")
+        typer.echo(
+            f"  client id {client_id}, client secret {client_secret}, tenant id {tenant_id}: "
+            "POST /oauth-v1/token with grant_type=client_credentials, the id and secret as Basic "
+            "auth and the tenant id in the TenantId header"
+        )
+
+    _serve(fortnox, host, port, listening)
 
 
 @emulate_app.command("webcrm")
@@ -102,14 +120,17 @@ def emulate_webcrm(
 ) -> None:
     """Serve the webCRM REST API emulator: /Auth, /Organisations, /Deliveries, /Queries and the
     rest, with test controls under /_emulator/."""
-    from webcrm_fortnox.emulation import serve
     from webcrm_fortnox.webcrm.emulator import create_app
 
     webcrm = create_app(
         data=data, api_token=api_token, seed=_check_seed(seed), rate_limit=not no_rate_limit
     )
-    typer.echo(f"webCRM emulator on http://{host}:{port}")
-    serve(webcrm, host, port)
+
+    def listening(bound: int) -> None:
+        typer.echo(f"webCRM emulator on http://{host}:{bound}")
+        typer.echo(f"  API token {api_token}: POST /Auth/ApiLogin with the form field authCode")
+
+    _serve(webcrm, host, port, listening)
 
 
 # --- the sync commands -----------------------------------------------------------------------
@@ -157,6 +178,9 @@ TenantOption = Annotated[
 FullOption = Annotated[
     bool, typer.Option("--full", help="Compare every record on both sides, not only changes.")
 ]
+JsonOption = Annotated[
+    bool, typer.Option("--json", help="One JSON document (its shape is in the README).")
+]
 
 
 def _console() -> Console:
@@ -168,6 +192,34 @@ def _console() -> Console:
     if not console.is_terminal:
         console.soft_wrap = True
     return console
+
+
+#: Where the main command keeps a ``--config`` given before the command (Click shares ``meta``
+#: with every command's context).
+_CONFIG_BEFORE = "webcrm_fortnox.config"
+
+
+def _print_version(wanted: bool) -> None:
+    if wanted:
+        typer.echo(f"webcrm-fortnox {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _main(
+    ctx: typer.Context,
+    config: ConfigOption = None,
+    version: Annotated[
+        bool,
+        typer.Option(
+            "--version", help="Print the version and exit.", callback=_print_version, is_eager=True
+        ),
+    ] = False,
+) -> None:
+    # --config is taken before the command too (`webcrm-fortnox --config FILE status`); one
+    # given after the command wins.
+    if config is not None:
+        ctx.meta[_CONFIG_BEFORE] = config
 
 
 def _fail(message: str) -> typer.Exit:
@@ -206,6 +258,8 @@ def _run(
 
     context = ctx.obj if isinstance(ctx.obj, CliContext) else CliContext()
     _quiet_logs()
+    if config_file is None:
+        config_file = ctx.meta.get(_CONFIG_BEFORE)
     try:
         config = load_config(config_file)
     except ConfigError as error:
@@ -245,12 +299,13 @@ def plan(
     config: ConfigOption = None,
     tenant: TenantOption = None,
     full: FullOption = False,
+    as_json: JsonOption = False,
 ) -> None:
     """Print the actions a sync would take (create, update with a field-by-field diff, link,
     conflict, skip with reason); write nothing anywhere."""
     from webcrm_fortnox.service import commands
 
-    _run(ctx, config, tenant, lambda command: commands.plan(command, full=full))
+    _run(ctx, config, tenant, lambda command: commands.plan(command, full=full, as_json=as_json))
 
 
 @app.command()
@@ -290,6 +345,10 @@ def match(
     yes: Annotated[
         bool, typer.Option("--yes", help="Accept every unambiguous pair without asking.")
     ] = False,
+    as_json: Annotated[
+        bool,
+        typer.Option("--json", help="One JSON document; asks nothing (records only with --yes)."),
+    ] = False,
 ) -> None:
     """Pair records that already exist on both sides; show pairs, one-sided records and
     ambiguous candidates; record the decisions the next sync applies."""
@@ -298,7 +357,12 @@ def match(
     context = ctx.obj if isinstance(ctx.obj, CliContext) else CliContext()
     interactive = sys.stdin.isatty() if context.interactive is None else context.interactive
     ask = _ask_on_terminal if interactive else None
-    _run(ctx, config, tenant, lambda command: commands.match(command, accept_all=yes, ask=ask))
+    _run(
+        ctx,
+        config,
+        tenant,
+        lambda command: commands.match(command, accept_all=yes, ask=ask, as_json=as_json),
+    )
 
 
 @app.command()
@@ -325,12 +389,13 @@ def errors(
     ctx: typer.Context,
     config: ConfigOption = None,
     tenant: TenantOption = None,
+    as_json: JsonOption = False,
 ) -> None:
     """List failing records: record and its name, field, vendor code and message, and the
     reason in plain English. Exit status 3 when there is any."""
     from webcrm_fortnox.service import commands
 
-    _run(ctx, config, tenant, commands.errors)
+    _run(ctx, config, tenant, lambda command: commands.errors(command, as_json=as_json))
 
 
 @app.command()
@@ -352,6 +417,7 @@ def conflicts(
     conflict_id: Annotated[
         int | None, typer.Argument(help="With --take: only this conflict (its ID in the list).")
     ] = None,
+    as_json: JsonOption = False,
 ) -> None:
     """List fields both sides changed, with both values and how each was settled; settle open
     ones with --take webcrm|fortnox (one by its ID, or all)."""
@@ -361,8 +427,16 @@ def conflicts(
         if conflict_id is not None:
             typer.echo("a conflict ID goes with --take webcrm|fortnox", err=True)
             raise typer.Exit(2)
-        _run(ctx, config, tenant, lambda command: commands.conflicts(command, open_only=open_only))
+        _run(
+            ctx,
+            config,
+            tenant,
+            lambda command: commands.conflicts(command, open_only=open_only, as_json=as_json),
+        )
         return
+    if as_json:
+        typer.echo("--json lists conflicts; it does not go with --take", err=True)
+        raise typer.Exit(2)
     if take not in ("webcrm", "fortnox"):
         raise typer.BadParameter("must be 'webcrm' or 'fortnox'", param_hint="--take")
     winner: Literal["webcrm", "fortnox"] = "webcrm" if take == "webcrm" else "fortnox"
@@ -400,7 +474,12 @@ def run(
         ),
     ] = 30.0,
     log_level: Annotated[
-        str, typer.Option(help="DEBUG, INFO, WARNING or ERROR.", metavar="LEVEL")
+        str,
+        typer.Option(
+            help="DEBUG, INFO, WARNING or ERROR (any case); the libraries' request lines only "
+            "at DEBUG.",
+            metavar="LEVEL",
+        ),
     ] = "INFO",
 ) -> None:
     """Run every tenant until stopped (the file's and the registry's, following the registry as
@@ -410,8 +489,9 @@ def run(
     from webcrm_fortnox.service import commands
     from webcrm_fortnox.service.daemon import ServiceOptions
     from webcrm_fortnox.service.worker import WorkerSettings
+    from webcrm_fortnox.transport.listening import PortUnavailableError
 
-    def start(command: Command) -> Coroutine[Any, Any, int]:
+    async def start(command: Command) -> int:
         _log_to_json(command, log_level)
         options = ServiceOptions(
             worker=WorkerSettings(full_every=full_every * 3600),
@@ -422,7 +502,13 @@ def run(
             registry_poll=registry_poll,
             only_tenant=tenant,
         )
-        return commands.run_service(command, options)
+        try:
+            return await commands.run_service(command, options)
+        except PortUnavailableError as error:
+            typer.echo(
+                f"{error}; choose another with --metrics-port (0 serves no metrics)", err=True
+            )
+            return 1
 
     _run(ctx, config, tenant, start, allow_none=True)
 
@@ -445,7 +531,7 @@ def status(
     ctx: typer.Context,
     config: ConfigOption = None,
     tenant: TenantOption = None,
-    as_json: Annotated[bool, typer.Option("--json", help="One JSON document.")] = False,
+    as_json: JsonOption = False,
 ) -> None:
     """Per tenant: last and next cycle, records in sync / excluded / failing per entity, open
     conflicts, connection health and propagation lag."""
@@ -758,8 +844,8 @@ def demo(
 
 @app.command()
 def version() -> None:
-    """Print the version."""
-    typer.echo(__version__)
+    """Print the version (as --version does)."""
+    _print_version(True)
 
 
 def main() -> None:

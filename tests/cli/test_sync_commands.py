@@ -80,8 +80,8 @@ async def test_the_environment_names_the_file_and_a_missing_one_is_explained(
     assert f"{missing}: no such file" in result.stderr
     present = config_file(tmp_path)
     result = await cli(env.connector, "errors", environ={"WEBCRM_FORTNOX_CONFIG": present})
-    assert result.exit_code == 0
-    assert "acme: no failing records" in result.stdout
+    assert result.exit_code == 1  # its state store, not yet created, is named
+    assert f"{present}: state.url: no state store at {tmp_path / 'state.db'}" in result.stderr
 
 
 async def test_sync_without_once_points_to_run(env: Systems, tmp_path: Path) -> None:

@@ -89,7 +89,7 @@ customer_number = "OrganisationExtraCustom4"
 def test_defaults_of_a_minimal_file(tmp_path: Path) -> None:
     config = load_config(write(tmp_path, MINIMAL), environ=ENV)
     tenant = config.tenant[0]
-    assert config.state.url == "sqlite:///webcrm-fortnox.db"
+    assert config.state.url == f"sqlite:///{tmp_path / 'webcrm-fortnox.db'}"
     assert tenant.sync_interval_seconds == 360
     assert tenant.customer_number_owner == "fortnox"
     assert tenant.delivery_target == "order"

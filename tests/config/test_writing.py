@@ -47,7 +47,7 @@ def demo_config() -> Config:
         },
         context=context,
     )
-    return Config(state=StateSettings(url="sqlite:///demo.db"), tenant=[tenant])
+    return Config(state=StateSettings(url="sqlite:////var/lib/sync/demo.db"), tenant=[tenant])
 
 
 def test_a_written_config_loads_back_equal(tmp_path: Path) -> None:

@@ -430,8 +430,7 @@ async def test_every_demo_record_reads_into_the_models(
     assert persons and lines and all(p.last_name for p in persons)
     assert all(line.opportunity_id in {d.id for d in deliveries} for line in lines)
     assert all(item.data(1) for item in await client.product_register())
-    changed = [
-        o.id async for o in client.changed_since("Organisation", organisations[0].created_at)
-    ]
+    oldest = min(o.created_at for o in organisations if o.created_at is not None)
+    changed = [o.id async for o in client.changed_since("Organisation", oldest)]
     assert sorted(changed) == sorted(o.id for o in organisations)
     await harness.aclose()

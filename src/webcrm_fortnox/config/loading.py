@@ -1,8 +1,9 @@
 """Finding, reading and validating the configuration file.
 
 Where the file is: ``--config FILE`` if given, else ``$WEBCRM_FORTNOX_CONFIG``, else
-``webcrm-fortnox.toml`` in the current folder. Whatever is wrong comes back as one
-:class:`ConfigError` whose message names the file, each offending key and what is wrong, e.g.::
+``webcrm-fortnox.toml`` in the current folder. A relative SQLite path in ``[state] url`` is read
+from the file's folder. Whatever is wrong comes back as one :class:`ConfigError` whose message
+names the file, each offending key and what is wrong, e.g.::
 
     webcrm-fortnox.toml: tenant[0].fortnox.client_secret: environment variable
     FORTNOX_CLIENT_SECRET is not set
@@ -19,6 +20,7 @@ from typing import Any
 
 import pydantic
 from pydantic_core import ErrorDetails
+from sqlalchemy.engine import make_url
 
 from webcrm_fortnox.config.checks import Problem, check_config
 from webcrm_fortnox.config.models import Config
@@ -81,7 +83,27 @@ def load_config(
         raise ConfigError(file, [Problem("", "is not UTF-8 text")]) from None
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(file, [Problem("", f"is not valid TOML: {exc}")]) from None
-    return parse_config(data, file, environ=env)
+    config = parse_config(data, file, environ=env)
+    url = beside(config.state.url, file.absolute().parent)
+    if url == config.state.url:
+        return config
+    return config.model_copy(update={"state": config.state.model_copy(update={"url": url})})
+
+
+def beside(url: str, folder: Path) -> str:
+    """``url`` with a relative SQLite file made absolute under ``folder``.
+
+    The configuration file's folder, not the current one: from cron or systemd, a relative
+    ``sqlite:///webcrm-fortnox.db`` would otherwise open a new, empty store somewhere else.
+    Other databases, absolute paths and ``:memory:`` are returned unchanged.
+    """
+    parsed = make_url(url)
+    database = parsed.database
+    if parsed.get_backend_name() != "sqlite" or not database or database == ":memory:":
+        return url
+    if database.startswith("file:") or Path(database).is_absolute():
+        return url
+    return parsed.set(database=str(folder / database)).render_as_string(hide_password=False)
 
 
 def parse_config(

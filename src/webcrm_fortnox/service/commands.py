@@ -12,9 +12,10 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import json
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Awaitable, Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any, TypeVar
 
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextColumn
@@ -25,10 +26,16 @@ from webcrm_fortnox.domain.customer_spec import ENTITY, customer_spec
 from webcrm_fortnox.engine.apply import RecordOutcome
 from webcrm_fortnox.engine.matching import MatchResult, Pair
 from webcrm_fortnox.engine.plan import Mode, system_name
-from webcrm_fortnox.engine.ports import MatchVerdict, RecordSource, System
+from webcrm_fortnox.engine.ports import (
+    Conflict,
+    MatchVerdict,
+    RecordError,
+    RecordSource,
+    System,
+)
 from webcrm_fortnox.engine.review import ReviewError, resolve_conflict
 from webcrm_fortnox.engine.sync import Progress as ProgressCallback
-from webcrm_fortnox.service import reports
+from webcrm_fortnox.service import json_output, reports
 from webcrm_fortnox.service.connect import OpenUrl, connect_fortnox, connect_webcrm
 from webcrm_fortnox.service.connections import Connector, TenantClients
 from webcrm_fortnox.service.daemon import ServiceOptions, SyncService
@@ -51,6 +58,7 @@ from webcrm_fortnox.transport.errors import ApiError
 PROGRESS_THRESHOLD = 20
 
 Ask = Callable[[str], str]
+Row = TypeVar("Row")
 
 
 @dataclass(frozen=True)
@@ -121,8 +129,8 @@ def _print_stopped(console: Console, runs: Sequence[TenantRun]) -> None:
             reports.print_stopped(console, run)
 
 
-async def plan(command: Command, *, full: bool) -> int:
-    """Print what ``sync --once`` would do; write nothing anywhere.
+async def plan(command: Command, *, full: bool, as_json: bool = False) -> int:
+    """Print what ``sync --once`` would do (``as_json``: one JSON document); write nothing.
 
     Returns:
         1 when some tenant could not be planned, else 0.
@@ -143,6 +151,9 @@ async def plan(command: Command, *, full: bool) -> int:
 
     async with open_state(command.config.state.url, read_only=True) as db:
         runs = await run_tenants(command.tenants, db, command.connector, task)
+    if as_json:
+        json_output.print_document(command.console, [json_output.plan_tenant(r) for r in runs])
+        return 1 if any(run.stopped for run in runs) else 0
     for run in runs:
         if not run.stopped:
             reports.print_plan(command.console, run)
@@ -243,23 +254,54 @@ async def retry(command: Command, error_id: int | None) -> int:
     return _report_runs(command.console, runs)
 
 
-async def errors(command: Command) -> int:
-    """List every failing record of the selected tenants; 3 when there is any, else 0."""
+async def _list_stored(
+    command: Command,
+    read: Callable[[TenantState], Awaitable[Sequence[Row]]],
+    table: Callable[[Console, str, Sequence[Row]], None],
+    entry: Callable[[str, Sequence[Row]], dict[str, Any]],
+    *,
+    as_json: bool,
+) -> int:
+    """Print what ``read`` finds in each selected tenant's state, as ``table``s or as one JSON
+    document of ``entry``s; returns how many rows there were."""
     found = 0
-    async with open_state(command.config.state.url, read_only=True) as db:
+    entries = []
+    async with open_state(command.config.state.url, read_only=True, existing=True) as db:
         for tenant in command.tenants:
-            rows = await db.tenant(tenant.name).open_errors()
+            rows = await read(db.tenant(tenant.name))
             found += len(rows)
-            reports.print_errors(command.console, tenant.name, rows)
+            if as_json:
+                entries.append(entry(tenant.name, rows))
+            else:
+                table(command.console, tenant.name, rows)
+    if as_json:
+        json_output.print_document(command.console, entries)
+    return found
+
+
+async def errors(command: Command, *, as_json: bool = False) -> int:
+    """List every failing record of the selected tenants (``as_json``: one JSON document);
+    3 when there is any, else 0."""
+
+    async def read(state: TenantState) -> Sequence[RecordError]:
+        return await state.open_errors()
+
+    found = await _list_stored(
+        command, read, reports.print_errors, json_output.errors_tenant, as_json=as_json
+    )
     return 3 if found else 0
 
 
-async def conflicts(command: Command, *, open_only: bool) -> int:
-    """List recorded conflicts (``open_only``: those waiting for a person); always 0."""
-    async with open_state(command.config.state.url, read_only=True) as db:
-        for tenant in command.tenants:
-            rows = await db.tenant(tenant.name).conflicts(open_only=open_only)
-            reports.print_conflicts(command.console, tenant.name, rows)
+async def conflicts(command: Command, *, open_only: bool, as_json: bool = False) -> int:
+    """List recorded conflicts (``open_only``: those waiting for a person; ``as_json``: one
+    JSON document); always 0."""
+
+    async def read(state: TenantState) -> Sequence[Conflict]:
+        return await state.conflicts(open_only=open_only)
+
+    await _list_stored(
+        command, read, reports.print_conflicts, json_output.conflicts_tenant, as_json=as_json
+    )
     return 0
 
 
@@ -290,7 +332,9 @@ def _ask_each(result: MatchResult, ask: Ask) -> list[tuple[Pair, MatchVerdict]]:
     return decided
 
 
-async def match(command: Command, *, accept_all: bool, ask: Ask | None) -> int:
+async def match(
+    command: Command, *, accept_all: bool, ask: Ask | None, as_json: bool = False
+) -> int:
     """Propose pairs of existing records per tenant and record the decisions.
 
     Args:
@@ -299,6 +343,7 @@ async def match(command: Command, *, accept_all: bool, ask: Ask | None) -> int:
         ask: asks a person one question and returns ``"yes"``, ``"no"`` or ``"skip"``; ``None``
             when there is no terminal, in which case the proposals are listed and nothing is
             recorded.
+        as_json: print one JSON document instead of tables (and ask nothing).
 
     Returns:
         1 when some tenant could not be read, else 0.
@@ -306,9 +351,12 @@ async def match(command: Command, *, accept_all: bool, ask: Ask | None) -> int:
     console = command.console
 
     async def decide(tenant: str, result: MatchResult) -> list[tuple[Pair, MatchVerdict]]:
-        reports.print_matches(console, tenant, result)
+        if not as_json:
+            reports.print_matches(console, tenant, result)
         if accept_all:
             return _accept_unambiguous(result)
+        if as_json:
+            return []  # a document is for a program: nobody to ask
         if ask is None:
             console.print(
                 Text(
@@ -332,7 +380,7 @@ async def match(command: Command, *, accept_all: bool, ask: Ask | None) -> int:
             now=clients.now,
             place=command.place(tenant),
         )
-        if run.decisions:
+        if run.decisions and not as_json:
             full = await state.cursor("webcrm", ENTITY) is not None
             how = "`webcrm-fortnox sync --once --full`" if full else "`webcrm-fortnox sync --once`"
             console.print(
@@ -343,7 +391,10 @@ async def match(command: Command, *, accept_all: bool, ask: Ask | None) -> int:
     async with open_state(command.config.state.url) as db:
         # One tenant at a time: the questions of two tenants must not interleave.
         runs = await run_tenants(command.tenants, db, command.connector, task, concurrency=1)
-    _print_stopped(console, runs)
+    if as_json:
+        json_output.print_document(console, [json_output.match_tenant(run) for run in runs])
+    else:
+        _print_stopped(console, runs)
     return 1 if any(run.stopped for run in runs) else 0
 
 
@@ -361,7 +412,7 @@ async def run_service(command: Command, options: ServiceOptions) -> int:
 
 async def status(command: Command, *, as_json: bool) -> int:
     """``status``: per tenant, how the sync stands (``as_json``: one JSON document)."""
-    async with open_state(command.config.state.url, read_only=True) as db:
+    async with open_state(command.config.state.url, read_only=True, existing=True) as db:
         vault = command.connector.vault(ServiceStore(db))
         statuses = [await tenant_status(db, tenant, vault) for tenant in command.tenants]
     if as_json:

@@ -8,8 +8,10 @@ once too, because a change made while the feed was down may lie before any store
 such a sync has listed Fortnox's changes, the records the feed announces are all that changed,
 and the syncs it triggers read only those (see ``TenantWorker``).
 
-A tenant joins once its clients are open and leaves while it is paused (its token would make the
-whole subscription fail); the subscription is rebuilt when the members change.
+A tenant joins once its clients are open and leaves while it is paused or once its token was
+refused, until it opens new clients (its token would make the whole subscription fail); the
+subscription is rebuilt when the members change. A refusal, and a feed failing the same way on
+every retry, is logged once, and again when it changes.
 """
 
 from __future__ import annotations
@@ -20,6 +22,8 @@ import logging
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 
 from webcrm_fortnox.fortnox.events import ChangeEvent, EventStream
+from webcrm_fortnox.service.connections import TenantClients
+from webcrm_fortnox.service.logs import ConditionLog
 from webcrm_fortnox.service.metrics import ServiceMetrics
 from webcrm_fortnox.service.worker import TenantWorker
 from webcrm_fortnox.store.service import ServiceStore
@@ -122,6 +126,8 @@ class FeedListener:
         self.events_handled = 0
         self._members_changed = asyncio.Event()
         self._joining: dict[str, asyncio.Future[None]] = {}
+        self._refused_clients: dict[str, TenantClients | None] = {}
+        self._conditions = ConditionLog(log)
         self._gauge = metrics.feed_connected.labels(client_id=client_id)
         self._gauge.set(0)
 
@@ -149,11 +155,29 @@ class FeedListener:
         self._members_changed.set()
 
     def _refused(self, worker: TenantWorker) -> None:
-        log.warning("change feed: a tenant's token was refused", extra={"tenant": worker.name})
+        # Until the worker opens new clients (new credentials), asking again is refused again:
+        # the tenant is left out rather than retried in a loop.
+        self._refused_clients[worker.name] = worker.clients
+        self._conditions.report(
+            f"refused {worker.name}",
+            "refused",
+            "change feed: a tenant's token was refused; the feed leaves it out until its "
+            "credentials change",
+            extra={"tenant": worker.name},
+        )
         self._members_changed.set()
 
     def _members(self) -> list[TenantWorker]:
-        return [w for w in self.workers if w.ready.is_set() and w.clients is not None]
+        members = []
+        for worker in self.workers:
+            if not worker.ready.is_set() or worker.clients is None:
+                continue
+            if self._refused_clients.get(worker.name) is worker.clients:
+                continue
+            self._refused_clients.pop(worker.name, None)
+            self._conditions.clear(f"refused {worker.name}")
+            members.append(worker)
+        return members
 
     async def run(self, stopping: asyncio.Event) -> None:
         """Follow the feed until ``stopping`` is set."""
@@ -172,7 +196,9 @@ class FeedListener:
                     failures += 1
                     reason = error if isinstance(error, ApiError) else TransientError(str(error))
                     delay = self.retry.delay(failures, reason)
-                    log.warning(
+                    self._conditions.report(
+                        "feed",
+                        str(error),
                         "change feed failed; Fortnox changes are polled meanwhile",
                         extra={"client_id": self.client_id, "error": str(error), "retry_in": delay},
                     )
@@ -247,6 +273,7 @@ class FeedListener:
             await stream.live.wait()
             self.connections += 1
             self._set_live(members, True)
+            self._conditions.clear("feed")
             log.info("change feed subscribed", extra={"client_id": self.client_id})
             for worker in members:
                 worker.trigger("fortnox feed connected")

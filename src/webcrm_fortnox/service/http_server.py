@@ -14,6 +14,8 @@ from typing import Any
 
 import uvicorn
 
+from webcrm_fortnox.transport.listening import listening_socket
+
 
 class _QuietServer(uvicorn.Server):
     """A uvicorn server that leaves signals to the program: it stops when told to, and never
@@ -42,8 +44,9 @@ async def serving(
     client reads webCRM's time from it).
 
     Raises:
-        OSError: the port could not be bound.
+        PortUnavailableError: the port could not be bound.
     """
+    sock = listening_socket(host, port)
     config = uvicorn.Config(
         app,
         host=host,
@@ -57,7 +60,7 @@ async def serving(
         timeout_graceful_shutdown=1,
     )
     server = _QuietServer(config)
-    task = asyncio.create_task(server.serve())
+    task = asyncio.create_task(server.serve(sockets=[sock]))
     try:
         while not server.started:
             if task.done():
@@ -70,3 +73,4 @@ async def serving(
         server.should_exit = True
         with contextlib.suppress(asyncio.CancelledError, Exception):
             await asyncio.wait_for(task, 5)
+        sock.close()

@@ -1,11 +1,13 @@
 """Structured logs: one JSON object per line, with every secret removed.
 
 :func:`setup_logging` puts a :class:`JsonFormatter` on the root logger, so the program's own logs
-and those of httpx, websockets and uvicorn come out the same way. The formatter runs every text
-through a :class:`Redactor`, which knows the secrets of the configuration (tokens, client
-secrets) and the tokens issued while running, and also masks anything that looks like a
-credential by its context (``Authorization``/``Bearer``, ``access_token``, ``refresh_token``,
-``clientSecret``, ``authCode``, ``password``), so a token nobody registered is masked too.
+and those of httpx, websockets and uvicorn come out the same way (the libraries' request and
+connection lines only at DEBUG). The formatter runs every text through a :class:`Redactor`,
+which knows the secrets of the configuration (tokens, client secrets) and the tokens issued
+while running, and also masks anything that looks like a credential by its context
+(``Authorization``/``Bearer``, ``access_token``, ``refresh_token``, ``clientSecret``,
+``authCode``, ``password``), so a token nobody registered is masked too. A
+:class:`ConditionLog` keeps a lasting condition to one line until it changes.
 """
 
 from __future__ import annotations
@@ -19,6 +21,10 @@ from datetime import UTC, datetime
 from typing import Any, TextIO
 
 MASK = "[redacted]"
+
+#: Libraries that log every request, connection or migration step at INFO or DEBUG: kept at
+#: WARNING unless the log level is DEBUG.
+CHATTY_LOGGERS = ("httpx", "httpcore", "websockets", "uvicorn.access", "alembic")
 
 # Credentials by their context: header values, JSON and form fields, URL userinfo passwords.
 _PATTERNS = (
@@ -139,4 +145,52 @@ def setup_logging(
         logger = logging.getLogger(name)
         logger.handlers.clear()
         logger.propagate = True
+    # A line per request or migration step drowns the service's own lines; below DEBUG only
+    # the libraries' warnings and errors are kept.
+    chatter = logging.NOTSET if root.getEffectiveLevel() <= logging.DEBUG else logging.WARNING
+    for name in CHATTY_LOGGERS:
+        logging.getLogger(name).setLevel(chatter)
     return handler
+
+
+class ConditionLog:
+    """Logs a lasting condition once, and again only when it changes.
+
+    A refused token or an unreachable feed is met on every attempt, many a second while
+    retrying; one line when it starts (or turns into another) says all the repeats would.
+
+    Args:
+        logger: where the lines go.
+    """
+
+    def __init__(self, logger: logging.Logger) -> None:
+        self._logger = logger
+        self._states: dict[str, str] = {}
+
+    def report(
+        self,
+        key: str,
+        state: str,
+        message: str,
+        *,
+        level: int = logging.WARNING,
+        extra: dict[str, Any] | None = None,
+    ) -> bool:
+        """Log ``message`` unless condition ``key`` is already in ``state``.
+
+        Returns:
+            Whether it was logged.
+        """
+        if self._states.get(key) == state:
+            return False
+        self._states[key] = state
+        self._logger.log(level, message, extra=extra)
+        return True
+
+    def clear(self, key: str) -> bool:
+        """The condition ended: its next occurrence is logged again.
+
+        Returns:
+            Whether it was in force.
+        """
+        return self._states.pop(key, None) is not None

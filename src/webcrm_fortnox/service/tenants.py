@@ -16,6 +16,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import asynccontextmanager
 from pathlib import Path
 
+import sqlalchemy as sa
 from sqlalchemy.engine import make_url
 
 from webcrm_fortnox.config.models import Config, TenantConfig
@@ -23,9 +24,13 @@ from webcrm_fortnox.service.connections import Connector, NotConnectedError, Ten
 from webcrm_fortnox.service.runner import TenantRun
 from webcrm_fortnox.service.vault import TokenKeyError
 from webcrm_fortnox.store import StateDatabase, TenantState
+from webcrm_fortnox.store.database import create_engine
 from webcrm_fortnox.store.service import ServiceStore
 
 log = logging.getLogger(__name__)
+
+#: Alembic's table, there once the state tables were created.
+MIGRATION_TABLE = "alembic_version"
 
 #: Tenants run at once by one command; each keeps under its own vendors' rate limits.
 DEFAULT_CONCURRENCY = 8
@@ -100,31 +105,59 @@ def _why(error: Exception, url: str) -> str:
     return reason[:1].lower() + reason[1:]
 
 
+async def _holds_state(url: str) -> bool:
+    """Whether the database at ``url`` has the state tables (a sync has migrated it)."""
+    engine = create_engine(url)
+    try:
+        async with engine.connect() as conn:
+            return bool(
+                await conn.run_sync(lambda sync: sa.inspect(sync).has_table(MIGRATION_TABLE))
+            )
+    finally:
+        await engine.dispose()
+
+
 @asynccontextmanager
-async def open_state(url: str, *, read_only: bool = False) -> AsyncIterator[StateDatabase]:
+async def open_state(
+    url: str, *, read_only: bool = False, existing: bool = False
+) -> AsyncIterator[StateDatabase]:
     """The state database at ``url``, migrated to the newest schema.
 
     Args:
         url: the ``[state] url`` of the configuration.
         read_only: for commands that must write nothing (``plan``): a SQLite file that does not
             exist yet is not created; an empty throwaway database stands in for it.
+        existing: for commands that report what the store holds (``status``, ``errors``): a
+            SQLite file that does not exist, or a database without the state tables, is an
+            error, not an empty store (it is most likely the wrong one).
 
     Raises:
-        StateStoreError: it cannot be opened.
+        StateStoreError: it cannot be opened, or ``existing`` and it does not exist.
     """
     target = url
     scratch: tempfile.TemporaryDirectory[str] | None = None
     sqlite_file = _sqlite_file(url)
+    if existing and sqlite_file is not None and not sqlite_file.exists():
+        raise StateStoreError(
+            f"no state store at {sqlite_file}: nothing has synced into it yet (`sync --once` "
+            "or `run` creates it; a relative path is read from the configuration file's folder)"
+        )
     if read_only and sqlite_file is not None and not sqlite_file.exists():
         scratch = tempfile.TemporaryDirectory(prefix="webcrm-fortnox-plan-")
         target = f"sqlite:///{os.path.join(scratch.name, 'state.db')}"
     try:
         try:
-            db = await StateDatabase.open(target)
+            empty = existing and sqlite_file is None and not await _holds_state(url)
+            db = None if empty else await StateDatabase.open(target)
         except Exception as error:
             raise StateStoreError(
                 f"cannot open the state store {shown_url(url)}: {_why(error, url)}"
             ) from error
+        if db is None:
+            raise StateStoreError(
+                f"no state store in {shown_url(url)}: it holds no sync state yet (`sync --once` or "
+                "`run` creates it)"
+            )
         try:
             yield db
         finally:

@@ -3,9 +3,11 @@
 Every company gets the registers a fresh Fortnox company has (recorded: units/all.yml and
 termsofpayments/all.yml list these units and terms), a few currencies and price list "A".
 ``demo`` adds a small Swedish wholesaler made with Faker's ``sv_SE`` locale and valid organisation
-numbers: customers, articles with prices, orders and invoices (some invoiced from orders, some
-booked). The data is the same on every run for the same tenant id. Benchmarks ask for more with
-the ``customers``, ``articles``, ``orders`` and ``invoices`` options of ``/_emulator/seed``.
+numbers: customers (the first few are also in webCRM's demo system, see
+:mod:`webcrm_fortnox.emulation.shared_demo`), articles with prices, orders and invoices (some
+invoiced from orders, some booked). The data is the same on every run for the same tenant id.
+Benchmarks ask for more with the ``customers``, ``articles``, ``orders`` and ``invoices`` options
+of ``/_emulator/seed``.
 Seeding publishes no change events.
 """
 
@@ -16,6 +18,7 @@ from typing import Any
 from faker import Faker
 from stdnum import luhn
 
+from webcrm_fortnox.emulation.shared_demo import shared_companies
 from webcrm_fortnox.fortnox.emulator import schema
 from webcrm_fortnox.fortnox.emulator.collection import Collection
 from webcrm_fortnox.fortnox.emulator.state import Tenant
@@ -120,7 +123,26 @@ def _fill(tenant: Tenant, counts: dict[str, int]) -> None:
     fake = Faker("sv_SE")
     fake.seed_instance(tenant.id)
     customers: list[str] = []
-    for i in range(counts["customers"]):
+    for company in shared_companies(counts["customers"]):
+        record = CUSTOMERS.create(
+            tenant,
+            {
+                "Name": company.name,
+                "Type": "COMPANY",
+                "OrganisationNumber": company.organisation_number,
+                "Address1": company.address,
+                "ZipCode": company.postcode,
+                "City": company.city,
+                "CountryCode": "SE",
+                "Phone1": company.phone,
+                "Email": company.email,
+                "WWW": company.www,
+                "TermsOfPayment": "30",
+            },
+            announce=False,
+        )
+        customers.append(record["CustomerNumber"])
+    for i in range(len(customers), counts["customers"]):
         private = i % 5 == 4
         name = fake.name() if private else fake.company()
         record = CUSTOMERS.create(

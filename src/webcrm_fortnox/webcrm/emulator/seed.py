@@ -1,9 +1,10 @@
 """Demo data: the CRM of a Swedish company selling IT equipment, licences and services.
 
-Organisations (mostly Swedish, some Norwegian, Danish and Finnish) with valid Swedish
-organisation and VAT numbers, their contacts, a product register, and deliveries with lines picked
-from it. The same options always give the same data. Records are written through the same
-validation as the API, without announcing them to hooks; their history is spread over the past
+Organisations (mostly Swedish, some Norwegian, Danish and Finnish; the first few are also
+customers in Fortnox's demo company, see :mod:`webcrm_fortnox.emulation.shared_demo`) with valid
+Swedish organisation and VAT numbers, their contacts, a product register, and deliveries with
+lines picked from it. The same options always give the same data. Records are written through the
+same validation as the API, without announcing them to hooks; their history is spread over the past
 year so "changed since" has something to find.
 """
 
@@ -18,6 +19,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from stdnum import luhn
 from stdnum.se import orgnr
 
+from webcrm_fortnox.emulation.shared_demo import SharedCompany, shared_companies
 from webcrm_fortnox.webcrm.emulator.configuration import (
     CONTACT_ROLES,
     INDUSTRIES,
@@ -178,6 +180,26 @@ class _Seeder:
             body["OrganisationCustom4"] = country
         return self.write(ORGANISATIONS, body, age_days=self.rng.uniform(1, 365))
 
+    def shared(self, company: SharedCompany) -> Record:
+        """An organisation that is also a customer in Fortnox's demo company."""
+        body: Record = {
+            "OrganisationName": company.name,
+            "OrganisationType": "Customer",
+            "OrganisationAddress": company.address,
+            "OrganisationPostCode": company.postcode,
+            "OrganisationCity": company.city,
+            "OrganisationCountry": "Sverige",
+            "OrganisationTelephone": company.phone,
+            "OrganisationWww": company.www,
+            "OrganisationOwner": self.rng.choice(USERS),
+            "OrganisationExtraCustom2": company.organisation_number,
+            "OrganisationVatNumber": f"SE{company.organisation_number.replace('-', '')}01",
+            "OrganisationCustom5": PAYMENT_TERMS[0],
+            "OrganisationCustom6": "00: SEK",
+            "OrganisationCustom7": company.email,
+        }
+        return self.write(ORGANISATIONS, body, age_days=self.rng.uniform(1, 365))
+
     def persons(self, organisation: Record) -> list[Record]:
         if self.options.persons_per_organisation == 0:
             return []
@@ -243,7 +265,9 @@ def seed_demo(system: System, options: SeedOptions) -> None:
     """Fill an empty ``system`` with demo data."""
     seeder = _Seeder(system, options)
     items = seeder.products()
-    organisations = [seeder.organisation() for _ in range(options.organisations)]
+    organisations = [seeder.shared(c) for c in shared_companies(options.organisations)]
+    others = range(len(organisations), options.organisations)
+    organisations += [seeder.organisation() for _ in others]
     persons = {o["OrganisationId"]: seeder.persons(o) for o in organisations}
     buyers = [o for o in organisations if o["OrganisationType"] in ("Customer", "Private Customer")]
     buyers = buyers or organisations
