@@ -21,7 +21,12 @@ from webcrm_fortnox.config.tenant_tables import (
     split_secrets,
     validate_tenant,
 )
-from webcrm_fortnox.service.tenants import UnknownTenantError, open_state, select_tenants
+from webcrm_fortnox.service.tenants import (
+    NoStateStoreError,
+    UnknownTenantError,
+    open_state,
+    select_tenants,
+)
 from webcrm_fortnox.service.vault import KeySource, SecretBox, TokenKeyError
 from webcrm_fortnox.store.registry import (
     NewTenant,
@@ -217,8 +222,13 @@ async def command_tenants(
         RegistryError: see :func:`merge_tenants`; or the tenant named cannot be loaded here.
         StateStoreError: the state store cannot be opened.
     """
-    async with open_state(config.state.url, read_only=True) as db:
-        registered = await Registry(db, keys).tenants()
+    try:
+        # Only looked at: a store that does not exist yet registers no tenant, and stays
+        # absent for the command to judge (a report on it is an error, a sync creates it).
+        async with open_state(config.state.url, existing=True) as db:
+            registered = await Registry(db, keys).tenants()
+    except NoStateStoreError:
+        registered = []
     merged = config.model_copy(update={"tenant": merge_tenants(config, config_file, registered)})
     unloadable = {
         t.name: f"registered {t.problem}"

@@ -48,6 +48,10 @@ class StateStoreError(Exception):
     postgresql+psycopg://sync:***@db:5432/sync: connection refused``."""
 
 
+class NoStateStoreError(StateStoreError):
+    """A report was asked of a state store that does not exist yet (nothing synced into it)."""
+
+
 def select_tenants(config: Config, name: str | None) -> list[TenantConfig]:
     """The tenants a command acts on: the one named, or all of them.
 
@@ -138,7 +142,7 @@ async def open_state(
     scratch: tempfile.TemporaryDirectory[str] | None = None
     sqlite_file = _sqlite_file(url)
     if existing and sqlite_file is not None and not sqlite_file.exists():
-        raise StateStoreError(
+        raise NoStateStoreError(
             f"no state store at {sqlite_file}: nothing has synced into it yet (`sync --once` "
             "or `run` creates it; a relative path is read from the configuration file's folder)"
         )
@@ -154,7 +158,7 @@ async def open_state(
                 f"cannot open the state store {shown_url(url)}: {_why(error, url)}"
             ) from error
         if db is None:
-            raise StateStoreError(
+            raise NoStateStoreError(
                 f"no state store in {shown_url(url)}: it holds no sync state yet (`sync --once` or "
                 "`run` creates it)"
             )
