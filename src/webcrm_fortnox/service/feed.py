@@ -8,8 +8,11 @@ once too, because a change made while the feed was down may lie before any store
 such a sync has listed Fortnox's changes, the records the feed announces are all that changed,
 and the syncs it triggers read only those (see ``TenantWorker``).
 
-A tenant joins once its clients are open and leaves while it is paused (its token would make the
-whole subscription fail); the subscription is rebuilt when the members change.
+A tenant joins the live connection once its clients are open and leaves it while it is paused
+(its token would make a later handshake fail), with ``add-tenants-v1`` / ``remove-tenants-v1`` on
+the open socket: the other tenants stay subscribed, and only the one joining syncs to catch up.
+:meth:`FeedListener.add` and :meth:`FeedListener.remove` change which tenants it serves while it
+runs.
 """
 
 from __future__ import annotations
@@ -18,6 +21,7 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import Awaitable, Callable, Mapping, Sequence
+from typing import Any
 
 from webcrm_fortnox.fortnox.events import ChangeEvent, EventStream
 from webcrm_fortnox.service.metrics import ServiceMetrics
@@ -86,6 +90,10 @@ def event_record_ids(event: ChangeEvent) -> tuple[str, ...]:
 class FeedListener:
     """One change-feed connection and the tenants it serves.
 
+    The subscription carries every tenant of the integration whose clients are open: one that
+    becomes ready (or is added) while the connection is live joins it at once, and one that
+    pauses (or is removed) leaves it, without a reconnect, so the others stay covered.
+
     Args:
         url: the feed's address.
         client_id: the integration's client id (names the stored offsets and the metric).
@@ -93,8 +101,8 @@ class FeedListener:
         workers: the tenants using this integration.
         store: where offsets are kept.
         metrics: ``webcrm_fortnox_change_feed_connected``.
-        connect: opens the WebSocket (tests may inject); the library's by default.
         sleep: between reconnects.
+        retry: the backoff between reconnects.
     """
 
     def __init__(
@@ -120,6 +128,11 @@ class FeedListener:
         self.stream: EventStream | None = None
         self.connections = 0
         self.events_handled = 0
+        #: the tenants in the subscription, with the credential it holds for each
+        self._joined: dict[TenantWorker, _TenantToken] = {}
+        self._by_company: dict[int, TenantWorker] = {}
+        #: tenants whose token the feed refused: left out until they reopen their clients
+        self._refused_workers: set[TenantWorker] = set()
         self._members_changed = asyncio.Event()
         self._gauge = metrics.feed_connected.labels(client_id=client_id)
         self._gauge.set(0)
@@ -128,25 +141,48 @@ class FeedListener:
     def live(self) -> bool:
         return self.stream is not None and self.stream.live.is_set()
 
+    @property
+    def members(self) -> list[TenantWorker]:
+        """The tenants the subscription carries now."""
+        return list(self._joined)
+
+    def add(self, worker: TenantWorker) -> None:
+        """Serve one more tenant of this integration; it joins the subscription once ready."""
+        if worker not in self.workers:
+            self.workers.append(worker)
+            self._members_changed.set()
+
+    def remove(self, worker: TenantWorker) -> None:
+        """Serve this tenant no more; it leaves the subscription."""
+        if worker in self.workers:
+            self.workers.remove(worker)
+            self._members_changed.set()
+
     def _refused(self, worker: TenantWorker) -> None:
         log.warning("change feed: a tenant's token was refused", extra={"tenant": worker.name})
         self._members_changed.set()
 
-    def _members(self) -> list[TenantWorker]:
-        return [w for w in self.workers if w.ready.is_set() and w.clients is not None]
+    def _wanted(self) -> list[TenantWorker]:
+        """The tenants the subscription should carry: those whose clients are open."""
+        for worker in list(self._refused_workers):
+            if not worker.ready.is_set():
+                self._refused_workers.discard(worker)  # paused: its next start may join again
+        return [
+            w
+            for w in self.workers
+            if w.ready.is_set() and w.clients is not None and w not in self._refused_workers
+        ]
 
     async def run(self, stopping: asyncio.Event) -> None:
         """Follow the feed until ``stopping`` is set."""
         failures = 0
         try:
             while not stopping.is_set():
-                members = self._members()
-                if not members:
+                if not self._wanted():
                     await self._wait_for_members(stopping)
                     continue
-                self._members_changed.clear()
                 try:
-                    await self._follow(members, stopping)
+                    await self._follow(stopping)
                     failures = 0
                 except (ApiError, OSError) as error:
                     failures += 1
@@ -156,15 +192,22 @@ class FeedListener:
                         "change feed failed; Fortnox changes are polled meanwhile",
                         extra={"client_id": self.client_id, "error": str(error), "retry_in": delay},
                     )
-                    self._set_live(members, False)
                     with contextlib.suppress(TimeoutError):
                         await asyncio.wait_for(stopping.wait(), delay)
         finally:
             self._set_live(self.workers, False)
 
-    async def _wait_for_members(self, stopping: asyncio.Event) -> None:
-        waits = [asyncio.ensure_future(w.ready.wait()) for w in self.workers]
-        waits.append(asyncio.ensure_future(stopping.wait()))
+    async def _wait_for_members(self, stopping: asyncio.Event | None = None) -> None:
+        """Until a tenant may join, membership changes, or a second has passed (a tenant's
+        pausing clears its ``ready``, which nothing can wait for)."""
+        waits: list[asyncio.Future[Any]] = [
+            asyncio.ensure_future(w.ready.wait())
+            for w in self.workers
+            if w not in self._joined and w not in self._refused_workers
+        ]
+        if stopping is not None:
+            waits.append(asyncio.ensure_future(stopping.wait()))
+        waits.append(asyncio.ensure_future(self._members_changed.wait()))
         try:
             await asyncio.wait(waits, timeout=1.0, return_when="FIRST_COMPLETED")
         finally:
@@ -172,45 +215,104 @@ class FeedListener:
                 wait.cancel()
 
     def _set_live(self, members: Sequence[TenantWorker], live: bool) -> None:
-        self._gauge.set(1 if live else 0)
+        self._gauge.set(1 if self.live else 0)
         for worker in members:
             worker.feed_live = live
 
-    async def _follow(self, members: list[TenantWorker], stopping: asyncio.Event) -> None:
-        """Subscribe for ``members`` until the members change or the service stops."""
+    def _join(self, workers: Sequence[TenantWorker]) -> list[_TenantToken]:
+        tokens = [_TenantToken(w, self._refused) for w in workers]
+        self._joined.update(zip(workers, tokens, strict=True))
+        self._route()
+        return tokens
+
+    def _leave(self, workers: Sequence[TenantWorker]) -> list[_TenantToken]:
+        tokens = [self._joined.pop(w) for w in workers if w in self._joined]
+        self._set_live(workers, False)
+        self._route()
+        return tokens
+
+    def _route(self) -> None:
+        self._by_company = {w.company_id: w for w in self._joined if w.company_id is not None}
+
+    async def _follow(self, stopping: asyncio.Event) -> None:
+        """Subscribe for the ready tenants, keeping the membership current, until the
+        connection fails for good or the service stops."""
+        self._members_changed.clear()
+        self._joined = {}
         stream = EventStream(
             self.url,
             client_secret=self._client_secret,
-            tenants=[_TenantToken(w, self._refused) for w in members],
+            tenants=self._join(self._wanted()),
             topics=TOPICS,
             offsets=self.offsets,
             retry=self.retry,
             sleep=self.sleep,
         )
         self.stream = stream
-        consume = asyncio.create_task(self._consume(stream, members))
-        watch = asyncio.create_task(self._watch(stream, members))
+        consume = asyncio.create_task(self._consume(stream))
+        watch = asyncio.create_task(self._watch(stream))
+        members = asyncio.create_task(self._keep_members(stream))
         stop = asyncio.ensure_future(stopping.wait())
-        changed = asyncio.ensure_future(self._members_changed.wait())
+        tasks: tuple[asyncio.Future[Any], ...] = (consume, watch, members, stop)
         try:
-            done, _ = await asyncio.wait(
-                {consume, stop, changed, watch}, return_when="FIRST_COMPLETED"
-            )
-            if consume in done:
-                consume.result()  # raises why the feed ended
+            done, _ = await asyncio.wait(tasks, return_when="FIRST_COMPLETED")
+            for ended in (consume, members):
+                if ended in done:
+                    ended.result()  # raises why the feed ended
         finally:
-            for task in (consume, watch, stop, changed):
-                task.cancel()
-            for task in (consume, watch):
+            for pending in tasks:
+                pending.cancel()
+            for pending in tasks:
                 with contextlib.suppress(asyncio.CancelledError, Exception):
-                    await task
+                    await pending
             self.stream = None
-            self._set_live(members, False)
+            self._set_live(self.members, False)
+            self._joined = {}
+            self._route()
 
-    async def _consume(self, stream: EventStream, members: list[TenantWorker]) -> None:
-        by_company = {w.company_id: w for w in members if w.company_id is not None}
+    async def _keep_members(self, stream: EventStream) -> None:
+        """Add the tenants that became ready to the live subscription, remove those that left."""
+        while True:
+            if not self._changes():
+                await self._wait_for_members()
+            self._members_changed.clear()
+            wanted = self._wanted()
+            leaving = [w for w in self._joined if w not in wanted]
+            if leaving:
+                await stream.remove(self._leave(leaving))
+            joining = [w for w in wanted if w not in self._joined]
+            if not joining:
+                continue
+            try:
+                subscribed = await stream.add(self._join(joining))
+            except ApiError as error:
+                log.warning(
+                    "change feed: tenants could not join; they are polled",
+                    extra={"tenants": [w.name for w in joining], "error": str(error)},
+                )
+                self._leave(joining)
+                if isinstance(error, AuthError):
+                    self._refused_workers.update(joining)
+                else:
+                    await self.sleep(self.retry.delay(1, error))
+                continue
+            if subscribed:
+                self._caught_up(joining)
+
+    def _changes(self) -> bool:
+        """Whether the membership differs from what the subscription carries."""
+        return self._members_changed.is_set() or set(self._wanted()) != set(self._joined)
+
+    def _caught_up(self, workers: Sequence[TenantWorker]) -> None:
+        """``workers`` were just subscribed: live from now on, and each syncs once, as a
+        change made before may lie before any event the feed will announce."""
+        self._set_live(workers, True)
+        for worker in workers:
+            worker.trigger("fortnox feed connected")
+
+    async def _consume(self, stream: EventStream) -> None:
         async for event in stream.events():
-            worker = by_company.get(event.tenant_id)
+            worker = self._by_company.get(event.tenant_id)
             if worker is None:
                 continue  # a company no tenant follows (any more)
             self.events_handled += 1
@@ -221,17 +323,18 @@ class FeedListener:
                 announced=(event.topic, event.entity_id),
             )
 
-    async def _watch(self, stream: EventStream, members: list[TenantWorker]) -> None:
+    async def _watch(self, stream: EventStream) -> None:
         """Mark the tenants live while subscribed; after every (re)connect, let them catch up."""
         while True:
             await stream.live.wait()
             self.connections += 1
-            self._set_live(members, True)
-            log.info("change feed subscribed", extra={"client_id": self.client_id})
-            for worker in members:
-                worker.trigger("fortnox feed connected")
+            log.info(
+                "change feed subscribed",
+                extra={"client_id": self.client_id, "tenants": len(self._joined)},
+            )
+            self._caught_up(self.members)
             # The stream signals only becoming live; its end is seen by looking.
             while stream.live.is_set():  # noqa: ASYNC110
                 await asyncio.sleep(0.1)
-            self._set_live(members, False)
+            self._set_live(self.members, False)
             log.info("change feed lost; polling Fortnox", extra={"client_id": self.client_id})
