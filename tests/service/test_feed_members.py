@@ -127,17 +127,71 @@ async def test_a_tenant_added_later_joins_the_live_subscription_and_leaves_it(
             await task
 
 
-def announced_syncs(service: SyncService, tenant: str) -> float:
-    """Syncs of ``tenant`` that an announced Fortnox customer started."""
+def announced_syncs(service: SyncService, tenant: str, trigger: str = "fortnox customers") -> float:
+    """Syncs of ``tenant`` started by ``trigger`` (an announced Fortnox customer)."""
     return sum(
         sample.value
         for metric in service.metrics.syncs.collect()
         for sample in metric.samples
         if sample.name.endswith("_total")
         and sample.labels["tenant"] == tenant
-        and sample.labels["trigger"] == "fortnox customers"
+        and sample.labels["trigger"] == trigger
     )
 
 
 async def _true(value: bool) -> bool:
     return value
+
+
+async def test_a_feed_that_resubscribes_from_stored_offsets_keeps_vouching(
+    env: Live, db: StateDatabase
+) -> None:
+    config = env.tenant(webcrm_poll_seconds=3600)
+    first = SyncService([config], db, env.connector(), quick())
+    async with running(first):
+        worker = next(iter(first.workers.values()))
+        await settled(first, [worker])
+        feed = first.feeds[0]
+        await every_topic_has_an_offset(env, feed)
+        before = await worker.feed.snapshot(worker.name)
+        assert before.vouched
+        catch_ups = announced_syncs(first, worker.name, "fortnox feed connected")
+
+        # The connection drops; the stream resubscribes from the stored offsets.
+        assert feed.stream is not None and feed.stream._socket is not None
+        await feed.stream._socket.close()
+        await eventually(lambda: _true(feed.connections == 2 and feed.live), "resubscribed")
+        await eventually(lambda: _true(worker.idle), "quiet")
+        after = await worker.feed.snapshot(worker.name)
+        # The replay brings whatever happened meanwhile: the tenant keeps its epoch, the feed
+        # vouches for it at once, and no listing is needed to catch up.
+        assert (after.epoch, after.vouched) == (before.epoch, True)
+        assert announced_syncs(first, worker.name, "fortnox feed connected") == catch_ups
+    assert not (await worker.feed.snapshot(worker.name)).vouched  # nothing follows the feed now
+
+    # A restarted service resumes the same way.
+    await env.systems.customer(Name="Under omstarten AB")
+    second = SyncService([config], db, env.connector(), quick())
+    async with running(second):
+        worker = next(iter(second.workers.values()))
+
+        async def caught_up() -> bool:
+            names = {o["OrganisationName"] for o in await env.systems.organisations()}
+            return second.feeds[0].live and worker.idle and "Under omstarten AB" in names
+
+        await eventually(caught_up, "the feed resumed and the change made meanwhile synced")
+        resumed = await worker.feed.snapshot(worker.name)
+        assert (resumed.epoch, resumed.vouched) == (before.epoch, True)
+
+
+async def every_topic_has_an_offset(env: Live, feed: FeedListener) -> None:
+    """Stored offsets for every topic (a feed that has run a while has them): a customer's
+    event gives one for customers, the others are set where their replay starts."""
+    await env.systems.customer(Name="Före avbrottet AB")
+    await eventually(lambda: _offsets(feed, {"customers"}), "the customer event's offset stored")
+    for topic in ("articles", "orders", "invoices"):
+        await feed.offsets.save(topic, "1")
+
+
+async def _offsets(feed: FeedListener, topics: set[str]) -> bool:
+    return topics <= set(await feed.offsets.load())

@@ -180,6 +180,10 @@ class EventStream:
         #: the answer awaited to a command sent on the live connection
         self._answer: asyncio.Future[Any] | None = None
         self._commanding = asyncio.Lock()
+        #: whether the last handshake subscribed every topic from a stored offset, so that it
+        #: replays whatever happened since the last event handled (a topic without one starts
+        #: with the events published after it subscribed)
+        self.resumed = False
         #: Set while subscribed (events flow), cleared while reconnecting: for health checks,
         #: and for callers that must not make changes before the feed can see them.
         self.live = asyncio.Event()
@@ -261,6 +265,7 @@ class EventStream:
         joining = list(self.tenants)
         await self._join(exchange, joining)
         stored = await self.offsets.load()
+        self.resumed = all(topic in stored for topic in self.topics)
         topics: list[dict[str, str]] = []
         for topic in self.topics:
             entry = {"topic": topic}

@@ -3,10 +3,14 @@
 Every tenant using the same client id and change-feed address shares one WebSocket (Fortnox asks
 for one connection for all companies, reference §7.2). The handled offsets are kept in the state
 store under the pseudo-tenant ``feed:<client id>``, so a restarted service replays what it missed.
-Each event wakes its tenant's worker; after every (re)connect all tenants of the connection sync
-once too, because a change made while the feed was down may lie before any stored offset. Once
-such a sync has listed Fortnox's changes, the records the feed announces are all that changed,
-and the syncs it triggers read only those (see ``TenantWorker``).
+Each event is stored as an announcement for its tenant (before its offset is, so a restart loses
+none) and wakes the tenant's worker. A tenant joining the subscription syncs once, as a change
+made before may lie before any event the feed will announce; once such a sync has listed
+Fortnox's changes, the records the feed announces are all that changed, and the syncs it
+triggers read only those (see ``TenantWorker`` and :mod:`webcrm_fortnox.store.feed`). A
+connection that resubscribes from a stored offset in every topic (after a drop, or in a
+restarted service) replays what it missed, so its tenants need no such sync; one that cannot
+(a topic that never had an event) starts them over.
 
 A tenant joins the live connection once its clients are open and leaves it while it is paused
 (its token would make a later handshake fail), with ``add-tenants-v1`` / ``remove-tenants-v1`` on
@@ -23,9 +27,12 @@ import logging
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from typing import Any
 
+from sqlalchemy.exc import SQLAlchemyError
+
 from webcrm_fortnox.fortnox.events import ChangeEvent, EventStream
 from webcrm_fortnox.service.metrics import ServiceMetrics
 from webcrm_fortnox.service.worker import TenantWorker
+from webcrm_fortnox.store.feed import FeedStore
 from webcrm_fortnox.store.service import ServiceStore
 from webcrm_fortnox.transport.errors import ApiError, AuthError, TransientError
 from webcrm_fortnox.transport.retry import RetryPolicy
@@ -122,6 +129,7 @@ class FeedListener:
         self._client_secret = client_secret
         self.workers = list(workers)
         self.offsets = StoredOffsets(store, client_id)
+        self.ledger = FeedStore(store.db)
         self.metrics = metrics
         self.sleep = sleep
         self.retry = retry or RetryPolicy(attempts=1_000_000, base_delay=1.0, max_delay=30.0)
@@ -176,6 +184,8 @@ class FeedListener:
     async def run(self, stopping: asyncio.Event) -> None:
         """Follow the feed until ``stopping`` is set."""
         failures = 0
+        # A service killed while subscribed left its connection marked live.
+        await self.ledger.connection(self.client_id, live=False)
         try:
             while not stopping.is_set():
                 if not self._wanted():
@@ -184,7 +194,9 @@ class FeedListener:
                 try:
                     await self._follow(stopping)
                     failures = 0
-                except (ApiError, OSError) as error:
+                except (ApiError, OSError, SQLAlchemyError) as error:
+                    # The state store failing (announcements, offsets) ends the connection too:
+                    # an event whose announcement was not stored must come again.
                     failures += 1
                     reason = error if isinstance(error, ApiError) else TransientError(str(error))
                     delay = self.retry.delay(failures, reason)
@@ -225,10 +237,12 @@ class FeedListener:
         self._route()
         return tokens
 
-    def _leave(self, workers: Sequence[TenantWorker]) -> list[_TenantToken]:
+    async def _leave(self, workers: Sequence[TenantWorker]) -> list[_TenantToken]:
         tokens = [self._joined.pop(w) for w in workers if w in self._joined]
         self._set_live(workers, False)
         self._route()
+        for worker in workers:
+            await self.ledger.left(worker.name)
         return tokens
 
     def _route(self) -> None:
@@ -269,6 +283,7 @@ class FeedListener:
             self._set_live(self.members, False)
             self._joined = {}
             self._route()
+            await self.ledger.connection(self.client_id, live=False)
 
     async def _keep_members(self, stream: EventStream) -> None:
         """Add the tenants that became ready to the live subscription, remove those that left."""
@@ -279,7 +294,7 @@ class FeedListener:
             wanted = self._wanted()
             leaving = [w for w in self._joined if w not in wanted]
             if leaving:
-                await stream.remove(self._leave(leaving))
+                await stream.remove(await self._leave(leaving))
             joining = [w for w in wanted if w not in self._joined]
             if not joining:
                 continue
@@ -290,24 +305,38 @@ class FeedListener:
                     "change feed: tenants could not join; they are polled",
                     extra={"tenants": [w.name for w in joining], "error": str(error)},
                 )
-                self._leave(joining)
+                await self._leave(joining)
                 if isinstance(error, AuthError):
                     self._refused_workers.update(joining)
                 else:
                     await self.sleep(self.retry.delay(1, error))
                 continue
             if subscribed:
-                self._caught_up(joining)
+                await self._caught_up(joining)
 
     def _changes(self) -> bool:
         """Whether the membership differs from what the subscription carries."""
         return self._members_changed.is_set() or set(self._wanted()) != set(self._joined)
 
-    def _caught_up(self, workers: Sequence[TenantWorker]) -> None:
-        """``workers`` were just subscribed: live from now on, and each syncs once, as a
-        change made before may lie before any event the feed will announce."""
-        self._set_live(workers, True)
+    async def _caught_up(self, workers: Sequence[TenantWorker], *, resumed: bool = False) -> None:
+        """``workers`` were just subscribed: live from now on.
+
+        Each starts a new epoch and syncs once, as a change made before may lie before any
+        event the feed will announce; with ``resumed`` (the subscription replays from the stored
+        offsets of every topic), those that were members before keep theirs, and the replay
+        brings what they missed. The live connection is recorded before anyone syncs.
+        """
+        fresh = []
         for worker in workers:
+            if not (resumed and await self.ledger.resumed(worker.name, self.client_id)):
+                await self.ledger.joined(worker.name, self.client_id)
+                fresh.append(worker)
+        for worker in self.workers:
+            if worker not in self._joined:
+                await self.ledger.left(worker.name)  # a member no more (paused, refused)
+        await self.ledger.connection(self.client_id, live=True)
+        self._set_live(workers, True)
+        for worker in fresh:
             worker.trigger("fortnox feed connected")
 
     async def _consume(self, stream: EventStream) -> None:
@@ -315,26 +344,30 @@ class FeedListener:
             worker = self._by_company.get(event.tenant_id)
             if worker is None:
                 continue  # a company no tenant follows (any more)
+            # Stored before the event's offset is: a restart cannot lose it.
+            await self.ledger.announce(worker.name, event.topic, event.entity_id)
             self.events_handled += 1
             worker.trigger(
-                f"fortnox {event.topic}",
-                fortnox_ids=event_record_ids(event),
-                at=event.timestamp,
-                announced=(event.topic, event.entity_id),
+                f"fortnox {event.topic}", fortnox_ids=event_record_ids(event), at=event.timestamp
             )
 
     async def _watch(self, stream: EventStream) -> None:
-        """Mark the tenants live while subscribed; after every (re)connect, let them catch up."""
+        """Mark the tenants live while subscribed; after a (re)connect, let them catch up."""
         while True:
             await stream.live.wait()
-            self.connections += 1
+            await self._caught_up(self.members, resumed=stream.resumed)
+            self.connections += 1  # counted once the state is stored and catch-ups asked for
             log.info(
                 "change feed subscribed",
-                extra={"client_id": self.client_id, "tenants": len(self._joined)},
+                extra={
+                    "client_id": self.client_id,
+                    "tenants": len(self._joined),
+                    "resumed": stream.resumed,
+                },
             )
-            self._caught_up(self.members)
             # The stream signals only becoming live; its end is seen by looking.
             while stream.live.is_set():  # noqa: ASYNC110
                 await asyncio.sleep(0.1)
+            await self.ledger.connection(self.client_id, live=False)
             self._set_live(self.members, False)
             log.info("change feed lost; polling Fortnox", extra={"client_id": self.client_id})

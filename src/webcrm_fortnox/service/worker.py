@@ -41,6 +41,7 @@ from webcrm_fortnox.service.metrics import ServiceMetrics
 from webcrm_fortnox.service.runner import TenantPlace, TenantRun, sync_tenant
 from webcrm_fortnox.service.vault import TokenKeyError, TokenVault
 from webcrm_fortnox.store import StateDatabase
+from webcrm_fortnox.store.feed import FeedSnapshot, FeedStore
 from webcrm_fortnox.store.service import ServiceStore
 from webcrm_fortnox.transport.errors import (
     ApiError,
@@ -139,16 +140,10 @@ class TenantWorker:
         self.clients: TenantClients | None = None
         #: set once clients are open (the change feed subscribes with their tokens)
         self.ready = asyncio.Event()
-        self._feed_live = False
-        #: how many times the change feed has (re)connected for this tenant
-        self.feed_epoch = 0
-        #: the feed connection during which a sync listed Fortnox's changes by ``lastmodified``
-        #: while the feed was live: from then on the feed's announcements are every change
-        self._covered_epoch: int | None = None
-        #: Fortnox records announced since the running sync started, by feed topic. Kept apart
-        #: from the lag bookkeeping below, which drops what a sync writes: an announcement that
-        #: arrives while the sync runs must still be read by the next one.
-        self._topic_changes: dict[str, set[str]] = {}
+        #: whether this process's change feed carries the tenant now (else Fortnox is polled)
+        self.feed_live = False
+        #: what the feed vouched for and announced (kept in the store, see store.feed)
+        self.feed = FeedStore(db)
         self.syncs = 0
         self._stack: AsyncExitStack | None = None
         self._wake = asyncio.Event()
@@ -176,7 +171,6 @@ class TenantWorker:
         *,
         fortnox_ids: tuple[str, ...] = (),
         at: datetime | None = None,
-        announced: tuple[str, str] | None = None,
     ) -> None:
         """Ask for a sync soon (changes happened); collapses with other pending triggers.
 
@@ -184,41 +178,27 @@ class TenantWorker:
             reason: what happened, for logs and metrics (``"fortnox feed"``, ``"webcrm poll"``).
             fortnox_ids: the Fortnox records announced, to measure their propagation lag.
             at: when the change happened, as the announcement says.
-            announced: the feed topic and number of the Fortnox record announced.
         """
         self._triggers.append(reason)
         when = at or self.connector.clock.now()
         for record in fortnox_ids:
             self._fortnox_changes.setdefault(record, when)
-        if announced is not None:
-            topic, number = announced
-            self._topic_changes.setdefault(topic, set()).add(number)
         self._wake.set()
 
-    @property
-    def feed_live(self) -> bool:
-        """Whether Fortnox's change feed currently covers this tenant."""
-        return self._feed_live
-
-    @feed_live.setter
-    def feed_live(self, live: bool) -> None:
-        if live and not self._feed_live:
-            self.feed_epoch += 1
-        self._feed_live = live
-
-    def _feed_announced(self, mode: Mode, trigger: str) -> Announced | None:
-        """The Fortnox records a sync may read instead of listing changes by ``lastmodified``,
-        or ``None`` when it must list them.
+    async def _feed_announced(
+        self, mode: Mode, trigger: str
+    ) -> tuple[Announced | None, FeedSnapshot]:
+        """The Fortnox records a sync may read instead of listing changes by ``lastmodified``
+        (``None`` when it must list them), and the feed's state they come from.
 
         Only a sync started by a change (the scheduled cycle is the safety net and always lists)
-        and only while the feed has stayed connected since a sync that listed: announcements
-        reach the worker only while the feed is live, so across a gap some could be missing.
+        and only while the feed vouches for the tenant: it has carried the tenant without a gap
+        since a sync that listed (see :class:`~webcrm_fortnox.store.feed.FeedStore`).
         """
-        if mode is not Mode.INCREMENTAL or trigger == "cycle" or not self.feed_live:
-            return None
-        if self._covered_epoch != self.feed_epoch:
-            return None
-        return Announced.of(self._topic_changes)
+        snapshot = await self.feed.snapshot(self.name)
+        if mode is not Mode.INCREMENTAL or trigger == "cycle" or not snapshot.vouched:
+            return None, snapshot
+        return Announced.of(snapshot.announced), snapshot
 
     @property
     def idle(self) -> bool:
@@ -396,9 +376,7 @@ class TenantWorker:
             # service's own write has nothing to write): forget them once it completes, so that
             # neither they pile up nor a later change of the record is timed from them.
             self._announced, self._fortnox_changes = self._fortnox_changes, {}
-            announced = self._feed_announced(mode, trigger)
-            epoch = self.feed_epoch if self.feed_live else None
-            topics, self._topic_changes = self._topic_changes, {}
+            announced, feed = await self._feed_announced(mode, trigger)
             completed = False
             try:
                 run = await sync_tenant(
@@ -413,8 +391,8 @@ class TenantWorker:
                     place=self.place,
                 )
                 completed = not run.stopped
-                if completed and announced is None and epoch == self.feed_epoch:
-                    self._covered_epoch = epoch
+                if completed:
+                    await self.feed.settle(self.name, feed, listed=announced is None)
             except StopRequested:
                 self.count_calls()
                 await self.exclusions.save()
@@ -424,8 +402,6 @@ class TenantWorker:
                 # An incomplete sync leaves its announcements to the next one (earliest kept).
                 if not completed:
                     self._fortnox_changes = {**self._fortnox_changes, **self._announced}
-                    for topic, numbers in topics.items():
-                        self._topic_changes.setdefault(topic, set()).update(numbers)
                 self._announced = {}
             self.count_calls()
             self.syncs += 1
