@@ -301,7 +301,7 @@ class TenantWorker:
         stack = AsyncExitStack()
         try:
             clients = await stack.enter_async_context(
-                self.connector.clients(self.tenant, vault=self.vault)
+                self.connector.clients(self.tenant, vault=self.vault, handover=self.db)
             )
             if self.vault is not None and self.tenant.fortnox.auth == "authorization-code":
                 grant = await self.vault.load(self.name)

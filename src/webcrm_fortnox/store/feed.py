@@ -22,11 +22,10 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 import sqlalchemy as sa
-from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.ext.asyncio import AsyncConnection
 
 from webcrm_fortnox.store import schema as t
 from webcrm_fortnox.store.state import StateDatabase
+from webcrm_fortnox.store.upsert import upsert
 
 
 @dataclass(frozen=True)
@@ -53,11 +52,6 @@ class FeedSnapshot:
         return self.live and self.covered
 
 
-def _insert(conn: AsyncConnection, table: sa.Table) -> sqlite.Insert | postgresql.Insert:
-    """An ``INSERT`` that can turn into an update on conflict, in the connection's dialect."""
-    return (postgresql.insert if conn.dialect.name == "postgresql" else sqlite.insert)(table)
-
-
 class FeedStore:
     """The change-feed tables of a :class:`StateDatabase`."""
 
@@ -70,15 +64,13 @@ class FeedStore:
         table = t.feed_connections
         now = self.db.clock()
         async with self.db.engine.begin() as conn:
-            insert = _insert(conn, table).values(
-                client_id=client_id, generation=int(live), live=live, updated_at=now
-            )
             bump = table.c.generation + 1 if live else table.c.generation
-            await conn.execute(
-                insert.on_conflict_do_update(
-                    index_elements=[table.c.client_id],
-                    set_={"generation": bump, "live": live, "updated_at": now},
-                )
+            await upsert(
+                conn,
+                table,
+                {"client_id": client_id},
+                {"generation": int(live), "live": live, "updated_at": now},
+                updates={"generation": bump, "live": live, "updated_at": now},
             )
             query = sa.select(table.c.generation).where(table.c.client_id == client_id)
             return int((await conn.execute(query)).scalar_one())
@@ -106,19 +98,17 @@ class FeedStore:
         table = t.feed_members
         now = self.db.clock()
         async with self.db.engine.begin() as conn:
-            insert = _insert(conn, table).values(
-                tenant=tenant, client_id=client_id, epoch=1, live=True, updated_at=now
-            )
-            await conn.execute(
-                insert.on_conflict_do_update(
-                    index_elements=[table.c.tenant],
-                    set_={
-                        "client_id": client_id,
-                        "epoch": table.c.epoch + 1,
-                        "live": True,
-                        "updated_at": now,
-                    },
-                )
+            await upsert(
+                conn,
+                table,
+                {"tenant": tenant},
+                {"client_id": client_id, "epoch": 1, "live": True, "updated_at": now},
+                updates={
+                    "client_id": client_id,
+                    "epoch": table.c.epoch + 1,
+                    "live": True,
+                    "updated_at": now,
+                },
             )
             query = sa.select(table.c.epoch).where(table.c.tenant == tenant)
             return int((await conn.execute(query)).scalar_one())
@@ -138,14 +128,12 @@ class FeedStore:
         table = t.feed_announcements
         now = self.db.clock()
         async with self.db.engine.begin() as conn:
-            insert = _insert(conn, table).values(
-                tenant=tenant, topic=topic, number=number, version=1, announced_at=now
-            )
-            await conn.execute(
-                insert.on_conflict_do_update(
-                    index_elements=[table.c.tenant, table.c.topic, table.c.number],
-                    set_={"version": table.c.version + 1, "announced_at": now},
-                )
+            await upsert(
+                conn,
+                table,
+                {"tenant": tenant, "topic": topic, "number": number},
+                {"version": 1, "announced_at": now},
+                updates={"version": table.c.version + 1, "announced_at": now},
             )
 
     async def snapshot(self, tenant: str) -> FeedSnapshot:

@@ -255,3 +255,17 @@ feed_announcements = sa.Table(
     sa.Column("announced_at", UtcDateTime, nullable=False),
     sa.PrimaryKeyConstraint("tenant", "topic", "number", name="pk_feed_announcements"),
 )
+
+# Rate-limit windows handed from one process to the next (migration 0008).
+
+rate_windows = sa.Table(
+    "rate_windows",
+    metadata,
+    # the limiter's key: Fortnox client id and company, or a digest of a webCRM token
+    sa.Column("key", sa.String(200), primary_key=True),
+    # names this handover, so that a process counts each one once
+    sa.Column("stamp", sa.String(32), nullable=False),
+    # wall-clock times (epoch seconds) of the requests in the window when it was handed over
+    sa.Column("times", JsonValue, nullable=False),
+    sa.Column("updated_at", UtcDateTime, nullable=False),
+)

@@ -1,7 +1,10 @@
-"""Change-feed state: the live connection's generation, each tenant's coverage, announcements.
+"""Change-feed state and rate-limit windows, kept for the next process.
 
-What Fortnox's change feed has vouched for and announced lived in the service's memory, so a
-restart forgot it and a sync in another process than the feed could not rely on it.
+What Fortnox's change feed has vouched for and announced (the live connection's generation, each
+tenant's coverage, announcements not yet synced) lived in the service's memory, so a restart
+forgot it and a sync in another process than the feed could not rely on it. Likewise the
+vendors' rate-limit windows: the next process syncing a tenant spent a window the last had
+already used.
 
 Revision ID: 0008
 Revises: 0005
@@ -47,9 +50,17 @@ def upgrade() -> None:
         sa.Column("announced_at", STAMP, nullable=False),
         sa.PrimaryKeyConstraint("tenant", "topic", "number", name="pk_feed_announcements"),
     )
+    op.create_table(
+        "rate_windows",
+        sa.Column("key", sa.String(200), primary_key=True),
+        sa.Column("stamp", sa.String(32), nullable=False),
+        sa.Column("times", sa.Text, nullable=False),
+        sa.Column("updated_at", STAMP, nullable=False),
+    )
 
 
 def downgrade() -> None:
+    op.drop_table("rate_windows")
     op.drop_table("feed_announcements")
     op.drop_table("feed_members")
     op.drop_table("feed_connections")
