@@ -41,6 +41,8 @@ log = logging.getLogger(__name__)
 
 #: How long a stopping service waits for syncs to finish their record before cancelling them.
 STOP_GRACE = 60.0
+#: How long a stopping service waits for its change feeds to close before cancelling them.
+FEED_STOP_GRACE = 10.0
 #: A line saved alone need not touch its delivery (see engine.adapters.documents), so lines
 #: have hooks of their own.
 HOOK_ENTITIES: tuple[HookEntity, ...] = ("Organisations", "Deliveries", "QuotationLines")
@@ -147,8 +149,11 @@ class SyncService:
             log.info("service stopping")
             hooks.cancel()
             await self._drain(tasks)
+            if feeds:
+                # The feeds end on their own once stopping, recording the connection as lost.
+                await asyncio.wait(feeds, timeout=FEED_STOP_GRACE)
             for task in feeds:
-                task.cancel()
+                task.cancel()  # one still closing after the grace
             for task in [*feeds, hooks]:
                 with contextlib.suppress(asyncio.CancelledError, Exception):
                     await task

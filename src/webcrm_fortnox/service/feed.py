@@ -318,23 +318,28 @@ class FeedListener:
         """Whether the membership differs from what the subscription carries."""
         return self._members_changed.is_set() or set(self._wanted()) != set(self._joined)
 
-    async def _caught_up(self, workers: Sequence[TenantWorker], *, resumed: bool = False) -> None:
+    async def _caught_up(
+        self, workers: Sequence[TenantWorker], *, connected: bool = False, resumed: bool = False
+    ) -> None:
         """``workers`` were just subscribed: live from now on.
 
         Each starts a new epoch and syncs once, as a change made before may lie before any
-        event the feed will announce; with ``resumed`` (the subscription replays from the stored
-        offsets of every topic), those that were members before keep theirs, and the replay
-        brings what they missed. The live connection is recorded before anyone syncs.
+        event the feed will announce. With ``connected`` the connection itself has just
+        subscribed: it is recorded live (before anyone syncs), the tenants it left out are
+        members no more, and with ``resumed`` (it replays from the stored offsets of every
+        topic) those that were members before keep their epoch, the replay bringing what they
+        missed.
         """
         fresh = []
         for worker in workers:
             if not (resumed and await self.ledger.resumed(worker.name, self.client_id)):
                 await self.ledger.joined(worker.name, self.client_id)
                 fresh.append(worker)
-        for worker in self.workers:
-            if worker not in self._joined:
-                await self.ledger.left(worker.name)  # a member no more (paused, refused)
-        await self.ledger.connection(self.client_id, live=True)
+        if connected:
+            for worker in self.workers:
+                if worker not in self._joined:
+                    await self.ledger.left(worker.name)  # a member no more (paused, refused)
+            await self.ledger.connection(self.client_id, live=True)
         self._set_live(workers, True)
         for worker in fresh:
             worker.trigger("fortnox feed connected")
@@ -355,7 +360,7 @@ class FeedListener:
         """Mark the tenants live while subscribed; after a (re)connect, let them catch up."""
         while True:
             await stream.live.wait()
-            await self._caught_up(self.members, resumed=stream.resumed)
+            await self._caught_up(self.members, connected=True, resumed=stream.resumed)
             self.connections += 1  # counted once the state is stored and catch-ups asked for
             log.info(
                 "change feed subscribed",
