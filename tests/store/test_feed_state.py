@@ -3,18 +3,36 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
 
 from tests.store.backends import BACKENDS, open_database
 from webcrm_fortnox.store import StateDatabase
-from webcrm_fortnox.store.feed import FeedStore
+from webcrm_fortnox.store.feed import HEARTBEAT, STALE_AFTER, FeedStore
+
+
+class ManualClock:
+    """The state store's clock, moved by hand."""
+
+    def __init__(self) -> None:
+        self.now = datetime(2026, 12, 1, 12, 0, tzinfo=UTC)
+
+    def __call__(self) -> datetime:
+        return self.now
+
+
+@pytest.fixture
+def clock() -> ManualClock:
+    return ManualClock()
 
 
 @pytest.fixture(params=BACKENDS)
-async def feed(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[FeedStore]:
-    async for database in open_database(request.param, tmp_path):
+async def feed(
+    request: pytest.FixtureRequest, tmp_path: Path, clock: ManualClock
+) -> AsyncIterator[FeedStore]:
+    async for database in open_database(request.param, tmp_path, clock=clock):
         yield FeedStore(database)
 
 
@@ -63,6 +81,20 @@ async def test_the_feed_vouches_once_a_listing_ran_in_the_tenants_epoch(feed: Fe
     assert not (await feed.snapshot("acme")).vouched
     await feed.settle("acme", await feed.snapshot("acme"), listed=True)
     assert (await feed.snapshot("acme")).vouched
+
+
+async def test_a_connection_whose_process_stopped_beating_counts_as_lost(
+    feed: FeedStore, clock: ManualClock
+) -> None:
+    await feed.connection("client", live=True)
+    await feed.joined("acme", "client")
+    await feed.settle("acme", await feed.snapshot("acme"), listed=True)
+    for _ in range(5):  # alive: it beats, however long it runs
+        clock.now += timedelta(seconds=HEARTBEAT)
+        await feed.beat("client")
+        assert (await feed.snapshot("acme")).vouched
+    clock.now += STALE_AFTER + timedelta(seconds=1)  # killed: no beat since
+    assert not (await feed.snapshot("acme")).vouched
 
 
 async def test_the_connection_generation_counts_subscriptions(feed: FeedStore) -> None:

@@ -24,6 +24,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from typing import Any
 
@@ -32,7 +33,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from webcrm_fortnox.fortnox.events import ChangeEvent, EventStream
 from webcrm_fortnox.service.metrics import ServiceMetrics
 from webcrm_fortnox.service.worker import TenantWorker
-from webcrm_fortnox.store.feed import FeedStore
+from webcrm_fortnox.store.feed import HEARTBEAT, FeedStore
 from webcrm_fortnox.store.service import ServiceStore
 from webcrm_fortnox.transport.errors import ApiError, AuthError, TransientError
 from webcrm_fortnox.transport.retry import RetryPolicy
@@ -371,8 +372,12 @@ class FeedListener:
                 },
             )
             # The stream signals only becoming live; its end is seen by looking.
-            while stream.live.is_set():  # noqa: ASYNC110
+            beat = time.monotonic()
+            while stream.live.is_set():
                 await asyncio.sleep(0.1)
+                if time.monotonic() - beat >= HEARTBEAT:
+                    beat = time.monotonic()
+                    await self.ledger.beat(self.client_id)
             await self.ledger.connection(self.client_id, live=False)
             self._set_live(self.members, False)
             log.info("change feed lost; polling Fortnox", extra={"client_id": self.client_id})

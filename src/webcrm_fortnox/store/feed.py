@@ -13,19 +13,27 @@
   a sync that read an older version leaves the newer one to the next sync.
 
 The feed writes an announcement before its offset is stored, so neither a restart nor a sync
-in another process loses one.
+in another process loses one. A live connection's row is refreshed every :data:`HEARTBEAT`
+seconds; one not refreshed for :data:`STALE_AFTER` counts as lost (its process was killed, or
+a service now runs without the feed), so nobody relies on a feed that no longer runs.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from datetime import timedelta
 
 import sqlalchemy as sa
 
 from webcrm_fortnox.store import schema as t
 from webcrm_fortnox.store.state import StateDatabase
 from webcrm_fortnox.store.upsert import upsert
+
+#: Seconds between refreshes of a live connection's row.
+HEARTBEAT = 20.0
+#: A live connection's row not refreshed for this long counts as lost.
+STALE_AFTER = timedelta(seconds=3 * HEARTBEAT)
 
 
 @dataclass(frozen=True)
@@ -74,6 +82,16 @@ class FeedStore:
             )
             query = sa.select(table.c.generation).where(table.c.client_id == client_id)
             return int((await conn.execute(query)).scalar_one())
+
+    async def beat(self, client_id: str) -> None:
+        """The integration's connection is still live (see :data:`HEARTBEAT`)."""
+        table = t.feed_connections
+        async with self.db.engine.begin() as conn:
+            await conn.execute(
+                sa.update(table)
+                .where(table.c.client_id == client_id, table.c.live.is_(True))
+                .values(updated_at=self.db.clock())
+            )
 
     async def generation(self, client_id: str) -> tuple[int, bool] | None:
         """The integration's connection generation and whether it is live; ``None``: never."""
@@ -140,7 +158,11 @@ class FeedStore:
         """The tenant's membership and unsettled announcements, read together."""
         members, notes, connections = t.feed_members, t.feed_announcements, t.feed_connections
         query = (
-            sa.select(members, connections.c.live.label("connected"))
+            sa.select(
+                members,
+                connections.c.live.label("connected"),
+                connections.c.updated_at.label("connection_seen"),
+            )
             .select_from(members)
             .outerjoin(connections, connections.c.client_id == members.c.client_id)
             .where(members.c.tenant == tenant)
@@ -159,8 +181,12 @@ class FeedStore:
         frozen = {topic: frozenset(numbers) for topic, numbers in announced.items()}
         if member is None:
             return FeedSnapshot(announced=frozen, versions=versions)
+        connected = bool(member.connected) and (
+            member.connection_seen is not None
+            and member.connection_seen >= self.db.clock() - STALE_AFTER
+        )
         return FeedSnapshot(
-            live=bool(member.live) and bool(member.connected),
+            live=bool(member.live) and connected,
             epoch=int(member.epoch),
             covered=member.covered_epoch is not None and member.covered_epoch == member.epoch,
             announced=frozen,
