@@ -150,6 +150,11 @@ async def run_idle_tenants(workdir: Path, sizes: IdleTenantSizes) -> ScenarioRes
                     started = time.monotonic()
                     details["start"] = await _settle(http, sizes.tenants, sizes.patience)
                     details["start"]["seconds"] = round(time.monotonic() - started, 1)
+                    # The start-up's cost: each tenant's first cycle and its feed catch-up.
+                    details["start_calls"] = {
+                        "fortnox": (await fortnox.calls()).by_route(),
+                        "webcrm": (await webcrm.calls()).by_route(),
+                    }
                     calls, syncs = await _idle_window(http, fortnox, webcrm, sizes.window)
         finally:
             await fortnox.close()

@@ -77,6 +77,9 @@ async def test_every_tenant_of_an_integration_is_in_the_one_subscription(
     workers = list(service.workers.values())
     async with running(service):
         await settled(service, workers)
+        # Each tenant's first cycle waited for the feed to subscribe it, so listing once made
+        # the feed vouch for it: the catch-up that followed read only announcements.
+        assert await requests(env, "fortnox", "/3/customers") == len(workers)
         await reset(env)
 
         async def polled() -> bool:

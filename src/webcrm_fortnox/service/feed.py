@@ -129,6 +129,8 @@ class FeedListener:
         self.client_id = client_id
         self._client_secret = client_secret
         self.workers = list(workers)
+        for worker in self.workers:
+            worker.feed_joined = asyncio.Event()
         self.offsets = StoredOffsets(store, client_id)
         self.ledger = FeedStore(store.db)
         self.metrics = metrics
@@ -143,6 +145,8 @@ class FeedListener:
         #: tenants whose token the feed refused: left out until they reopen their clients
         self._refused_workers: set[TenantWorker] = set()
         self._members_changed = asyncio.Event()
+        #: set once the live connection is recorded in the store (tenants join after that)
+        self._recorded = asyncio.Event()
         self._gauge = metrics.feed_connected.labels(client_id=client_id)
         self._gauge.set(0)
 
@@ -158,12 +162,14 @@ class FeedListener:
     def add(self, worker: TenantWorker) -> None:
         """Serve one more tenant of this integration; it joins the subscription once ready."""
         if worker not in self.workers:
+            worker.feed_joined = asyncio.Event()
             self.workers.append(worker)
             self._members_changed.set()
 
     def remove(self, worker: TenantWorker) -> None:
         """Serve this tenant no more; it leaves the subscription."""
         if worker in self.workers:
+            worker.feed_joined = None
             self.workers.remove(worker)
             self._members_changed.set()
 
@@ -231,6 +237,8 @@ class FeedListener:
         self._gauge.set(1 if self.live else 0)
         for worker in members:
             worker.feed_live = live
+            if worker.feed_joined is not None:
+                (worker.feed_joined.set if live else worker.feed_joined.clear)()
 
     def _join(self, workers: Sequence[TenantWorker]) -> list[_TenantToken]:
         tokens = [_TenantToken(w, self._refused) for w in workers]
@@ -281,6 +289,7 @@ class FeedListener:
                 with contextlib.suppress(asyncio.CancelledError, Exception):
                     await pending
             self.stream = None
+            self._recorded.clear()
             self._set_live(self.members, False)
             self._joined = {}
             self._route()
@@ -299,6 +308,9 @@ class FeedListener:
             joining = [w for w in wanted if w not in self._joined]
             if not joining:
                 continue
+            # Joined before the connection is recorded live, a tenant's first listing could
+            # not make the feed vouch for it.
+            await self._recorded.wait()
             try:
                 subscribed = await stream.add(self._join(joining))
             except ApiError as error:
@@ -362,6 +374,7 @@ class FeedListener:
         while True:
             await stream.live.wait()
             await self._caught_up(self.members, connected=True, resumed=stream.resumed)
+            self._recorded.set()
             self.connections += 1  # counted once the state is stored and catch-ups asked for
             log.info(
                 "change feed subscribed",
@@ -378,6 +391,7 @@ class FeedListener:
                 if time.monotonic() - beat >= HEARTBEAT:
                     beat = time.monotonic()
                     await self.ledger.beat(self.client_id)
+            self._recorded.clear()
             await self.ledger.connection(self.client_id, live=False)
             self._set_live(self.members, False)
             log.info("change feed lost; polling Fortnox", extra={"client_id": self.client_id})

@@ -22,6 +22,7 @@ new tokens; the next sync then catches up on everything changed meanwhile.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
 from collections.abc import Callable
@@ -60,6 +61,9 @@ WEBCRM_TABLES = (
     ("document", "delivery"),
     ("document", "quotationline"),  # a line saved alone (see engine.adapters.documents)
 )
+
+#: Seconds a sync that has just opened the clients waits for the change feed to subscribe them.
+FEED_JOIN_WAIT = 5.0
 
 # Tenant health as ``status`` shows it.
 OK = "ok"
@@ -142,6 +146,8 @@ class TenantWorker:
         self.ready = asyncio.Event()
         #: whether this process's change feed carries the tenant now (else Fortnox is polled)
         self.feed_live = False
+        #: set while a change feed serving the tenant carries it (``None``: none serves it)
+        self.feed_joined: asyncio.Event | None = None
         #: what the feed vouched for and announced (kept in the store, see store.feed)
         self.feed = FeedStore(db)
         self.syncs = 0
@@ -365,11 +371,14 @@ class TenantWorker:
             StopRequested: the service is stopping; the record in hand was finished.
         """
         async with self.lock:
+            opening = self.clients is None
             try:
                 clients = await self.open()
             except (NotConnectedError, TokenKeyError) as error:
                 await self._pause(NOT_CONNECTED, str(error))
                 return False
+            if opening:
+                await self._let_the_feed_join()
             await self.exclusions.load()
             started = self.monotonic()
             # Every announcement so far is settled by this sync, written or not (an echo of the
@@ -406,6 +415,15 @@ class TenantWorker:
             self.count_calls()
             self.syncs += 1
             return await self._account(run, mode, trigger, self.monotonic() - started)
+
+    async def _let_the_feed_join(self) -> None:
+        """Clients just opened: give the change feed serving the tenant a moment to subscribe
+        it, so that this sync lists while subscribed and the feed vouches for the tenant from
+        then on (no second listing to catch up)."""
+        joined = self.feed_joined
+        if joined is not None and not joined.is_set():
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(joined.wait(), FEED_JOIN_WAIT)
 
     def _progress(self, done: int, total: int, outcome: RecordOutcome) -> None:
         self._observe(outcome)
