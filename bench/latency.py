@@ -247,32 +247,53 @@ async def _follow_fortnox(stream: EventStream, watcher: Watcher) -> None:
 
 def _config_text(tenant: TenantConfig, state_url: str, poll_seconds: int) -> str:
     """The configuration file a user would write for the two emulators."""
-    fortnox = tenant.fortnox
-    return f"""\
-[state]
-url = "{state_url}"
+    table = tenant_table(
+        tenant.name,
+        tenant.fortnox.base_url,
+        tenant.webcrm.base_url,
+        api_token=DEFAULT_API_TOKEN,
+        company=int(FORTNOX_TENANT),
+        cycle_seconds=360,
+        poll_seconds=poll_seconds,
+    )
+    return f'[state]\nurl = "{state_url}"\n{table}'
 
+
+def tenant_table(
+    name: str,
+    fortnox_url: str,
+    webcrm_url: str,
+    *,
+    api_token: str,
+    company: int,
+    cycle_seconds: int,
+    poll_seconds: int,
+) -> str:
+    """One ``[[tenant]]`` table as a user writes it for the emulators (the Fortnox client
+    secret from ``$FORTNOX_CLIENT_SECRET``)."""
+    ws_url = fortnox_url.replace("http://", "ws://") + "/topics-v1"
+    return f"""
 [[tenant]]
-name = "{tenant.name}"
+name = "{name}"
 customer_types = ["Customer", "Private Customer"]
 private_customer_types = ["Private Customer"]
 new_customer_type = "Customer"
 customer_number_owner = "fortnox"
-sync_interval_seconds = 360
+sync_interval_seconds = {cycle_seconds}
 webcrm_poll_seconds = {poll_seconds}
 
 [tenant.webcrm]
-base_url = "{tenant.webcrm.base_url}"
-api_token = "{DEFAULT_API_TOKEN}"
+base_url = "{webcrm_url}"
+api_token = "{api_token}"
 
 [tenant.fortnox]
-base_url = "{fortnox.base_url}"
-auth_url = "{fortnox.auth_url}"
-ws_url = "{fortnox.ws_url}"
+base_url = "{fortnox_url}"
+auth_url = "{fortnox_url}"
+ws_url = "{ws_url}"
 auth = "service-account"
-client_id = "{fortnox.client_id}"
+client_id = "emulator"
 client_secret = "env:FORTNOX_CLIENT_SECRET"
-tenant_id = {FORTNOX_TENANT}
+tenant_id = {company}
 """
 
 

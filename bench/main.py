@@ -2,9 +2,10 @@
 
 The full run (under 15 minutes on two cores) measures, against both emulators as processes:
 idle and incremental API cost with 10,000 linked customers, the initial import at the real rate
-limits for 65 s, propagation latency with the service running, and the engine's diff + plan at
-1,000 / 10,000 / 100,000 records per side. ``--quick`` runs the same code on small sizes, only to
-prove it works; its figures mean little.
+limits for 65 s, propagation latency with the service running, the engine's diff + plan at
+1,000 / 10,000 / 100,000 records per side, and what ten idle tenants of one Fortnox integration
+cost in one ``run`` between their cycles (``idle-tenants``). ``--quick`` runs the same code on
+small sizes, only to prove it works; its figures mean little.
 """
 
 from __future__ import annotations
@@ -20,12 +21,13 @@ from pathlib import Path
 from bench.api_cost import CostSizes, run_api_cost
 from bench.engine_scale import run_engine_scale
 from bench.figures import ScenarioResult
+from bench.idle_tenants import IdleTenantSizes, run_idle_tenants
 from bench.latency import LatencySizes, run_latency
 from bench.rate_limit import run_rate_limit
 from bench.report import table, write_results
 
 RESULTS = Path(__file__).parent / "results"
-SCENARIOS = ("cost", "rate", "latency", "engine")
+SCENARIOS = ("cost", "rate", "latency", "engine", "idle-tenants")
 
 
 @dataclass(frozen=True)
@@ -37,6 +39,7 @@ class Sizes:
     rate_organisations: int
     engine: tuple[int, ...]
     latency: LatencySizes
+    idle_tenants: IdleTenantSizes
 
 
 FULL = Sizes(
@@ -49,6 +52,10 @@ FULL = Sizes(
     latency=LatencySizes(
         customers=300, edits=50, window=150.0, poll_seconds=15, idle_seconds=30.0, patience=60.0
     ),
+    # Ten tenants at the default 15 s poll, watched for two minutes (eight polls each).
+    idle_tenants=IdleTenantSizes(
+        tenants=10, customers=20, poll_seconds=15, window=120.0, patience=120.0
+    ),
 )
 QUICK = Sizes(
     cost=CostSizes(customers=200, articles=10, orders=10, changed=10),
@@ -57,6 +64,9 @@ QUICK = Sizes(
     engine=(500, 2_000),
     latency=LatencySizes(
         customers=30, edits=5, window=5.0, poll_seconds=2, idle_seconds=4.0, patience=30.0
+    ),
+    idle_tenants=IdleTenantSizes(
+        tenants=10, customers=3, poll_seconds=2, window=10.0, patience=40.0
     ),
 )
 
@@ -72,6 +82,7 @@ def run(sizes: Sizes, only: tuple[str, ...], workdir: Path) -> dict[str, Scenari
         ),
         "latency": lambda: asyncio.run(run_latency(workdir, sizes.latency)),
         "engine": lambda: run_engine_scale(sizes.engine),
+        "idle-tenants": lambda: asyncio.run(run_idle_tenants(workdir, sizes.idle_tenants)),
     }
     results: dict[str, ScenarioResult] = {}
     for name, scenario in scenarios.items():

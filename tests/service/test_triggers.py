@@ -116,6 +116,8 @@ async def test_the_feed_resumes_from_its_stored_offset_after_a_restart(
     async with started(first):
         number = await env.systems.customer(Name="Första AB")
         await eventually(lambda: _handled(first, 1), "the first event handled")
+        # Its offset is stored once the feed reads on past it.
+        await eventually(lambda: _offset_stored(first), "the first event's offset stored")
     # While nobody listens, Fortnox announces two more changes.
     await env.systems.edit_customer(number, Phone1="031-11 22 33")
     await env.systems.customer(Name="Andra AB")
@@ -133,6 +135,10 @@ async def test_the_feed_resumes_from_its_stored_offset_after_a_restart(
 
         await eventually(caught_up, "the missed changes in webCRM")
     assert second.feeds[0].events_handled <= 3
+
+
+async def _offset_stored(service: SyncService) -> bool:
+    return "customers" in await service.feeds[0].offsets.load()
 
 
 async def _handled(service: SyncService, count: int) -> bool:
@@ -227,18 +233,23 @@ async def test_a_sync_lists_fortnox_changes_again_after_the_feed_reconnects(
     service = SyncService([config], db, env.connector(), quick())
     async with started(service):
         worker = next(iter(service.workers.values()))
-        worker.trigger("fortnox customers", announced=("customers", "1"))
-        announced = worker._feed_announced
-        assert announced(Mode.INCREMENTAL, "webcrm hook") == Announced(customers=frozenset({"1"}))
-        assert announced(Mode.INCREMENTAL, "cycle") is None
-        assert announced(Mode.FULL, "webcrm hook") is None
+        await worker.feed.announce(worker.name, "customers", "1")
+
+        async def announced(mode: Mode, trigger: str) -> Announced | None:
+            return (await worker._feed_announced(mode, trigger))[0]
+
+        assert await announced(Mode.INCREMENTAL, "webcrm hook") == Announced(
+            customers=frozenset({"1"})
+        )
+        assert await announced(Mode.INCREMENTAL, "cycle") is None
+        assert await announced(Mode.FULL, "webcrm hook") is None
         # A gap in the feed: what changed meanwhile was never announced.
-        worker.feed_live = False
-        assert announced(Mode.INCREMENTAL, "webcrm hook") is None
-        worker.feed_live = True
-        assert announced(Mode.INCREMENTAL, "webcrm hook") is None
+        await worker.feed.left(worker.name)
+        assert await announced(Mode.INCREMENTAL, "webcrm hook") is None
+        await worker.feed.joined(worker.name, config.fortnox.client_id)
+        assert await announced(Mode.INCREMENTAL, "webcrm hook") is None
         await worker.sync(Mode.INCREMENTAL, "fortnox feed connected")  # lists, and so covers
-        assert announced(Mode.INCREMENTAL, "webcrm hook") == Announced()
+        assert await announced(Mode.INCREMENTAL, "webcrm hook") == Announced()
 
 
 async def test_the_poll_wakes_the_tenant_once_per_webcrm_change(

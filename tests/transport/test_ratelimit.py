@@ -76,3 +76,25 @@ async def test_penalise_blocks_everyone_for_the_given_time() -> None:
     start = clock.now
     await limiter.acquire()
     assert clock.now - start == pytest.approx(4.0)
+
+
+async def test_a_window_handed_over_goes_on_counting_in_the_next_process() -> None:
+    # Two processes: monotonic clocks far apart, one wall clock (here 1,000,000 s ahead).
+    first, second = FakeTime(), FakeTime()
+    second.now = 7_000.0
+    wall_offset = 1_000_000.0
+    before = RateLimiter(5, 5.0, monotonic=first.monotonic, sleep=first.sleep)
+    for _ in range(5):
+        await before.acquire()
+        first.now += 0.5  # five requests over the last 2.5 s; the last at 102.0
+    times = before.handover(first.now + wall_offset)
+    assert times == pytest.approx([wall_offset + 100.0 + 0.5 * n for n in range(5)])
+
+    # The next process starts 1 s later by the wall clock.
+    second_wall = first.now + 1.0 + wall_offset
+    after = RateLimiter(5, 5.0, monotonic=second.monotonic, sleep=second.sleep)
+    after.take_over(times, second_wall)
+    start = second.now
+    await after.acquire()
+    # The oldest request handed over (at 100.0) leaves the window at 105.0, i.e. 1.5 s later.
+    assert second.now - start == pytest.approx(1.5)

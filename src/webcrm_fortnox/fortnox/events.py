@@ -15,11 +15,17 @@ subscribes again from the stored offsets. Replaying from a stored offset may del
 handled event again, and the feed itself may repeat events: the stream drops repeats it has seen
 recently, and consumers must still treat events as hints that can repeat (refetching the record is
 idempotent).
+
+Companies join and leave a live connection with :meth:`EventStream.add` and
+:meth:`EventStream.remove` (``add-tenants-v1`` and ``remove-tenants-v1`` on the open socket), so
+a tenant that becomes ready later never costs the others a reconnect; a company added while the
+stream is reconnecting is subscribed by the next handshake.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
 from collections import OrderedDict
@@ -37,6 +43,9 @@ from webcrm_fortnox.transport.errors import AuthExpired, TransientError, Validat
 from webcrm_fortnox.transport.retry import RetryPolicy
 
 log = logging.getLogger(__name__)
+
+#: Seconds a command sent on the live connection waits for its answer.
+COMMAND_PATIENCE = 30.0
 
 
 @dataclass(frozen=True)
@@ -75,6 +84,10 @@ class ChangeEvent:
             entity_id=str(message.get("entityId", "")),
             timestamp=timestamp,
         )
+
+
+class FeedDisconnected(TransientError):
+    """The connection ended while a command sent on it waited for its answer."""
 
 
 class OffsetStore(Protocol):
@@ -161,6 +174,16 @@ class EventStream:
         self.connections = 0
         self.duplicates_dropped = 0
         self.tenant_ids: dict[str, int] = {}
+        #: the company each subscribed credential stands for (``remove-tenants-v1`` names them)
+        self.company_of: dict[TokenSource, int] = {}
+        self._socket: Any | None = None
+        #: the answer awaited to a command sent on the live connection
+        self._answer: asyncio.Future[Any] | None = None
+        self._commanding = asyncio.Lock()
+        #: whether the last handshake subscribed every topic from a stored offset, so that it
+        #: replays whatever happened since the last event handled (a topic without one starts
+        #: with the events published after it subscribed)
+        self.resumed = False
         #: Set while subscribed (events flow), cleared while reconnecting: for health checks,
         #: and for callers that must not make changes before the feed can see them.
         self.live = asyncio.Event()
@@ -181,13 +204,18 @@ class EventStream:
                 async with self._connect(self.url) as socket:
                     self.connections += 1
                     pending = await self._handshake(socket)
+                    self._socket = socket
                     self.live.set()
                     failures = 0
                     for message in pending:
                         async for event in self._deliver(message):
                             yield event
                     async for frame in socket:
-                        async for event in self._deliver(json.loads(frame)):
+                        message = json.loads(frame)
+                        if isinstance(message, Mapping) and "response" in message:
+                            self._answered(message)
+                            continue
+                        async for event in self._deliver(message):
                             yield event
                 # The server closed the connection cleanly: resume like after a drop.
                 error = TransientError("the change feed closed the connection", system=SYSTEM)
@@ -195,6 +223,11 @@ class EventStream:
                 error = TransientError(f"change feed connection lost: {exc!r}", system=SYSTEM)
             finally:
                 self.live.clear()
+                self._socket = None
+                if self._answer is not None and not self._answer.done():
+                    self._answer.set_exception(
+                        FeedDisconnected("the change feed connection ended", system=SYSTEM)
+                    )
             failures += 1
             if self.max_reconnects is not None and failures > self.max_reconnects:
                 raise error
@@ -224,40 +257,140 @@ class EventStream:
             Events that arrived before the last answer, to be delivered first.
         """
         early: list[Any] = []
-        tokens = [await tenant.access_token() for tenant in self.tenants]
-        answer = await self._command(socket, early, self._add_tenants(tokens))
-        invalid = set(answer.get("invalidTokens") or [])
-        if invalid:
-            # A token may have expired between fetching and sending: renew those once.
-            for tenant, token in zip(self.tenants, tokens, strict=True):
-                if token in invalid:
-                    await tenant.invalidate({"Authorization": f"Bearer {token}"})
-            retry_tokens = [
-                await tenant.access_token()
-                for tenant, token in zip(self.tenants, tokens, strict=True)
-                if token in invalid
-            ]
-            again = await self._command(socket, early, self._add_tenants(retry_tokens))
-            if again.get("invalidTokens"):
-                raise AuthExpired(
-                    "Fortnox's change feed refused a company's access token.", system=SYSTEM
-                )
-            self.tenant_ids.update(again.get("tenantIds") or {})
-        self.tenant_ids.update(answer.get("tenantIds") or {})
+
+        async def exchange(command: dict[str, Any]) -> Any:
+            return await self._command(socket, early, command)
+
+        self.company_of.clear()
+        joining = list(self.tenants)
+        await self._join(exchange, joining)
         stored = await self.offsets.load()
+        self.resumed = all(topic in stored for topic in self.topics)
         topics: list[dict[str, str]] = []
         for topic in self.topics:
             entry = {"topic": topic}
             if topic in stored:
                 entry["offset"] = stored[topic]
             topics.append(entry)
-        answer = await self._command(socket, early, {"command": "add-topics-v1", "topics": topics})
+        answer = await exchange({"command": "add-topics-v1", "topics": topics})
         if answer.get("invalidTopics"):
             raise ValidationError(
                 f"Fortnox's change feed refused topics {answer['invalidTopics']}", system=SYSTEM
             )
-        await self._command(socket, early, {"command": "subscribe-v1"})
+        await exchange({"command": "subscribe-v1"})
+        # Companies added while this handshake ran: subscribed before anyone counts on it.
+        late = [tenant for tenant in self.tenants if tenant not in joining]
+        if late:
+            await self._join(exchange, late)
         return early
+
+    async def _join(
+        self, exchange: Callable[[dict[str, Any]], Awaitable[Any]], tenants: Sequence[TokenSource]
+    ) -> None:
+        """``add-tenants-v1`` for ``tenants``; a token refused is renewed once.
+
+        Raises:
+            AuthExpired: a renewed token was refused too.
+        """
+        tokens = [await tenant.access_token() for tenant in tenants]
+        answer = await exchange(self._add_tenants(tokens))
+        self._joined(answer, tenants, tokens)
+        invalid = set(answer.get("invalidTokens") or [])
+        if not invalid:
+            return
+        # A token may have expired between fetching and sending: renew those once.
+        refused = [t for t, token in zip(tenants, tokens, strict=True) if token in invalid]
+        for tenant, token in zip(tenants, tokens, strict=True):
+            if token in invalid:
+                await tenant.invalidate({"Authorization": f"Bearer {token}"})
+        retry_tokens = [await tenant.access_token() for tenant in refused]
+        again = await exchange(self._add_tenants(retry_tokens))
+        if again.get("invalidTokens"):
+            raise AuthExpired(
+                "Fortnox's change feed refused a company's access token.", system=SYSTEM
+            )
+        self._joined(again, refused, retry_tokens)
+
+    def _joined(self, answer: Any, tenants: Sequence[TokenSource], tokens: list[str]) -> None:
+        companies = answer.get("tenantIds") or {}
+        self.tenant_ids.update(companies)
+        for tenant, token in zip(tenants, tokens, strict=True):
+            if token in companies:
+                self.company_of[tenant] = int(companies[token])
+
+    async def add(self, tenants: Sequence[TokenSource]) -> bool:
+        """Follow more companies: at once on the live connection, else from the next connect.
+
+        Returns:
+            Whether they are subscribed now (their events flow from here on); false when the
+            stream is not live, and the next handshake subscribes them.
+
+        Raises:
+            ApiError: a company's token could not be had, or the feed refused it renewed
+                (:class:`AuthExpired`); none of ``tenants`` was kept.
+        """
+        new = [tenant for tenant in tenants if tenant not in self.tenants]
+        self.tenants.extend(new)
+        if not new:
+            return self.live.is_set()
+        async with self._commanding:
+            if not self.live.is_set():
+                return False
+            try:
+                await self._join(self._live_command, new)
+            except FeedDisconnected:
+                return False  # the next handshake includes them
+            except BaseException:
+                self._drop(new)
+                raise
+        return True
+
+    async def remove(self, tenants: Sequence[TokenSource]) -> None:
+        """Stop following these companies (``remove-tenants-v1`` on the live connection)."""
+        await self._forget([tenant for tenant in tenants if tenant in self.tenants])
+
+    def _drop(self, tenants: Sequence[TokenSource]) -> list[int]:
+        """Forget ``tenants``; the companies of those that were subscribed."""
+        for tenant in tenants:
+            self.tenants.remove(tenant)
+        return [self.company_of.pop(t) for t in tenants if t in self.company_of]
+
+    async def _forget(self, tenants: Sequence[TokenSource]) -> None:
+        companies = self._drop(tenants)
+        if not companies:
+            return
+        async with self._commanding:
+            if self.live.is_set():
+                with contextlib.suppress(FeedDisconnected):  # gone with the connection anyway
+                    await self._live_command({"command": "remove-tenants-v1", "tenants": companies})
+
+    async def _live_command(self, command: dict[str, Any]) -> Any:
+        """Send ``command`` on the live connection; its answer comes through :meth:`events`.
+
+        Raises:
+            FeedDisconnected: the connection ended before the answer came.
+        """
+        socket = self._socket
+        if socket is None:
+            raise FeedDisconnected("the change feed is not connected", system=SYSTEM)
+        self._answer = asyncio.get_running_loop().create_future()
+        try:
+            await socket.send(json.dumps(command))
+            answer = await asyncio.wait_for(self._answer, COMMAND_PATIENCE)
+        except (ConnectionClosed, OSError, TimeoutError) as exc:
+            raise FeedDisconnected(f"change feed command failed: {exc!r}", system=SYSTEM) from exc
+        finally:
+            self._answer = None
+        if answer.get("response") != command["command"] or answer.get("result") != "ok":
+            raise ValidationError(
+                f"Fortnox's change feed refused {command['command']}: {answer}", system=SYSTEM
+            )
+        return answer
+
+    def _answered(self, message: Mapping[str, Any]) -> None:
+        """An answer to a command sent on the live connection."""
+        if self._answer is not None and not self._answer.done():
+            self._answer.set_result(message)
 
     def _add_tenants(self, tokens: list[str]) -> dict[str, Any]:
         return {

@@ -30,9 +30,12 @@ from webcrm_fortnox.fortnox.client import FortnoxClient
 from webcrm_fortnox.fortnox.limits import DEFAULT_LIMIT, DEFAULT_PERIOD, limiter_key
 from webcrm_fortnox.fortnox.urls import FortnoxUrls
 from webcrm_fortnox.service.vault import KeySource, TokenVault
+from webcrm_fortnox.store.ratelimits import RateWindows
 from webcrm_fortnox.store.service import ServiceStore
+from webcrm_fortnox.store.state import StateDatabase
 from webcrm_fortnox.transport.limiters import LimiterRegistry
 from webcrm_fortnox.webcrm.client import WebcrmClient, webcrm_limiters
+from webcrm_fortnox.webcrm.client import limiter_key as webcrm_limiter_key
 
 #: Seconds an HTTP request may take before it counts as a timeout (then retried or looked up).
 #: Opening a connection gets far less than an answer: a request may take long to carry out, but
@@ -191,7 +194,11 @@ class Connector:
 
     @asynccontextmanager
     async def clients(
-        self, tenant: TenantConfig, *, vault: TokenVault | None = None
+        self,
+        tenant: TenantConfig,
+        *,
+        vault: TokenVault | None = None,
+        handover: StateDatabase | None = None,
     ) -> AsyncIterator[TenantClients]:
         """The tenant's webCRM and Fortnox clients, closed when the block ends.
 
@@ -199,6 +206,9 @@ class Connector:
             tenant: the tenant's configuration.
             vault: where ``connect`` stored the tokens of ``auth = "authorization-code"``
                 tenants (they cannot be opened without it).
+            handover: the state database through which the vendors' rate-limit windows pass
+                from the process that last used the tenant's credentials to this one, and on
+                to the next when the block ends (see :mod:`webcrm_fortnox.store.ratelimits`).
 
         Raises:
             NotConnectedError: an ``authorization-code`` tenant has no stored tokens yet.
@@ -210,10 +220,12 @@ class Connector:
             webcrm_http = await stack.enter_async_context(self._http("webcrm"))
             oauth = self.oauth(tenant, fortnox_http)
             auth, identity = await self._fortnox_auth(tenant, oauth, vault)
+            fortnox_key = limiter_key(settings.client_id, identity)
+            fortnox_limiter = self.fortnox_limiters.get(fortnox_key)
             fortnox = FortnoxClient(
                 auth,
                 urls=fortnox_urls(tenant),
-                limiter=self.fortnox_limiters.get(limiter_key(settings.client_id, identity)),
+                limiter=fortnox_limiter,
                 http=fortnox_http,
                 sleep=self.sleep,
             )
@@ -225,6 +237,15 @@ class Connector:
                 clock=self.clock.monotonic,
                 sleep=self.sleep,
             )
+            if handover is not None:
+                token = tenant.webcrm.api_token.get_secret_value()
+                windows = {
+                    ":".join(fortnox_key): fortnox_limiter,
+                    webcrm_limiter_key(token): webcrm.limiter,
+                }
+                await stack.enter_async_context(
+                    RateWindows(handover, self.clock.timestamp).kept(windows)
+                )
             yield TenantClients(
                 webcrm=webcrm, fortnox=fortnox, now=self.clock.now, fortnox_auth=auth
             )

@@ -49,6 +49,8 @@ log = logging.getLogger(__name__)
 
 #: How long a stopping service waits for syncs to finish their record before cancelling them.
 STOP_GRACE = 60.0
+#: How long a stopping service waits for its change feeds to close before cancelling them.
+FEED_STOP_GRACE = 10.0
 #: A line saved alone need not touch its delivery (see engine.adapters.documents), so lines
 #: have hooks of their own.
 HOOK_ENTITIES: tuple[HookEntity, ...] = ("Organisations", "Deliveries", "QuotationLines")
@@ -114,7 +116,8 @@ class SyncService:
         #: each worker's own stop signal, so that one tenant can stop while the others run
         self._stops: dict[str, asyncio.Event] = {}
         self._tasks: dict[str, asyncio.Task[None]] = {}
-        #: the feeds' tasks and those registering hooks of tenants started while running
+        #: the feeds' tasks, and those registering hooks of tenants started while running
+        self._feed_tasks: list[asyncio.Task[None]] = []
         self._background: list[asyncio.Task[None]] = []
 
     def _worker(self, tenant: TenantConfig) -> TenantWorker:
@@ -169,7 +172,7 @@ class SyncService:
         async with self._server():
             for worker in self.workers.values():
                 self._start(worker)
-            self._background = [asyncio.create_task(feed.run(self.stopping)) for feed in self.feeds]
+            self._feed_tasks = [asyncio.create_task(feed.run(self.stopping)) for feed in self.feeds]
             hooks = asyncio.create_task(self._register_hooks(list(self.workers.values())))
             registry = asyncio.create_task(self._follow_registry())
             self.started.set()
@@ -179,9 +182,12 @@ class SyncService:
             hooks.cancel()
             await registry  # it ends after the changes in hand, so none is left half done
             await self._drain(list(self.workers))
-            for task in self._background:
-                task.cancel()
-            for task in [*self._background, hooks]:
+            if self._feed_tasks:
+                # The feeds end on their own once stopping, recording the connection as lost.
+                await asyncio.wait(self._feed_tasks, timeout=FEED_STOP_GRACE)
+            for task in [*self._feed_tasks, *self._background]:
+                task.cancel()  # a feed still closing after the grace; hooks being registered
+            for task in [*self._feed_tasks, *self._background, hooks]:
                 with contextlib.suppress(asyncio.CancelledError, Exception):
                     await task
         log.info("service stopped")
@@ -250,7 +256,7 @@ class SyncService:
                 url, client_id, secret = self._integration(worker)
                 feed = FeedListener(url, client_id, secret, [worker], self.store, self.metrics)
                 self.feeds.append(feed)
-                self._background.append(asyncio.create_task(feed.run(self.stopping)))
+                self._feed_tasks.append(asyncio.create_task(feed.run(self.stopping)))
         if self.options.callback_url is not None:
             self._background.append(asyncio.create_task(self._register_hooks([worker])))
         log.info("tenant started", extra={"tenant": tenant.name})

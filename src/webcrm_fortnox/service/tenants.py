@@ -177,7 +177,7 @@ async def run_tenant(
     """Run ``task`` for one tenant with its own clients and state; never raises for it."""
     try:
         vault = connector.vault(ServiceStore(db))
-        async with connector.clients(tenant, vault=vault) as clients:
+        async with connector.clients(tenant, vault=vault, handover=db) as clients:
             return await task(tenant, db.tenant(tenant.name), clients)
     except (NotConnectedError, TokenKeyError) as error:
         return TenantRun(tenant.name, message=str(error))

@@ -22,6 +22,7 @@ new tokens; the next sync then catches up on everything changed meanwhile.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
 from collections.abc import Callable
@@ -41,6 +42,7 @@ from webcrm_fortnox.service.metrics import ServiceMetrics
 from webcrm_fortnox.service.runner import TenantPlace, TenantRun, sync_tenant
 from webcrm_fortnox.service.vault import TokenKeyError, TokenVault
 from webcrm_fortnox.store import StateDatabase
+from webcrm_fortnox.store.feed import FeedSnapshot, FeedStore
 from webcrm_fortnox.store.service import ServiceStore
 from webcrm_fortnox.transport.errors import (
     ApiError,
@@ -59,6 +61,9 @@ WEBCRM_TABLES = (
     ("document", "delivery"),
     ("document", "quotationline"),  # a line saved alone (see engine.adapters.documents)
 )
+
+#: Seconds a sync that has just opened the clients waits for the change feed to subscribe them.
+FEED_JOIN_WAIT = 5.0
 
 # Tenant health as ``status`` shows it.
 OK = "ok"
@@ -139,16 +144,12 @@ class TenantWorker:
         self.clients: TenantClients | None = None
         #: set once clients are open (the change feed subscribes with their tokens)
         self.ready = asyncio.Event()
-        self._feed_live = False
-        #: how many times the change feed has (re)connected for this tenant
-        self.feed_epoch = 0
-        #: the feed connection during which a sync listed Fortnox's changes by ``lastmodified``
-        #: while the feed was live: from then on the feed's announcements are every change
-        self._covered_epoch: int | None = None
-        #: Fortnox records announced since the running sync started, by feed topic. Kept apart
-        #: from the lag bookkeeping below, which drops what a sync writes: an announcement that
-        #: arrives while the sync runs must still be read by the next one.
-        self._topic_changes: dict[str, set[str]] = {}
+        #: whether this process's change feed carries the tenant now (else Fortnox is polled)
+        self.feed_live = False
+        #: set while a change feed serving the tenant carries it (``None``: none serves it)
+        self.feed_joined: asyncio.Event | None = None
+        #: what the feed vouched for and announced (kept in the store, see store.feed)
+        self.feed = FeedStore(db)
         self.syncs = 0
         self._stack: AsyncExitStack | None = None
         self._wake = asyncio.Event()
@@ -176,7 +177,6 @@ class TenantWorker:
         *,
         fortnox_ids: tuple[str, ...] = (),
         at: datetime | None = None,
-        announced: tuple[str, str] | None = None,
     ) -> None:
         """Ask for a sync soon (changes happened); collapses with other pending triggers.
 
@@ -184,41 +184,27 @@ class TenantWorker:
             reason: what happened, for logs and metrics (``"fortnox feed"``, ``"webcrm poll"``).
             fortnox_ids: the Fortnox records announced, to measure their propagation lag.
             at: when the change happened, as the announcement says.
-            announced: the feed topic and number of the Fortnox record announced.
         """
         self._triggers.append(reason)
         when = at or self.connector.clock.now()
         for record in fortnox_ids:
             self._fortnox_changes.setdefault(record, when)
-        if announced is not None:
-            topic, number = announced
-            self._topic_changes.setdefault(topic, set()).add(number)
         self._wake.set()
 
-    @property
-    def feed_live(self) -> bool:
-        """Whether Fortnox's change feed currently covers this tenant."""
-        return self._feed_live
-
-    @feed_live.setter
-    def feed_live(self, live: bool) -> None:
-        if live and not self._feed_live:
-            self.feed_epoch += 1
-        self._feed_live = live
-
-    def _feed_announced(self, mode: Mode, trigger: str) -> Announced | None:
-        """The Fortnox records a sync may read instead of listing changes by ``lastmodified``,
-        or ``None`` when it must list them.
+    async def _feed_announced(
+        self, mode: Mode, trigger: str
+    ) -> tuple[Announced | None, FeedSnapshot]:
+        """The Fortnox records a sync may read instead of listing changes by ``lastmodified``
+        (``None`` when it must list them), and the feed's state they come from.
 
         Only a sync started by a change (the scheduled cycle is the safety net and always lists)
-        and only while the feed has stayed connected since a sync that listed: announcements
-        reach the worker only while the feed is live, so across a gap some could be missing.
+        and only while the feed vouches for the tenant: it has carried the tenant without a gap
+        since a sync that listed (see :class:`~webcrm_fortnox.store.feed.FeedStore`).
         """
-        if mode is not Mode.INCREMENTAL or trigger == "cycle" or not self.feed_live:
-            return None
-        if self._covered_epoch != self.feed_epoch:
-            return None
-        return Announced.of(self._topic_changes)
+        snapshot = await self.feed.snapshot(self.name)
+        if mode is not Mode.INCREMENTAL or trigger == "cycle" or not snapshot.vouched:
+            return None, snapshot
+        return Announced.of(snapshot.announced), snapshot
 
     @property
     def idle(self) -> bool:
@@ -321,7 +307,7 @@ class TenantWorker:
         stack = AsyncExitStack()
         try:
             clients = await stack.enter_async_context(
-                self.connector.clients(self.tenant, vault=self.vault)
+                self.connector.clients(self.tenant, vault=self.vault, handover=self.db)
             )
             if self.vault is not None and self.tenant.fortnox.auth == "authorization-code":
                 grant = await self.vault.load(self.name)
@@ -385,20 +371,21 @@ class TenantWorker:
             StopRequested: the service is stopping; the record in hand was finished.
         """
         async with self.lock:
+            opening = self.clients is None
             try:
                 clients = await self.open()
             except (NotConnectedError, TokenKeyError) as error:
                 await self._pause(NOT_CONNECTED, str(error))
                 return False
+            if opening:
+                await self._let_the_feed_join()
             await self.exclusions.load()
             started = self.monotonic()
             # Every announcement so far is settled by this sync, written or not (an echo of the
             # service's own write has nothing to write): forget them once it completes, so that
             # neither they pile up nor a later change of the record is timed from them.
             self._announced, self._fortnox_changes = self._fortnox_changes, {}
-            announced = self._feed_announced(mode, trigger)
-            epoch = self.feed_epoch if self.feed_live else None
-            topics, self._topic_changes = self._topic_changes, {}
+            announced, feed = await self._feed_announced(mode, trigger)
             completed = False
             try:
                 run = await sync_tenant(
@@ -413,8 +400,8 @@ class TenantWorker:
                     place=self.place,
                 )
                 completed = not run.stopped
-                if completed and announced is None and epoch == self.feed_epoch:
-                    self._covered_epoch = epoch
+                if completed:
+                    await self.feed.settle(self.name, feed, listed=announced is None)
             except StopRequested:
                 self.count_calls()
                 await self.exclusions.save()
@@ -424,12 +411,19 @@ class TenantWorker:
                 # An incomplete sync leaves its announcements to the next one (earliest kept).
                 if not completed:
                     self._fortnox_changes = {**self._fortnox_changes, **self._announced}
-                    for topic, numbers in topics.items():
-                        self._topic_changes.setdefault(topic, set()).update(numbers)
                 self._announced = {}
             self.count_calls()
             self.syncs += 1
             return await self._account(run, mode, trigger, self.monotonic() - started)
+
+    async def _let_the_feed_join(self) -> None:
+        """Clients just opened: give the change feed serving the tenant a moment to subscribe
+        it, so that this sync lists while subscribed and the feed vouches for the tenant from
+        then on (no second listing to catch up)."""
+        joined = self.feed_joined
+        if joined is not None and not joined.is_set():
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(joined.wait(), FEED_JOIN_WAIT)
 
     def _progress(self, done: int, total: int, outcome: RecordOutcome) -> None:
         self._observe(outcome)

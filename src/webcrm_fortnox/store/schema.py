@@ -240,3 +240,56 @@ tenants = sa.Table(
     # covers what a running service polls, so the settings are not read each time
     sa.Index("ix_tenants_versions", "name", "state", "version"),
 )
+
+# Change-feed state (migration 0008): what Fortnox's feed has vouched for and announced, so that
+# a restarted service, or a sync in another process than the feed, knows it.
+
+feed_connections = sa.Table(
+    "feed_connections",
+    metadata,
+    # the integration's client id: one feed connection serves all of its companies
+    sa.Column("client_id", sa.String(200), primary_key=True),
+    # counts the connection's (re)subscriptions; announcements flow while ``live``
+    sa.Column("generation", sa.Integer, nullable=False),
+    sa.Column("live", sa.Boolean, nullable=False),
+    sa.Column("updated_at", UtcDateTime, nullable=False),
+)
+
+feed_members = sa.Table(
+    "feed_members",
+    metadata,
+    sa.Column("tenant", sa.String(200), primary_key=True),
+    sa.Column("client_id", sa.String(200), nullable=False),
+    # counts the tenant's joins of a live subscription; a gap in between may hide changes
+    sa.Column("epoch", sa.Integer, nullable=False),
+    sa.Column("live", sa.Boolean, nullable=False),
+    # the epoch in which a sync listed Fortnox's changes: from then on, announcements are all
+    sa.Column("covered_epoch", sa.Integer, nullable=True),
+    sa.Column("updated_at", UtcDateTime, nullable=False),
+)
+
+feed_announcements = sa.Table(
+    "feed_announcements",
+    metadata,
+    _tenant(),
+    sa.Column("topic", sa.String(50), nullable=False),
+    sa.Column("number", sa.String(100), nullable=False),
+    # bumped by every new announcement of the record: a sync settles only the version it read
+    sa.Column("version", sa.Integer, nullable=False),
+    sa.Column("announced_at", UtcDateTime, nullable=False),
+    sa.PrimaryKeyConstraint("tenant", "topic", "number", name="pk_feed_announcements"),
+)
+
+# Rate-limit windows handed from one process to the next (migration 0008).
+
+rate_windows = sa.Table(
+    "rate_windows",
+    metadata,
+    # the limiter's key: Fortnox client id and company, or a digest of a webCRM token
+    sa.Column("key", sa.String(200), primary_key=True),
+    # names this handover, so that a process counts each one once
+    sa.Column("stamp", sa.String(32), nullable=False),
+    # wall-clock times (epoch seconds) of the requests in the window when it was handed over
+    sa.Column("times", JsonValue, nullable=False),
+    sa.Column("updated_at", UtcDateTime, nullable=False),
+)

@@ -3,6 +3,11 @@
 Both vendors count requests in a sliding window (Fortnox 25 per 5 s per client and tenant, webCRM
 250 per 60 s per application token). A token or leaky bucket with the same average would still let
 bursts through that the vendor refuses, so the client side keeps the exact window too.
+
+The vendor's window does not end with the process: when another process goes on with the same
+credential (the next sync of a tenant on another worker), :meth:`RateLimiter.handover` gives the
+window's requests as wall-clock times and :meth:`RateLimiter.take_over` counts them in the next
+process's limiter, so the two together stay under the limit.
 """
 
 from __future__ import annotations
@@ -10,7 +15,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections import deque
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterable
 
 
 class SlidingWindow:
@@ -42,6 +47,16 @@ class SlidingWindow:
             self._events.append(now)
             return 0.0
         return max(self._events[0] + self.period - now, 1e-3)
+
+    def add(self, times: Iterable[float], now: float) -> None:
+        """Count events that happened at ``times`` (elsewhere), beside those counted here."""
+        self._events = deque(sorted([*self._events, *times]))
+        self._expire(now)
+
+    def times(self, now: float) -> list[float]:
+        """The times of the events the window holds at ``now``, oldest first."""
+        self._expire(now)
+        return list(self._events)
 
     def in_window(self, now: float) -> int:
         """How many events the window holds at ``now``."""
@@ -75,6 +90,9 @@ class RateLimiter:
         self._sleep = sleep
         self._lock = asyncio.Lock()
         self.waited_seconds = 0.0
+        #: the stamps of the windows handed over from elsewhere that it has counted (see
+        #: :mod:`webcrm_fortnox.store.ratelimits`)
+        self.counted_handovers: set[str] = set()
 
     async def acquire(self) -> None:
         """Wait for, and take, one slot."""
@@ -85,6 +103,18 @@ class RateLimiter:
                     return
                 self.waited_seconds += wait
                 await self._sleep(wait)
+
+    def handover(self, wall: float) -> list[float]:
+        """The requests in the window as wall-clock times (``wall`` is now on that clock), for
+        another process using the same credential to go on counting them."""
+        now = self._monotonic()
+        return [wall - (now - at) for at in self.window.times(now)]
+
+    def take_over(self, times: Iterable[float], wall: float) -> None:
+        """Count requests another process made with the same credential (wall-clock
+        ``times``; ``wall`` is now on that clock) in this limiter's window."""
+        now = self._monotonic()
+        self.window.add((now - (wall - at) for at in times), now)
 
     def penalise(self, seconds: float) -> None:
         """Fill the window after the vendor answered 429, so nobody sends for ``seconds``."""

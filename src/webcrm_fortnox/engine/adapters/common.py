@@ -3,7 +3,7 @@ what Fortnox's change feed announced."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
@@ -44,7 +44,7 @@ class Announced:
     invoices: frozenset[str] = frozenset()
 
     @classmethod
-    def of(cls, topics: Mapping[str, set[str]]) -> Announced:
+    def of(cls, topics: Mapping[str, Iterable[str]]) -> Announced:
         """From numbers per feed topic (topics not listed here are left out)."""
         return cls(**{t: frozenset(topics.get(t, ())) for t in ANNOUNCED_TOPICS})
 
