@@ -22,6 +22,7 @@ new tokens; the next sync then catches up on everything changed meanwhile.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
 from collections.abc import Callable
@@ -233,7 +234,12 @@ class TenantWorker:
     # -- the loop ----------------------------------------------------------------------------
 
     async def run(self, stopping: asyncio.Event) -> None:
-        """Sync until ``stopping`` is set; the sync in progress finishes its record first."""
+        """Sync until ``stopping`` is set; the sync in progress finishes its record first.
+
+        An unexpected failure (a defect, the state store refusing a write) is logged when it
+        happens and the tenant retried with the same backoff as a failing sync: never silently
+        dead.
+        """
         interval = float(self.tenant.sync_interval_seconds)
         poll = float(self.tenant.webcrm_poll_seconds)
         now = self.monotonic()
@@ -244,57 +250,81 @@ class TenantWorker:
         stop_waiter = asyncio.ensure_future(stopping.wait())
         try:
             while not stopping.is_set():
-                now = self.monotonic()
-                if self.health in (RECONNECT, NOT_CONNECTED):
-                    wake_at = now + self.settings.pause_check
-                else:
-                    wake_at = max(min(next_cycle, next_poll), retry_at)
-                await self._publish_next(next_cycle)
-                if not self._wake.is_set():
-                    await self._sleep_until(wake_at, stop_waiter)
-                if stopping.is_set():
-                    break
-                now = self.monotonic()
-                if self.health in (RECONNECT, NOT_CONNECTED):
-                    if not await self._may_resume():
+                try:
+                    now = self.monotonic()
+                    if self.health in (RECONNECT, NOT_CONNECTED):
+                        wake_at = now + self.settings.pause_check
+                    else:
+                        wake_at = max(min(next_cycle, next_poll), retry_at)
+                    await self._publish_next(next_cycle)
+                    if not self._wake.is_set():
+                        await self._sleep_until(wake_at, stop_waiter)
+                    if stopping.is_set():
+                        break
+                    now = self.monotonic()
+                    if self.health in (RECONNECT, NOT_CONNECTED):
+                        if not await self._may_resume():
+                            continue
+                        next_cycle = now  # catch up at once
+                    if now < retry_at:
+                        continue  # backing off: triggers wait for the retry
+                    if now >= next_poll:
+                        next_poll = now + poll
+                        await self._poll()
+                    due = now >= next_cycle
+                    if not due and not self._wake.is_set():
                         continue
-                    next_cycle = now  # catch up at once
-                if now < retry_at:
-                    continue  # backing off: triggers wait for the retry
-                if now >= next_poll:
-                    next_poll = now + poll
-                    await self._poll()
-                due = now >= next_cycle
-                if not due and not self._wake.is_set():
-                    continue
-                if not due:
-                    await asyncio.sleep(self.settings.debounce)  # let a burst of changes land
-                mode = Mode.INCREMENTAL
-                if self.monotonic() >= self._next_full:
-                    mode = Mode.FULL
-                trigger = "cycle" if due else (self._triggers[0] if self._triggers else "trigger")
-                self._wake.clear()
-                self._triggers.clear()
-                ok = await self.sync(mode, trigger)
-                if due or mode is Mode.FULL:
-                    next_cycle = self.monotonic() + interval
-                if ok:
-                    retry_at = 0.0
-                elif self.health == FAILING:
-                    delay = min(
-                        self.settings.max_backoff,
-                        self.settings.first_backoff * 2 ** (self.failures - 1),
+                    if not due:
+                        await asyncio.sleep(self.settings.debounce)  # let a burst of changes land
+                    mode = Mode.INCREMENTAL
+                    if self.monotonic() >= self._next_full:
+                        mode = Mode.FULL
+                    trigger = (
+                        "cycle" if due else (self._triggers[0] if self._triggers else "trigger")
                     )
-                    retry_at = self.monotonic() + delay
-                    log.warning(
-                        "tenant sync failed; backing off",
-                        extra={"tenant": self.name, "retry_in": delay, "reason": self.reason},
-                    )
+                    self._wake.clear()
+                    self._triggers.clear()
+                    ok = await self.sync(mode, trigger)
+                    if due or mode is Mode.FULL:
+                        next_cycle = self.monotonic() + interval
+                    if ok:
+                        retry_at = 0.0
+                    elif self.health == FAILING:
+                        retry_at = self._back_off()
+                except Exception as error:
+                    log.exception("tenant worker failed", extra={"tenant": self.name})
+                    await self._fail(f"internal error: {type(error).__name__}: {error}")
+                    retry_at = self._back_off()
         except StopRequested:
             pass
         finally:
             stop_waiter.cancel()
             await self.close()
+
+    def _back_off(self) -> float:
+        """When a failing tenant is tried again: the wait doubles with each failure, capped."""
+        delay: float = min(
+            self.settings.max_backoff,
+            self.settings.first_backoff * 2.0 ** max(0, self.failures - 1),
+        )
+        log.warning(
+            "tenant sync failed; backing off",
+            extra={"tenant": self.name, "retry_in": delay, "reason": self.reason},
+        )
+        return self.monotonic() + delay
+
+    async def _fail(self, reason: str) -> None:
+        """Count an unexpected failure and show it in the health (if the store takes it)."""
+        self.failures += 1
+        self.health, self.reason = FAILING, reason
+        self.metrics.tenant_up.labels(tenant=self.name).set(0)
+        # The clients may be what broke: open them afresh for the retry.
+        with contextlib.suppress(Exception):
+            await self.close()
+        try:
+            await self.store.put(self.name, "health", {"state": FAILING, "reason": reason})
+        except Exception:
+            log.exception("tenant health not stored", extra={"tenant": self.name})
 
     async def _sleep_until(self, wake_at: float, stop_waiter: asyncio.Future[Any]) -> None:
         delay = max(0.0, wake_at - self.monotonic())

@@ -18,10 +18,10 @@ from datetime import datetime
 from typing import Any
 
 import sqlalchemy as sa
-from sqlalchemy.ext.asyncio import AsyncConnection
 
 from webcrm_fortnox.engine.ports import ErrorState
 from webcrm_fortnox.store import schema as t
+from webcrm_fortnox.store.sql import upsert
 from webcrm_fortnox.store.state import StateDatabase
 
 
@@ -41,18 +41,6 @@ class EntityCounts:
     failing: Mapping[str, int]
 
 
-async def _upsert(
-    conn: AsyncConnection,
-    table: sa.Table,
-    where: sa.ColumnElement[bool],
-    keys: Mapping[str, Any],
-    values: Mapping[str, Any],
-) -> None:
-    updated = await conn.execute(sa.update(table).where(where).values(**values))
-    if updated.rowcount == 0:
-        await conn.execute(sa.insert(table).values(**keys, **values))
-
-
 class ServiceStore:
     """The service's tables in a :class:`StateDatabase` (shared by every tenant)."""
 
@@ -70,18 +58,13 @@ class ServiceStore:
 
     async def save_secret(self, tenant: str, system: str, ciphertext: str) -> None:
         """Replace the encrypted tokens of ``tenant`` on ``system`` in one transaction."""
-        where = (t.tokens.c.tenant == tenant) & (t.tokens.c.system == system)
-        async with self.db.engine.begin() as conn:
-            await _upsert(
-                conn,
-                t.tokens,
-                where,
-                {"tenant": tenant, "system": system},
-                {"ciphertext": ciphertext, "updated_at": self.db.clock()},
-            )
+        keys = {"tenant": tenant, "system": system}
+        values = {"ciphertext": ciphertext, "updated_at": self.db.clock()}
+        async with self.db.begin() as conn:
+            await conn.execute(upsert(conn.dialect.name, t.tokens, keys, values))
 
     async def delete_secret(self, tenant: str, system: str) -> None:
-        async with self.db.engine.begin() as conn:
+        async with self.db.begin() as conn:
             await conn.execute(
                 sa.delete(t.tokens).where(t.tokens.c.tenant == tenant, t.tokens.c.system == system)
             )
@@ -111,15 +94,15 @@ class ServiceStore:
     async def put_many(self, tenant: str, values: Mapping[str, Any]) -> None:
         """Store several values of one tenant in one transaction."""
         now = self.db.clock()
-        async with self.db.engine.begin() as conn:
+        async with self.db.begin() as conn:
             for key, value in values.items():
-                where = (t.service_state.c.tenant == tenant) & (t.service_state.c.key == key)
-                await _upsert(
-                    conn,
-                    t.service_state,
-                    where,
-                    {"tenant": tenant, "key": key},
-                    {"value": value, "updated_at": now},
+                await conn.execute(
+                    upsert(
+                        conn.dialect.name,
+                        t.service_state,
+                        {"tenant": tenant, "key": key},
+                        {"value": value, "updated_at": now},
+                    )
                 )
 
     # counts for status ------------------------------------------------------------------------

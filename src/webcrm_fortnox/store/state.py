@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
+from contextlib import AbstractAsyncContextManager
 from datetime import UTC, datetime
 from typing import Any
 
@@ -27,6 +28,7 @@ from webcrm_fortnox.engine.ports import (
 )
 from webcrm_fortnox.store import schema as t
 from webcrm_fortnox.store.database import create_engine, migrate
+from webcrm_fortnox.store.sql import Writer, upsert
 
 Clock = Callable[[], datetime]
 
@@ -45,6 +47,12 @@ class StateDatabase:
     def __init__(self, engine: AsyncEngine, *, clock: Clock = _utcnow) -> None:
         self.engine = engine
         self.clock = clock
+        self._writer = Writer(engine)
+
+    def begin(self) -> AbstractAsyncContextManager[AsyncConnection]:
+        """A transaction that writes (one at a time in this process on SQLite); commits on
+        leaving, rolls back on an error."""
+        return self._writer.begin()
 
     @classmethod
     async def open(
@@ -195,7 +203,7 @@ class TenantState:
     ) -> Link:
         now = self._now()
         mine = (t.links.c.tenant == self.tenant) & (t.links.c.entity == entity)
-        async with self.db.engine.begin() as conn:
+        async with self.db.begin() as conn:
             # A record is linked to at most one partner: an older pairing of either id goes.
             await conn.execute(
                 sa.delete(t.links).where(
@@ -204,22 +212,10 @@ class TenantState:
                     | ((t.links.c.fortnox_id == fortnox_id) & (t.links.c.webcrm_id != webcrm_id)),
                 )
             )
-            values = {"base": dict(base), "updated_at": now, "held": held}
-            updated = await conn.execute(
-                sa.update(t.links)
-                .where(mine, t.links.c.webcrm_id == webcrm_id, t.links.c.fortnox_id == fortnox_id)
-                .values(**values)
-            )
-            if updated.rowcount == 0:
-                await conn.execute(
-                    sa.insert(t.links).values(
-                        tenant=self.tenant,
-                        entity=entity,
-                        webcrm_id=webcrm_id,
-                        fortnox_id=fortnox_id,
-                        **values,
-                    )
-                )
+            # With those gone, a row of this webCRM id can only be this very pair.
+            keys = {"tenant": self.tenant, "entity": entity, "webcrm_id": webcrm_id}
+            values = {"fortnox_id": fortnox_id, "base": dict(base), "updated_at": now, "held": held}
+            await conn.execute(upsert(conn.dialect.name, t.links, keys, values))
             row = (
                 await conn.execute(sa.select(t.links).where(mine, t.links.c.webcrm_id == webcrm_id))
             ).one()
@@ -233,7 +229,7 @@ class TenantState:
         return link
 
     async def hold_link(self, entity: str, link_id: int) -> None:
-        async with self.db.engine.begin() as conn:
+        async with self.db.begin() as conn:
             await conn.execute(
                 sa.update(t.links)
                 .where(
@@ -246,7 +242,7 @@ class TenantState:
 
     async def unlink(self, entity: str, link_id: int) -> None:
         now = self._now()
-        async with self.db.engine.begin() as conn:
+        async with self.db.begin() as conn:
             await conn.execute(
                 sa.delete(t.links).where(
                     t.links.c.tenant == self.tenant,
@@ -277,26 +273,13 @@ class TenantState:
         return value
 
     async def set_cursor(self, system: System, entity: str, value: str | None) -> None:
-        now = self._now()
-        where = (
-            (t.cursors.c.tenant == self.tenant)
-            & (t.cursors.c.system == system)
-            & (t.cursors.c.entity == entity)
-        )
-        async with self.db.engine.begin() as conn:
-            updated = await conn.execute(
-                sa.update(t.cursors).where(where).values(value=value, updated_at=now)
-            )
-            if updated.rowcount == 0:
-                await conn.execute(
-                    sa.insert(t.cursors).values(
-                        tenant=self.tenant,
-                        system=system,
-                        entity=entity,
-                        value=value,
-                        updated_at=now,
-                    )
+        keys = {"tenant": self.tenant, "system": system, "entity": entity}
+        async with self.db.begin() as conn:
+            await conn.execute(
+                upsert(
+                    conn.dialect.name, t.cursors, keys, {"value": value, "updated_at": self._now()}
                 )
+            )
 
     # intents ----------------------------------------------------------------------------------
 
@@ -304,7 +287,7 @@ class TenantState:
         self, entity: str, target: System, key: str, source_id: str, payload: Mapping[str, Any]
     ) -> Intent:
         now = self._now()
-        async with self.db.engine.begin() as conn:
+        async with self.db.begin() as conn:
             result = await conn.execute(
                 sa.insert(t.intents).values(
                     tenant=self.tenant,
@@ -343,7 +326,7 @@ class TenantState:
             return [_intent(row) for row in await conn.execute(query)]
 
     async def finish_intent(self, intent_id: int, state: IntentState) -> None:
-        async with self.db.engine.begin() as conn:
+        async with self.db.begin() as conn:
             await self._finish_intent(conn, intent_id, state, self._now())
 
     async def _finish_intent(
@@ -368,7 +351,7 @@ class TenantState:
             "last_seen": now,
         }
         where = self._error_where(report.entity, report.system, report.record_id)
-        async with self.db.engine.begin() as conn:
+        async with self.db.begin() as conn:
             row = (await conn.execute(sa.select(t.record_errors).where(where))).first()
             if row is None:
                 result = await conn.execute(
@@ -409,7 +392,7 @@ class TenantState:
             return [_error(row) for row in await conn.execute(query.order_by(t.record_errors.c.id))]
 
     async def resolve_errors(self, entity: str, system: System, record_id: str) -> None:
-        async with self.db.engine.begin() as conn:
+        async with self.db.begin() as conn:
             await self._resolve_errors(conn, entity, system, record_id, self._now())
 
     def _error_where(self, entity: str, system: str, record_id: str) -> sa.ColumnElement[bool]:
@@ -435,7 +418,7 @@ class TenantState:
     async def add_conflicts(
         self, entity: str, link: Link, conflicts: Sequence[ConflictReport]
     ) -> None:
-        async with self.db.engine.begin() as conn:
+        async with self.db.begin() as conn:
             await self._insert_conflicts(conn, entity, link, conflicts, self._now())
 
     async def _insert_conflicts(
@@ -484,7 +467,7 @@ class TenantState:
             return [_conflict(row) for row in rows]
 
     async def resolve_conflict(self, conflict_id: int, resolution: System) -> None:
-        async with self.db.engine.begin() as conn:
+        async with self.db.begin() as conn:
             await conn.execute(
                 sa.update(t.conflicts)
                 .where(t.conflicts.c.tenant == self.tenant, t.conflicts.c.id == conflict_id)
@@ -496,23 +479,19 @@ class TenantState:
     async def save_match_decision(
         self, entity: str, webcrm_id: str, fortnox_id: str, verdict: MatchVerdict, key: str
     ) -> None:
-        pair = sa.and_(
-            t.match_decisions.c.tenant == self.tenant,
-            t.match_decisions.c.entity == entity,
-            t.match_decisions.c.webcrm_id == webcrm_id,
-            t.match_decisions.c.fortnox_id == fortnox_id,
-        )
-        async with self.db.engine.begin() as conn:
-            await conn.execute(sa.delete(t.match_decisions).where(pair))
+        pair = {
+            "tenant": self.tenant,
+            "entity": entity,
+            "webcrm_id": webcrm_id,
+            "fortnox_id": fortnox_id,
+        }
+        async with self.db.begin() as conn:
             await conn.execute(
-                sa.insert(t.match_decisions).values(
-                    tenant=self.tenant,
-                    entity=entity,
-                    webcrm_id=webcrm_id,
-                    fortnox_id=fortnox_id,
-                    verdict=verdict.value,
-                    key=key,
-                    decided_at=self._now(),
+                upsert(
+                    conn.dialect.name,
+                    t.match_decisions,
+                    pair,
+                    {"verdict": verdict.value, "key": key, "decided_at": self._now()},
                 )
             )
 
@@ -537,7 +516,7 @@ class TenantState:
     # run log ----------------------------------------------------------------------------------
 
     async def start_run(self, mode: str, entity: str | None = None) -> int:
-        async with self.db.engine.begin() as conn:
+        async with self.db.begin() as conn:
             result = await conn.execute(
                 sa.insert(t.runs).values(
                     tenant=self.tenant,
@@ -553,7 +532,7 @@ class TenantState:
     async def finish_run(
         self, run_id: int, status: str, counts: Mapping[str, int], message: str | None = None
     ) -> None:
-        async with self.db.engine.begin() as conn:
+        async with self.db.begin() as conn:
             await conn.execute(
                 sa.update(t.runs)
                 .where(t.runs.c.tenant == self.tenant, t.runs.c.id == run_id)
