@@ -34,6 +34,7 @@ from webcrm_fortnox.service.connections import Connector, TenantClients
 from webcrm_fortnox.service.daemon import ServiceOptions, SyncService
 from webcrm_fortnox.service.exclusions import Exclusions
 from webcrm_fortnox.service.runner import (
+    SyncOptions,
     TenantPlace,
     TenantRun,
     combined_exit_code,
@@ -130,16 +131,8 @@ async def plan(command: Command, *, full: bool) -> int:
     mode = Mode.FULL if full else Mode.INCREMENTAL
 
     async def task(tenant: TenantConfig, state: TenantState, clients: TenantClients) -> TenantRun:
-        return await sync_tenant(
-            tenant,
-            state,
-            clients.webcrm,
-            clients.fortnox,
-            mode=mode,
-            dry_run=True,
-            now=clients.now,
-            place=command.place(tenant),
-        )
+        options = SyncOptions(mode=mode, dry_run=True, now=clients.now, place=command.place(tenant))
+        return await sync_tenant(tenant, state, clients.webcrm, clients.fortnox, options)
 
     async with open_state(command.config.state.url, read_only=True) as db:
         runs = await run_tenants(command.tenants, db, command.connector, task)
@@ -178,16 +171,14 @@ async def sync_once(command: Command, *, full: bool) -> int:
                 if bar is not None:
                     bar(done, total, outcome)
 
-            run = await sync_tenant(
-                tenant,
-                state,
-                clients.webcrm,
-                clients.fortnox,
+            options = SyncOptions(
                 mode=mode,
+                trigger="once",
                 progress=progress,
                 now=clients.now,
                 place=command.place(tenant),
             )
+            run = await sync_tenant(tenant, state, clients.webcrm, clients.fortnox, options)
             await exclusions.save()
             return run
 
@@ -228,16 +219,14 @@ async def retry(command: Command, error_id: int | None) -> int:
         async def task(
             tenant: TenantConfig, state: TenantState, clients: TenantClients
         ) -> TenantRun:
-            return await sync_tenant(
-                tenant,
-                state,
-                clients.webcrm,
-                clients.fortnox,
+            options = SyncOptions(
                 mode=Mode.RETRY,
+                trigger="retry",
                 retry_error=error_id,
                 now=clients.now,
                 place=command.place(tenant),
             )
+            return await sync_tenant(tenant, state, clients.webcrm, clients.fortnox, options)
 
         runs = await run_tenants(tenants, db, command.connector, task)
     return _report_runs(command.console, runs)

@@ -39,7 +39,7 @@ from webcrm_fortnox.service.connections import Connector, TenantClients
 from webcrm_fortnox.service.daemon import ServiceOptions, SyncService
 from webcrm_fortnox.service.exclusions import Exclusions
 from webcrm_fortnox.service.http_server import serving
-from webcrm_fortnox.service.runner import TenantRun, match_tenant, sync_tenant
+from webcrm_fortnox.service.runner import SyncOptions, TenantRun, match_tenant, sync_tenant
 from webcrm_fortnox.service.status import tenant_status
 from webcrm_fortnox.service.tenants import open_state, run_tenant
 from webcrm_fortnox.service.worker import WorkerSettings
@@ -282,9 +282,8 @@ class Demo:
                 progress.update(bars[entity], completed=done, total=total)
 
             async def task(config: TenantConfig, state: TenantState, c: TenantClients) -> TenantRun:
-                return await sync_tenant(
-                    config, state, c.webcrm, c.fortnox, progress=advance, now=c.now
-                )
+                options = SyncOptions(trigger="demo import", progress=advance, now=c.now)
+                return await sync_tenant(config, state, c.webcrm, c.fortnox, options)
 
             run = await run_tenant(tenant, db, connector, task)
         await exclusions.save()

@@ -39,14 +39,21 @@ from webcrm_fortnox.engine.plan import Mode
 from webcrm_fortnox.service.connections import Connector, NotConnectedError, TenantClients
 from webcrm_fortnox.service.exclusions import Exclusions
 from webcrm_fortnox.service.metrics import ServiceMetrics
-from webcrm_fortnox.service.runner import TenantPlace, TenantRun, sync_tenant
+from webcrm_fortnox.service.runner import (
+    FAILING,
+    OK,
+    RECONNECT,
+    SyncOptions,
+    TenantPlace,
+    TenantRun,
+    health_after,
+    sync_tenant,
+)
 from webcrm_fortnox.service.vault import TokenKeyError, TokenVault
 from webcrm_fortnox.store import StateDatabase
 from webcrm_fortnox.store.service import ServiceStore
 from webcrm_fortnox.transport.errors import (
     ApiError,
-    PermissionDenied,
-    ReconnectNeeded,
     ValidationError,
 )
 from webcrm_fortnox.webcrm.models import CHANGE_TRACKED, QUOTATION_LINE
@@ -61,10 +68,7 @@ WEBCRM_TABLES = (
     ("document", "quotationline"),  # a line saved alone (see engine.adapters.documents)
 )
 
-# Tenant health as ``status`` shows it.
-OK = "ok"
-FAILING = "failing"
-RECONNECT = "reconnect needed"
+# Tenant health as ``status`` shows it, beside those a sync leaves (ok, failing, reconnect).
 NOT_CONNECTED = "not connected"
 STARTING = "starting"
 
@@ -431,16 +435,16 @@ class TenantWorker:
             topics, self._topic_changes = self._topic_changes, {}
             completed = False
             try:
-                run = await sync_tenant(
-                    self.tenant,
-                    self.state,
-                    clients.webcrm,
-                    clients.fortnox,
+                options = SyncOptions(
                     mode=mode,
+                    trigger=trigger,
                     progress=self._progress,
                     now=clients.now,
                     announced=announced,
                     place=self.place,
+                )
+                run = await sync_tenant(
+                    self.tenant, self.state, clients.webcrm, clients.fortnox, options
                 )
                 completed = not run.stopped
                 if completed and announced is None and epoch == self.feed_epoch:
@@ -491,7 +495,7 @@ class TenantWorker:
         self._last_lag = {"seconds": round(seconds, 3), "direction": direction, "at": _iso()}
 
     async def _account(self, run: TenantRun, mode: Mode, trigger: str, seconds: float) -> bool:
-        """Metrics and the status ``status`` shows, after a sync; true when it completed."""
+        """Metrics and health after a sync (its cycle is recorded); true when it completed."""
         counts: dict[str, dict[str, int]] = {}
         for result in run.results:
             counts[result.entity] = result.counts
@@ -504,37 +508,20 @@ class TenantWorker:
                 self.metrics.conflicts.labels(tenant=self.name, entity=result.entity).inc(conflicts)
         result_name = "stopped" if run.stopped else "completed"
         self.metrics.syncs.labels(tenant=self.name, trigger=trigger, result=result_name).inc()
-        values: dict[str, Any] = {
-            "last_cycle": {
-                "at": _iso(),
-                "mode": mode.value,
-                "trigger": trigger,
-                "status": result_name,
-                "seconds": round(seconds, 3),
-                "counts": counts,
-                "message": run.reason,
-            },
-        }
         if self._last_lag is not None:
-            values["lag"] = self._last_lag
+            await self.store.put(self.name, "lag", self._last_lag)
         if mode is Mode.FULL and not run.stopped:
             self._next_full = self.monotonic() + self.settings.full_every
-        if not run.stopped:
+        self.health, self.reason = health_after(run)
+        if self.health == OK:
             self.failures = 0
-            self.health, self.reason = OK, None
-            values["last_success_at"] = _iso()
             self.metrics.last_success.labels(tenant=self.name).set(time.time())
             self.metrics.tenant_up.labels(tenant=self.name).set(1)
-        elif isinstance(run.error, ReconnectNeeded):
-            values.update(await self._pause_values(RECONNECT, run.reason))
+        elif self.health == RECONNECT:
+            await self._pause(RECONNECT, run.reason)
         else:
             self.failures += 1
-            self.health, self.reason = FAILING, run.reason
             self.metrics.tenant_up.labels(tenant=self.name).set(0)
-            if isinstance(run.error, PermissionDenied):
-                self.reason = f"{run.reason} (see `webcrm-fortnox connect`)"
-        values["health"] = {"state": self.health, "reason": self.reason}
-        await self.store.put_many(self.name, values)
         await self.exclusions.save()
         log.info(
             "tenant synced" if not run.stopped else "tenant sync stopped",
@@ -551,16 +538,14 @@ class TenantWorker:
 
     # -- pause and resume --------------------------------------------------------------------
 
-    async def _pause_values(self, health: str, reason: str | None) -> dict[str, Any]:
+    async def _pause(self, health: str, reason: str | None) -> None:
+        """Pause the tenant until ``connect`` stores new credentials."""
         self.health, self.reason = health, reason
         self.metrics.tenant_up.labels(tenant=self.name).set(0)
         self._paused_version = None if self.vault is None else await self.vault.version(self.name)
         await self.close()
         log.warning("tenant paused", extra={"tenant": self.name, "state": health, "reason": reason})
-        return {"health": {"state": health, "reason": reason}}
-
-    async def _pause(self, health: str, reason: str) -> None:
-        await self.store.put_many(self.name, await self._pause_values(health, reason))
+        await self.store.put(self.name, "health", {"state": health, "reason": reason})
 
     async def _may_resume(self) -> bool:
         """Whether a paused tenant has new credentials (``connect`` ran meanwhile)."""

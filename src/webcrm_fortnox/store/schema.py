@@ -216,3 +216,38 @@ service_state = sa.Table(
     sa.Column("updated_at", UtcDateTime, nullable=False),
     sa.PrimaryKeyConstraint("tenant", "key", name="pk_service_state"),
 )
+
+# The runtime's state: cycles, excluded records, each tenant's schedule (migration 0006).
+
+cycles = sa.Table(
+    "cycles",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    _tenant(),
+    # what started it: "cycle" (scheduled), a trigger ("fortnox feed", …), "once", "retry"
+    sa.Column("trigger", sa.String(50), nullable=False),
+    sa.Column("mode", sa.String(20), nullable=False),
+    # running, completed (some records may have failed), stopped
+    sa.Column("status", sa.String(20), nullable=False),
+    sa.Column("started_at", UtcDateTime, nullable=False),
+    sa.Column("finished_at", UtcDateTime, nullable=True),
+    # per entity, records by outcome
+    sa.Column("counts", JsonValue, nullable=False),
+    sa.Column("message", sa.Text, nullable=True),
+    sa.Index("ix_cycles_tenant", "tenant", "id"),
+)
+
+excluded_records = sa.Table(
+    "excluded_records",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    _tenant(),
+    sa.Column("entity", sa.String(50), nullable=False),
+    # either side may be missing (an organisation excluded before it was ever linked)
+    sa.Column("webcrm_id", sa.String(100), nullable=True),
+    sa.Column("fortnox_id", sa.String(100), nullable=True),
+    sa.Column("reason", sa.Text, nullable=True),
+    sa.Column("updated_at", UtcDateTime, nullable=False),
+    sa.Index("ix_excluded_records_webcrm", "tenant", "entity", "webcrm_id"),
+    sa.Index("ix_excluded_records_fortnox", "tenant", "entity", "fortnox_id"),
+)

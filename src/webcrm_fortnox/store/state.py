@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
 from contextlib import AbstractAsyncContextManager
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
@@ -35,6 +36,37 @@ Clock = Callable[[], datetime]
 
 def _utcnow() -> datetime:
     return datetime.now(UTC)
+
+
+#: A cycle that has not ended (it runs, or its process ended without recording the end).
+RUNNING = "running"
+#: The ``service_state`` key of a tenant's health.
+HEALTH = "health"
+
+
+@dataclass(frozen=True)
+class CycleRecord:
+    """One sync of a tenant (every entity), as the store keeps it.
+
+    Attributes:
+        id: its id, increasing with time.
+        trigger: what started it (``cycle``, ``fortnox feed``, ``once``, ``retry``, …).
+        mode: ``incremental``, ``full`` or ``retry``.
+        status: ``running``, ``completed`` (records may have failed) or ``stopped``.
+        started_at: when it started.
+        finished_at: when it ended (``None`` while running).
+        counts: per entity, records by outcome.
+        message: why it stopped, when it did.
+    """
+
+    id: int
+    trigger: str
+    mode: str
+    status: str
+    started_at: datetime
+    finished_at: datetime | None
+    counts: Mapping[str, Mapping[str, int]]
+    message: str | None
 
 
 class StateDatabase:
@@ -559,6 +591,81 @@ class TenantState:
                     counts=row.counts,
                     message=row.message,
                     entity=row.entity,
+                )
+                for row in await conn.execute(query)
+            ]
+
+    # cycles -----------------------------------------------------------------------------------
+
+    async def start_cycle(self, trigger: str, mode: str) -> int:
+        """Record the start of one sync of the tenant (all its entities); returns its id."""
+        async with self.db.begin() as conn:
+            result = await conn.execute(
+                sa.insert(t.cycles).values(
+                    tenant=self.tenant,
+                    trigger=trigger,
+                    mode=mode,
+                    status=RUNNING,
+                    started_at=self._now(),
+                    counts={},
+                )
+            )
+            return _new_id(result)
+
+    async def finish_cycle(
+        self,
+        cycle_id: int,
+        status: str,
+        counts: Mapping[str, Mapping[str, int]],
+        message: str | None,
+        health: Mapping[str, str | None] | None,
+    ) -> None:
+        """Record how a cycle ended and, unless ``health`` is ``None``, the tenant's health
+        after it, in one transaction."""
+        now = self._now()
+        async with self.db.begin() as conn:
+            await conn.execute(
+                sa.update(t.cycles)
+                .where(t.cycles.c.tenant == self.tenant, t.cycles.c.id == cycle_id)
+                .values(
+                    status=status,
+                    finished_at=now,
+                    counts={entity: dict(n) for entity, n in counts.items()},
+                    message=message,
+                )
+            )
+            if health is not None:
+                keys = {"tenant": self.tenant, "key": HEALTH}
+                values = {"value": dict(health), "updated_at": now}
+                await conn.execute(upsert(conn.dialect.name, t.service_state, keys, values))
+
+    async def cycles(
+        self, limit: int = 20, *, status: str | None = None, ended: bool = False
+    ) -> list[CycleRecord]:
+        """The tenant's newest cycles, newest first.
+
+        Args:
+            limit: how many at most.
+            status: only those with this status (``running``: those not ended).
+            ended: only those that ended.
+        """
+        query = sa.select(t.cycles).where(t.cycles.c.tenant == self.tenant)
+        if status is not None:
+            query = query.where(t.cycles.c.status == status)
+        if ended:
+            query = query.where(t.cycles.c.status != RUNNING)
+        query = query.order_by(t.cycles.c.id.desc()).limit(limit)
+        async with self.db.engine.connect() as conn:
+            return [
+                CycleRecord(
+                    id=row.id,
+                    trigger=row.trigger,
+                    mode=row.mode,
+                    status=row.status,
+                    started_at=row.started_at,
+                    finished_at=row.finished_at,
+                    counts=row.counts,
+                    message=row.message,
                 )
                 for row in await conn.execute(query)
             ]

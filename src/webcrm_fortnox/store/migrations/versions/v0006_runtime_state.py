@@ -1,0 +1,66 @@
+"""The runtime's state in the store: cycles with ids, excluded records as rows, schedules.
+
+- ``cycles``: every sync of a tenant (scheduled, triggered, ``sync --once``, ``retry``) with its
+  trigger, start and end, outcome and counts per entity, so that ``status`` reads them instead
+  of putting cycles together from the run log.
+- ``excluded_records``: one row per record excluded by configuration, dropped as soon as the
+  record syncs (replaces the ``excluded`` set in ``service_state``, which kept a one-sided key
+  after the pair was linked).
+
+Revision ID: 0006
+Revises: 0005
+Create Date: 2026-12-02
+"""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+from alembic import op
+
+revision = "0006"
+down_revision = "0005"
+branch_labels = None
+depends_on = None
+
+STAMP = sa.DateTime(timezone=True)
+
+
+def _tenant() -> sa.Column[str]:
+    return sa.Column("tenant", sa.String(200), nullable=False)
+
+
+def upgrade() -> None:
+    op.create_table(
+        "cycles",
+        sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+        _tenant(),
+        sa.Column("trigger", sa.String(50), nullable=False),
+        sa.Column("mode", sa.String(20), nullable=False),
+        sa.Column("status", sa.String(20), nullable=False),
+        sa.Column("started_at", STAMP, nullable=False),
+        sa.Column("finished_at", STAMP, nullable=True),
+        sa.Column("counts", sa.Text, nullable=False),
+        sa.Column("message", sa.Text, nullable=True),
+    )
+    op.create_index("ix_cycles_tenant", "cycles", ["tenant", "id"])
+    op.create_table(
+        "excluded_records",
+        sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+        _tenant(),
+        sa.Column("entity", sa.String(50), nullable=False),
+        sa.Column("webcrm_id", sa.String(100), nullable=True),
+        sa.Column("fortnox_id", sa.String(100), nullable=True),
+        sa.Column("reason", sa.Text, nullable=True),
+        sa.Column("updated_at", STAMP, nullable=False),
+    )
+    op.create_index(
+        "ix_excluded_records_webcrm", "excluded_records", ["tenant", "entity", "webcrm_id"]
+    )
+    op.create_index(
+        "ix_excluded_records_fortnox", "excluded_records", ["tenant", "entity", "fortnox_id"]
+    )
+
+
+def downgrade() -> None:
+    op.drop_table("excluded_records")
+    op.drop_table("cycles")
