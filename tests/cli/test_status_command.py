@@ -115,3 +115,21 @@ async def test_a_sync_once_refused_after_a_good_cycle_shows_the_tenant_unwell(
     assert (last["trigger"], last["status"]) == ("once", "stopped")
     assert last["message"] == status["reason"] and status["last_cycle"] == last
     assert status["last_success_at"] == good["at"]  # the good cycle is still the last success
+
+
+async def test_an_organisation_excluded_then_eligible_and_synced_is_no_longer_excluded(
+    env: Systems, tmp_path: Path
+) -> None:
+    path = config_file(tmp_path)
+    lead = await env.organisation(OrganisationName="Lead AB", OrganisationType="Prospect")
+    await env.organisation(OrganisationName="Kund AB")
+    assert (await cli(env.connector, "sync", "--once", "--config", path)).exit_code == 0
+    excluded = (await status_of(env, path))["entities"]["customer"]
+    env.clock.advance(60)
+    await env.edit_organisation(lead, OrganisationType="Customer")
+    assert (await cli(env.connector, "sync", "--once", "--config", path)).exit_code == 0
+
+    customers = (await status_of(env, path))["entities"]["customer"]
+
+    assert (excluded["in_sync"], excluded["excluded"]) == (1, 1)
+    assert (customers["in_sync"], customers["excluded"]) == (2, 0)

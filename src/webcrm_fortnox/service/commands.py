@@ -32,7 +32,6 @@ from webcrm_fortnox.service import reports
 from webcrm_fortnox.service.connect import OpenUrl, connect_fortnox, connect_webcrm
 from webcrm_fortnox.service.connections import Connector, TenantClients
 from webcrm_fortnox.service.daemon import ServiceOptions, SyncService
-from webcrm_fortnox.service.exclusions import Exclusions
 from webcrm_fortnox.service.runner import (
     SyncOptions,
     TenantPlace,
@@ -162,25 +161,14 @@ async def sync_once(command: Command, *, full: bool) -> int:
         async def task(
             tenant: TenantConfig, state: TenantState, clients: TenantClients
         ) -> TenantRun:
-            exclusions = Exclusions(ServiceStore(state.db), tenant.name)
-            await exclusions.load()
-            bar = bars.callback(tenant.name)
-
-            def progress(done: int, total: int, outcome: RecordOutcome) -> None:
-                exclusions.observe(outcome)
-                if bar is not None:
-                    bar(done, total, outcome)
-
             options = SyncOptions(
                 mode=mode,
                 trigger="once",
-                progress=progress,
+                progress=bars.callback(tenant.name),
                 now=clients.now,
                 place=command.place(tenant),
             )
-            run = await sync_tenant(tenant, state, clients.webcrm, clients.fortnox, options)
-            await exclusions.save()
-            return run
+            return await sync_tenant(tenant, state, clients.webcrm, clients.fortnox, options)
 
         async with open_state(command.config.state.url) as db:
             runs = await run_tenants(command.tenants, db, command.connector, task)

@@ -8,7 +8,7 @@ side by side in one process without seeing each other.
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, Protocol
@@ -27,6 +27,7 @@ from webcrm_fortnox.engine.adapters import (
     WebcrmProducts,
     document_sources,
 )
+from webcrm_fortnox.engine.apply import RecordOutcome
 from webcrm_fortnox.engine.matching import MatchResult, Pair
 from webcrm_fortnox.engine.plan import Mode
 from webcrm_fortnox.engine.ports import (
@@ -39,6 +40,7 @@ from webcrm_fortnox.engine.ports import (
 from webcrm_fortnox.engine.review import decide_matches, propose_matches
 from webcrm_fortnox.engine.sync import Progress, RunResult, RunStatus, sync_entity
 from webcrm_fortnox.fortnox.client import FortnoxClient
+from webcrm_fortnox.service.exclusions import ExclusionLog, Exclusions
 from webcrm_fortnox.transport.errors import ApiError, NoAnswer, PermissionDenied, ReconnectNeeded
 from webcrm_fortnox.transport.http import masked_url
 from webcrm_fortnox.webcrm.client import WebcrmClient
@@ -223,8 +225,8 @@ class CycleLog(Protocol):
         ...
 
 
-class SyncState(StateStore, CycleLog, Protocol):
-    """A tenant's state store that also records its cycles."""
+class SyncState(StateStore, CycleLog, ExclusionLog, Protocol):
+    """A tenant's state store that also records its cycles and excluded records."""
 
 
 #: How a cycle ended: every entity's run completed (records may have failed), or not.
@@ -284,8 +286,21 @@ async def sync_tenant(
         await _sync_tenant(run, tenant, state, webcrm, fortnox, options)
         return run
     cycle_id = await state.start_cycle(options.trigger, options.mode.value)
+    exclusions = Exclusions(state)
+    shown = options.progress
+
+    def progress(done: int, total: int, outcome: RecordOutcome) -> None:
+        exclusions.observe(outcome)
+        if shown is not None:
+            shown(done, total, outcome)
+
     try:
-        await _sync_tenant(run, tenant, state, webcrm, fortnox, options)
+        try:
+            await _sync_tenant(
+                run, tenant, state, webcrm, fortnox, replace(options, progress=progress)
+            )
+        finally:
+            await exclusions.save()
     except BaseException as error:
         # A defect fails the tenant; a stop between two records or a cancellation only ends
         # the cycle (the tenant is as well as it was).

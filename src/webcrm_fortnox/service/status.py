@@ -68,13 +68,12 @@ async def tenant_status(
     values = await store.values(tenant.name)
     counts = await store.entity_counts(tenant.name)
     conflicts = await store.open_conflicts(tenant.name)
-    excluded = {entity: len(ids) for entity, ids in (values.get("excluded") or {}).items()}
     entities: dict[str, dict[str, int]] = {}
-    for entity in sorted({CUSTOMER, *counts, *excluded, *conflicts}):
+    for entity in sorted({CUSTOMER, *counts, *conflicts}):
         count = counts.get(entity)
         entities[entity] = {
             "in_sync": count.linked if count else 0,
-            "excluded": excluded.get(entity, 0),
+            "excluded": count.excluded if count else 0,
             "failing": sum(count.failing.values()) if count else 0,
             "open_conflicts": conflicts.get(entity, 0),
         }

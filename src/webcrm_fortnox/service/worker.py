@@ -37,7 +37,6 @@ from webcrm_fortnox.engine.adapters.webcrm_feed import feed_start
 from webcrm_fortnox.engine.apply import RecordOutcome, RecordStatus
 from webcrm_fortnox.engine.plan import Mode
 from webcrm_fortnox.service.connections import Connector, NotConnectedError, TenantClients
-from webcrm_fortnox.service.exclusions import Exclusions
 from webcrm_fortnox.service.metrics import ServiceMetrics
 from webcrm_fortnox.service.runner import (
     FAILING,
@@ -170,7 +169,6 @@ class TenantWorker:
         self._last_lag: dict[str, Any] | None = None
         self._published_next: str | None = None
         self._polled: dict[str, str] = {}
-        self.exclusions = Exclusions(self.store, tenant.name)
         self.metrics.tenant_up.labels(tenant=self.name).set(0)
 
     # -- triggers ----------------------------------------------------------------------------
@@ -424,7 +422,6 @@ class TenantWorker:
             except (NotConnectedError, TokenKeyError) as error:
                 await self._pause(NOT_CONNECTED, str(error))
                 return False
-            await self.exclusions.load()
             started = self.monotonic()
             # Every announcement so far is settled by this sync, written or not (an echo of the
             # service's own write has nothing to write): forget them once it completes, so that
@@ -451,7 +448,6 @@ class TenantWorker:
                     self._covered_epoch = epoch
             except StopRequested:
                 self.count_calls()
-                await self.exclusions.save()
                 log.info("tenant sync stopped between records", extra={"tenant": self.name})
                 raise
             finally:
@@ -472,9 +468,8 @@ class TenantWorker:
             raise StopRequested()
 
     def _observe(self, outcome: RecordOutcome) -> None:
-        """Excluded records and propagation lag of one outcome."""
+        """Propagation lag of one outcome."""
         action = outcome.action
-        self.exclusions.observe(outcome)
         if outcome.status is not RecordStatus.SYNCED or not action.writes:
             return
         # The announcements' times are Fortnox's; the clients' clock is the one that agrees.
@@ -522,7 +517,6 @@ class TenantWorker:
         else:
             self.failures += 1
             self.metrics.tenant_up.labels(tenant=self.name).set(0)
-        await self.exclusions.save()
         log.info(
             "tenant synced" if not run.stopped else "tenant sync stopped",
             extra={

@@ -4,7 +4,7 @@
   returns ciphertext, the key and the cipher live in :mod:`webcrm_fortnox.service.vault`.
 - **Service state** (``service_state``): small JSON values per tenant and key: when the next cycle
   is due, whether the tenant is paused and why, the last propagation lag, the change feed's
-  offsets (under a pseudo-tenant ``feed:<client id>``), the records last seen excluded.
+  offsets (under a pseudo-tenant ``feed:<client id>``).
 - **Counts** for ``status``: links and open errors per entity, open conflicts.
 
 Every write is one transaction, so a token rotation or an offset is stored whole or not at all.
@@ -35,10 +35,12 @@ class StoredSecret:
 
 @dataclass(frozen=True)
 class EntityCounts:
-    """Per entity of one tenant: linked pairs and records with an open error, by error kind."""
+    """Per entity of one tenant: linked pairs, records with an open error by error kind, and
+    records excluded by configuration."""
 
     linked: int
     failing: Mapping[str, int]
+    excluded: int = 0
 
 
 class ServiceStore:
@@ -108,7 +110,7 @@ class ServiceStore:
     # counts for status ------------------------------------------------------------------------
 
     async def entity_counts(self, tenant: str) -> dict[str, EntityCounts]:
-        """Links and open errors per entity of ``tenant``."""
+        """Links, open errors and excluded records per entity of ``tenant``."""
         links = (
             sa.select(t.links.c.entity, sa.func.count())
             .where(t.links.c.tenant == tenant)
@@ -126,14 +128,22 @@ class ServiceStore:
             )
             .group_by(t.record_errors.c.entity, t.record_errors.c.kind)
         )
+        excluded = (
+            sa.select(t.excluded_records.c.entity, sa.func.count())
+            .where(t.excluded_records.c.tenant == tenant)
+            .group_by(t.excluded_records.c.entity)
+        )
         async with self.db.engine.connect() as conn:
             linked = {row[0]: int(row[1]) for row in await conn.execute(links)}
+            excluding = {row[0]: int(row[1]) for row in await conn.execute(excluded)}
             failing: dict[str, dict[str, int]] = {}
             for entity, kind, count in await conn.execute(errors):
                 failing.setdefault(entity, {})[kind] = int(count)
         return {
-            entity: EntityCounts(linked.get(entity, 0), failing.get(entity, {}))
-            for entity in sorted(set(linked) | set(failing))
+            entity: EntityCounts(
+                linked.get(entity, 0), failing.get(entity, {}), excluding.get(entity, 0)
+            )
+            for entity in sorted(set(linked) | set(failing) | set(excluding))
         }
 
     async def open_conflicts(self, tenant: str) -> dict[str, int]:

@@ -69,6 +69,25 @@ class CycleRecord:
     message: str | None
 
 
+@dataclass(frozen=True)
+class ExclusionChange:
+    """A record found excluded by configuration (with why), or found otherwise (no longer).
+
+    Attributes:
+        entity: its entity.
+        webcrm_id: its webCRM id, when known.
+        fortnox_id: its Fortnox id, when known.
+        excluded: whether it is excluded now.
+        reason: why, when it is.
+    """
+
+    entity: str
+    webcrm_id: str | None
+    fortnox_id: str | None
+    excluded: bool
+    reason: str | None = None
+
+
 class StateDatabase:
     """The state database shared by every tenant of one deployment.
 
@@ -669,3 +688,40 @@ class TenantState:
                 )
                 for row in await conn.execute(query)
             ]
+
+    # excluded records -------------------------------------------------------------------------
+
+    async def record_exclusions(self, changes: Sequence[ExclusionChange]) -> None:
+        """Apply ``changes`` in order, in one transaction: a record found is first dropped by
+        either of its ids (it may have been excluded under one alone), then kept if excluded."""
+        if not changes:
+            return
+        now = self._now()
+        rows = t.excluded_records.c
+        async with self.db.begin() as conn:
+            for change in changes:
+                same = [
+                    column == record_id
+                    for column, record_id in (
+                        (rows.webcrm_id, change.webcrm_id),
+                        (rows.fortnox_id, change.fortnox_id),
+                    )
+                    if record_id
+                ]
+                if same:
+                    await conn.execute(
+                        sa.delete(t.excluded_records).where(
+                            rows.tenant == self.tenant, rows.entity == change.entity, sa.or_(*same)
+                        )
+                    )
+                if change.excluded:
+                    await conn.execute(
+                        sa.insert(t.excluded_records).values(
+                            tenant=self.tenant,
+                            entity=change.entity,
+                            webcrm_id=change.webcrm_id,
+                            fortnox_id=change.fortnox_id,
+                            reason=change.reason,
+                            updated_at=now,
+                        )
+                    )

@@ -4,8 +4,9 @@
   trigger, start and end, outcome and counts per entity, so that ``status`` reads them instead
   of putting cycles together from the run log.
 - ``excluded_records``: one row per record excluded by configuration, dropped as soon as the
-  record syncs (replaces the ``excluded`` set in ``service_state``, which kept a one-sided key
-  after the pair was linked).
+  record syncs. Replaces the ``excluded`` set in ``service_state``, which kept a one-sided key
+  (``12|``) after the pair was linked (``12|1001``); the sets are moved into rows, so such a key
+  goes with the record's next sync.
 
 Revision ID: 0006
 Revises: 0005
@@ -13,6 +14,8 @@ Create Date: 2026-12-02
 """
 
 from __future__ import annotations
+
+import json
 
 import sqlalchemy as sa
 from alembic import op
@@ -59,6 +62,43 @@ def upgrade() -> None:
     op.create_index(
         "ix_excluded_records_fortnox", "excluded_records", ["tenant", "entity", "fortnox_id"]
     )
+    _move_excluded_sets()
+
+
+def _move_excluded_sets() -> None:
+    """Each tenant's ``excluded`` set (``entity`` → ``"webcrm id|fortnox id"``) into rows."""
+    state = sa.table(
+        "service_state",
+        sa.column("tenant"),
+        sa.column("key"),
+        sa.column("value"),
+        sa.column("updated_at"),
+    )
+    rows = sa.table(
+        "excluded_records",
+        *(sa.column(name) for name in ("tenant", "entity", "webcrm_id", "fortnox_id")),
+        sa.column("updated_at"),
+    )
+    bind = op.get_bind()
+    found = bind.execute(
+        sa.select(state.c.tenant, state.c.value, state.c.updated_at).where(
+            state.c.key == "excluded"
+        )
+    ).all()
+    for tenant, value, updated_at in found:
+        for entity, keys in (json.loads(value) if value else {}).items():
+            for key in keys:
+                webcrm_id, _, fortnox_id = str(key).partition("|")
+                bind.execute(
+                    sa.insert(rows).values(
+                        tenant=tenant,
+                        entity=entity,
+                        webcrm_id=webcrm_id or None,
+                        fortnox_id=fortnox_id or None,
+                        updated_at=updated_at,
+                    )
+                )
+    bind.execute(sa.delete(state).where(state.c.key == "excluded"))
 
 
 def downgrade() -> None:
