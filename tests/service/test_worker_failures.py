@@ -6,7 +6,6 @@ from __future__ import annotations
 import asyncio
 import logging
 import sqlite3
-from typing import Any
 
 import pytest
 import sqlalchemy as sa
@@ -15,23 +14,23 @@ from tests.service.live import Live, eventually, quick, running
 from webcrm_fortnox.service.daemon import SyncService
 from webcrm_fortnox.service.worker import WorkerSettings
 from webcrm_fortnox.store import StateDatabase
-from webcrm_fortnox.store.service import ServiceStore
+from webcrm_fortnox.store.service import Schedule, ServiceStore
 
 
 async def test_an_unexpected_failure_is_logged_when_it_happens_and_the_tenant_retried(
     env: Live, db: StateDatabase, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
 ) -> None:
-    put = ServiceStore.put
+    save = ServiceStore.save_schedule
     refused: list[str] = []
 
-    async def locked_once(self: ServiceStore, tenant: str, key: str, value: Any) -> None:
-        if key == "next_cycle_at" and not refused:
-            refused.append(key)
+    async def locked_once(self: ServiceStore, tenant: str, schedule: Schedule) -> None:
+        if not refused:
+            refused.append(tenant)
             locked = sqlite3.OperationalError("database is locked")
-            raise sa.exc.OperationalError("UPDATE service_state", {}, locked)
-        await put(self, tenant, key, value)
+            raise sa.exc.OperationalError("INSERT INTO tenant_schedules", {}, locked)
+        await save(self, tenant, schedule)
 
-    monkeypatch.setattr(ServiceStore, "put", locked_once)
+    monkeypatch.setattr(ServiceStore, "save_schedule", locked_once)
     await env.systems.organisation(OrganisationName="Efter felet AB")
     config = env.tenant(webcrm_poll_seconds=3600)
     # A backoff long enough to see the failing health before the retry clears it.
@@ -57,7 +56,7 @@ async def test_an_unexpected_failure_is_logged_when_it_happens_and_the_tenant_re
             await eventually(
                 lambda: _true(worker.syncs >= 1 and worker.health == "ok"), "the retry's sync"
             )
-    assert refused == ["next_cycle_at"]
+    assert refused == [config.name]
     assert any("backing off" in r.getMessage() for r in caplog.records)
     assert [c["Name"] for c in await env.systems.customers()] == ["Efter felet AB"]
 

@@ -89,6 +89,7 @@ class SyncService:
         self.store = ServiceStore(db)
         self.connector = connector
         self.metrics = ServiceMetrics()
+        # Tenants the store has no schedule of yet start spread over their interval.
         self.workers = {
             t.name: TenantWorker(
                 t,
@@ -97,8 +98,9 @@ class SyncService:
                 self.metrics,
                 self.options.worker,
                 place=self.options.places.get(t.name),
+                first_cycle_delay=t.sync_interval_seconds * n / len(tenants),
             )
-            for t in tenants
+            for n, t in enumerate(tenants)
         }
         self.feeds = self._feeds() if self.options.feed else []
         self.stopping = asyncio.Event()

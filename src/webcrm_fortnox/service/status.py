@@ -81,6 +81,8 @@ async def tenant_status(
     ended = next(iter(await state_store.cycles(1, ended=True)), None)
     success = next(iter(await state_store.cycles(1, status=COMPLETED)), None)
     last_success = None if success is None else success.finished_at
+    schedule = await store.schedule(tenant.name)
+    next_cycle = None if schedule is None else schedule.next_cycle_at
     health = values.get(HEALTH) or {}
     state, reason = health.get("state") or "never run", health.get("reason")
     fortnox = "service account"
@@ -94,7 +96,7 @@ async def tenant_status(
         "reason": reason,
         "last_cycle": None if ended is None else cycle_json(ended),
         "last_success_at": None if last_success is None else _iso(last_success),
-        "next_cycle_at": values.get("next_cycle_at"),
+        "next_cycle_at": None if next_cycle is None else _iso(next_cycle),
         "cycles": [cycle_json(cycle) for cycle in recent],
         "entities": entities,
         "open_conflicts": sum(conflicts.values()),

@@ -28,7 +28,7 @@ import time
 from collections.abc import Callable
 from contextlib import AsyncExitStack
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from webcrm_fortnox.config.models import TenantConfig
@@ -50,7 +50,7 @@ from webcrm_fortnox.service.runner import (
 )
 from webcrm_fortnox.service.vault import TokenKeyError, TokenVault
 from webcrm_fortnox.store import StateDatabase
-from webcrm_fortnox.store.service import ServiceStore
+from webcrm_fortnox.store.service import Schedule, ServiceStore
 from webcrm_fortnox.transport.errors import (
     ApiError,
     ValidationError,
@@ -111,6 +111,8 @@ class TenantWorker:
         settings: service-wide timing.
         monotonic: the clock intervals are measured with.
         place: where its settings are written, named when one of them is at fault.
+        first_cycle_delay: seconds from start to the first cycle, when the store has no
+            schedule of the tenant yet (so that many tenants do not cycle in step).
     """
 
     def __init__(
@@ -123,6 +125,7 @@ class TenantWorker:
         *,
         monotonic: Callable[[], float] = time.monotonic,
         place: TenantPlace | None = None,
+        first_cycle_delay: float = 0.0,
     ) -> None:
         self.tenant = tenant
         self.place = place
@@ -167,7 +170,13 @@ class TenantWorker:
         self._next_full = 0.0
         self._company: int | None = None
         self._last_lag: dict[str, Any] | None = None
-        self._published_next: str | None = None
+        #: the schedule: when the next cycle, full reconciliation and retry are due (on
+        #: ``monotonic``), read from the store before the first sync
+        self._scheduled = False
+        self._next_cycle = 0.0
+        self._retry_at = 0.0
+        self._saved: Schedule | None = None
+        self.first_cycle_delay = first_cycle_delay
         self._polled: dict[str, str] = {}
         self.metrics.tenant_up.labels(tenant=self.name).set(0)
 
@@ -238,27 +247,31 @@ class TenantWorker:
     async def run(self, stopping: asyncio.Event) -> None:
         """Sync until ``stopping`` is set; the sync in progress finishes its record first.
 
+        The schedule (next cycle, next full reconciliation, failures and backoff, pause) is
+        kept in the store after every change, and a worker that finds one there carries on
+        from it: a restarted ``run`` does not sync every tenant at once. Without one, the
+        first cycle comes after ``first_cycle_delay`` (the service spreads its tenants).
+
         An unexpected failure (a defect, the state store refusing a write) is logged when it
         happens and the tenant retried with the same backoff as a failing sync: never silently
         dead.
         """
         interval = float(self.tenant.sync_interval_seconds)
         poll = float(self.tenant.webcrm_poll_seconds)
-        now = self.monotonic()
-        next_cycle = now  # the first sync runs at start: catch up on what happened while down
-        next_poll = now + poll
-        self._next_full = now + self.settings.full_every
-        retry_at = 0.0
+        next_poll = self.monotonic() + poll
         stop_waiter = asyncio.ensure_future(stopping.wait())
         try:
             while not stopping.is_set():
                 try:
+                    if not self._scheduled:
+                        await self._load_schedule()
+                        await self._open_at_start()
                     now = self.monotonic()
                     if self.health in (RECONNECT, NOT_CONNECTED):
                         wake_at = now + self.settings.pause_check
                     else:
-                        wake_at = max(min(next_cycle, next_poll), retry_at)
-                    await self._publish_next(next_cycle)
+                        wake_at = max(min(self._next_cycle, next_poll), self._retry_at)
+                    await self._save_schedule()
                     if not self._wake.is_set():
                         await self._sleep_until(wake_at, stop_waiter)
                     if stopping.is_set():
@@ -267,13 +280,13 @@ class TenantWorker:
                     if self.health in (RECONNECT, NOT_CONNECTED):
                         if not await self._may_resume():
                             continue
-                        next_cycle = now  # catch up at once
-                    if now < retry_at:
+                        self._next_cycle = now  # catch up at once
+                    if now < self._retry_at:
                         continue  # backing off: triggers wait for the retry
                     if now >= next_poll:
                         next_poll = now + poll
                         await self._poll()
-                    due = now >= next_cycle
+                    due = now >= self._next_cycle
                     if not due and not self._wake.is_set():
                         continue
                     if not due:
@@ -288,20 +301,78 @@ class TenantWorker:
                     self._triggers.clear()
                     ok = await self.sync(mode, trigger)
                     if due or mode is Mode.FULL:
-                        next_cycle = self.monotonic() + interval
+                        self._next_cycle = self.monotonic() + interval
                     if ok:
-                        retry_at = 0.0
+                        self._retry_at = 0.0
                     elif self.health == FAILING:
-                        retry_at = self._back_off()
+                        self._retry_at = self._back_off()
                 except Exception as error:
                     log.exception("tenant worker failed", extra={"tenant": self.name})
                     await self._fail(f"internal error: {type(error).__name__}: {error}")
-                    retry_at = self._back_off()
+                    self._retry_at = self._back_off()
         except StopRequested:
             pass
         finally:
             stop_waiter.cancel()
             await self.close()
+
+    # -- the schedule in the store -------------------------------------------------------------
+
+    def _monotonic_of(self, at: datetime | None, default: float) -> float:
+        """A stored time on this worker's clock (``default`` when none is stored)."""
+        if at is None:
+            return default
+        return self.monotonic() + (at - datetime.now(UTC)).total_seconds()
+
+    def _time_of(self, monotonic: float) -> datetime:
+        """A time on this worker's clock as a time to store, to the second."""
+        at = datetime.now(UTC) + timedelta(seconds=monotonic - self.monotonic())
+        return at.replace(microsecond=0)
+
+    async def _load_schedule(self) -> None:
+        """Carry on from the stored schedule, or start one."""
+        stored = await self.store.schedule(self.name) or Schedule()
+        now = self.monotonic()
+        self._next_cycle = self._monotonic_of(stored.next_cycle_at, now + self.first_cycle_delay)
+        self._next_full = self._monotonic_of(stored.next_full_at, now + self.settings.full_every)
+        self.failures = stored.failures
+        self._retry_at = 0.0 if stored.retry_at is None else self._monotonic_of(stored.retry_at, 0)
+        # Only a tenant whose tokens ``connect`` renews can wait for new ones.
+        if stored.paused in (RECONNECT, NOT_CONNECTED) and self.vault is not None:
+            self.health, self.reason = stored.paused, stored.paused_reason
+            self._paused_version = stored.paused_tokens
+            log.info(
+                "tenant still paused",
+                extra={"tenant": self.name, "state": self.health, "reason": self.reason},
+            )
+        self._scheduled = True
+
+    async def _open_at_start(self) -> None:
+        """Open the clients before the first sync is due: the change feed subscribes with
+        them, and its catch-up sync is what follows a restart between two cycles."""
+        if self.health in (RECONNECT, NOT_CONNECTED):
+            return
+        try:
+            await self.open()
+        except (NotConnectedError, TokenKeyError) as error:
+            await self._pause(NOT_CONNECTED, str(error))
+
+    async def _save_schedule(self) -> None:
+        """Store the schedule when it changed."""
+        paused = self.health in (RECONNECT, NOT_CONNECTED)
+        schedule = Schedule(
+            next_cycle_at=self._time_of(self._next_cycle),
+            next_full_at=self._time_of(self._next_full),
+            failures=self.failures,
+            retry_at=self._time_of(self._retry_at) if self._retry_at > self.monotonic() else None,
+            paused=self.health if paused else None,
+            paused_by="run" if paused else None,
+            paused_reason=self.reason if paused else None,
+            paused_tokens=self._paused_version if paused else None,
+        )
+        if schedule != self._saved:
+            await self.store.save_schedule(self.name, schedule)
+            self._saved = schedule
 
     def _back_off(self) -> float:
         """When a failing tenant is tried again: the wait doubles with each failure, capped."""
@@ -550,13 +621,6 @@ class TenantWorker:
         log.info("tenant resumes with new credentials", extra={"tenant": self.name})
         self.health, self.reason = STARTING, None
         return True
-
-    async def _publish_next(self, next_cycle: float) -> None:
-        at = datetime.now(UTC).timestamp() + max(0.0, next_cycle - self.monotonic())
-        value = datetime.fromtimestamp(at, UTC).isoformat(timespec="seconds")
-        if value != self._published_next:
-            self._published_next = value
-            await self.store.put(self.name, "next_cycle_at", value)
 
 
 def _iso() -> str:

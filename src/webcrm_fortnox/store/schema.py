@@ -251,3 +251,22 @@ excluded_records = sa.Table(
     sa.Index("ix_excluded_records_webcrm", "tenant", "entity", "webcrm_id"),
     sa.Index("ix_excluded_records_fortnox", "tenant", "entity", "fortnox_id"),
 )
+
+tenant_schedules = sa.Table(
+    "tenant_schedules",
+    metadata,
+    _tenant(),
+    sa.Column("next_cycle_at", UtcDateTime, nullable=True),
+    sa.Column("next_full_at", UtcDateTime, nullable=True),
+    # failing syncs in a row, and when the backoff lets the next one run
+    sa.Column("failures", sa.Integer, nullable=False, server_default="0"),
+    sa.Column("retry_at", UtcDateTime, nullable=True),
+    # paused: the tenant's state while paused ("reconnect needed", …), who paused it and why
+    sa.Column("paused", sa.String(30), nullable=True),
+    sa.Column("paused_by", sa.String(100), nullable=True),
+    sa.Column("paused_reason", sa.Text, nullable=True),
+    # the stored tokens' version when it paused: new tokens (``connect``) resume it
+    sa.Column("paused_tokens", sa.String(100), nullable=True),
+    sa.Column("updated_at", UtcDateTime, nullable=False),
+    sa.PrimaryKeyConstraint("tenant", name="pk_tenant_schedules"),
+)

@@ -5,6 +5,8 @@
 - **Service state** (``service_state``): small JSON values per tenant and key: when the next cycle
   is due, whether the tenant is paused and why, the last propagation lag, the change feed's
   offsets (under a pseudo-tenant ``feed:<client id>``).
+- **Schedules** (``tenant_schedules``): per tenant, when ``run`` syncs it next, its failures
+  and backoff, and whether it is paused, so that a restarted ``run`` carries on.
 - **Counts** for ``status``: links and open errors per entity, open conflicts.
 
 Every write is one transaction, so a token rotation or an offset is stored whole or not at all.
@@ -13,7 +15,7 @@ Every write is one transaction, so a token rotation or an offset is stored whole
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from datetime import datetime
 from typing import Any
 
@@ -41,6 +43,34 @@ class EntityCounts:
     linked: int
     failing: Mapping[str, int]
     excluded: int = 0
+
+
+@dataclass(frozen=True)
+class Schedule:
+    """When a tenant syncs next, as ``run`` keeps it in the store.
+
+    Attributes:
+        next_cycle_at: when its next scheduled cycle is due.
+        next_full_at: when its next full reconciliation is due.
+        failures: its failing syncs in a row.
+        retry_at: when the backoff after those lets it try again.
+        paused: its state while paused (``reconnect needed``, ``not connected``), else ``None``.
+        paused_by: who or what paused it.
+        paused_reason: why.
+        paused_tokens: the version of its stored tokens when it paused: new ones resume it.
+    """
+
+    next_cycle_at: datetime | None = None
+    next_full_at: datetime | None = None
+    failures: int = 0
+    retry_at: datetime | None = None
+    paused: str | None = None
+    paused_by: str | None = None
+    paused_reason: str | None = None
+    paused_tokens: str | None = None
+
+
+_SCHEDULE_FIELDS = tuple(field.name for field in fields(Schedule))
 
 
 class ServiceStore:
@@ -106,6 +136,28 @@ class ServiceStore:
                         {"value": value, "updated_at": now},
                     )
                 )
+
+    # schedules --------------------------------------------------------------------------------
+
+    async def schedule(self, tenant: str) -> Schedule | None:
+        """The stored schedule of ``tenant``, if ``run`` stored one."""
+        query = sa.select(t.tenant_schedules).where(t.tenant_schedules.c.tenant == tenant)
+        async with self.db.engine.connect() as conn:
+            row = (await conn.execute(query)).first()
+        return (
+            None
+            if row is None
+            else Schedule(**{name: row._mapping[name] for name in _SCHEDULE_FIELDS})
+        )
+
+    async def save_schedule(self, tenant: str, schedule: Schedule) -> None:
+        """Store the schedule of ``tenant`` (one statement)."""
+        values = {name: getattr(schedule, name) for name in _SCHEDULE_FIELDS}
+        values["updated_at"] = self.db.clock()
+        async with self.db.begin() as conn:
+            await conn.execute(
+                upsert(conn.dialect.name, t.tenant_schedules, {"tenant": tenant}, values)
+            )
 
     # counts for status ------------------------------------------------------------------------
 

@@ -7,6 +7,9 @@
   record syncs. Replaces the ``excluded`` set in ``service_state``, which kept a one-sided key
   (``12|``) after the pair was linked (``12|1001``); the sets are moved into rows, so such a key
   goes with the record's next sync.
+- ``tenant_schedules``: each tenant's next cycle and next full reconciliation, its failures in
+  a row and the backoff's next try, and whether it is paused (who paused it, why), so that a
+  restarted ``run`` continues the schedule instead of starting every tenant at once.
 
 Revision ID: 0006
 Revises: 0005
@@ -62,6 +65,20 @@ def upgrade() -> None:
     op.create_index(
         "ix_excluded_records_fortnox", "excluded_records", ["tenant", "entity", "fortnox_id"]
     )
+    op.create_table(
+        "tenant_schedules",
+        _tenant(),
+        sa.Column("next_cycle_at", STAMP, nullable=True),
+        sa.Column("next_full_at", STAMP, nullable=True),
+        sa.Column("failures", sa.Integer, nullable=False, server_default="0"),
+        sa.Column("retry_at", STAMP, nullable=True),
+        sa.Column("paused", sa.String(30), nullable=True),
+        sa.Column("paused_by", sa.String(100), nullable=True),
+        sa.Column("paused_reason", sa.Text, nullable=True),
+        sa.Column("paused_tokens", sa.String(100), nullable=True),
+        sa.Column("updated_at", STAMP, nullable=False),
+        sa.PrimaryKeyConstraint("tenant", name="pk_tenant_schedules"),
+    )
     _move_excluded_sets()
 
 
@@ -102,5 +119,6 @@ def _move_excluded_sets() -> None:
 
 
 def downgrade() -> None:
+    op.drop_table("tenant_schedules")
     op.drop_table("excluded_records")
     op.drop_table("cycles")
