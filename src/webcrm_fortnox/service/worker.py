@@ -51,6 +51,7 @@ from webcrm_fortnox.service.runner import (
 from webcrm_fortnox.service.vault import TokenKeyError, TokenVault
 from webcrm_fortnox.store import StateDatabase
 from webcrm_fortnox.store.service import Schedule, ServiceStore
+from webcrm_fortnox.store.state import HEALTH
 from webcrm_fortnox.transport.errors import (
     ApiError,
     ValidationError,
@@ -176,6 +177,8 @@ class TenantWorker:
         self._next_cycle = 0.0
         self._retry_at = 0.0
         self._saved: Schedule | None = None
+        #: stored times of those moments, by moment
+        self._times: dict[float, datetime] = {}
         self.first_cycle_delay = first_cycle_delay
         self._polled: dict[str, str] = {}
         self.metrics.tenant_up.labels(tenant=self.name).set(0)
@@ -322,12 +325,18 @@ class TenantWorker:
         """A stored time on this worker's clock (``default`` when none is stored)."""
         if at is None:
             return default
-        return self.monotonic() + (at - datetime.now(UTC)).total_seconds()
+        monotonic = self.monotonic() + (at - datetime.now(UTC)).total_seconds()
+        self._times[monotonic] = at
+        return monotonic
 
     def _time_of(self, monotonic: float) -> datetime:
-        """A time on this worker's clock as a time to store, to the second."""
-        at = datetime.now(UTC) + timedelta(seconds=monotonic - self.monotonic())
-        return at.replace(microsecond=0)
+        """A time on this worker's clock as a time to store, to the second; the same each
+        time for the same moment (the two clocks drift apart by fractions of a second)."""
+        at = self._times.get(monotonic)
+        if at is None:
+            at = datetime.now(UTC) + timedelta(seconds=monotonic - self.monotonic())
+            at = self._times[monotonic] = at.replace(microsecond=0)
+        return at
 
     async def _load_schedule(self) -> None:
         """Carry on from the stored schedule, or start one."""
@@ -337,6 +346,12 @@ class TenantWorker:
         self._next_full = self._monotonic_of(stored.next_full_at, now + self.settings.full_every)
         self.failures = stored.failures
         self._retry_at = 0.0 if stored.retry_at is None else self._monotonic_of(stored.retry_at, 0)
+        # The health the last sync left stands until the next one (``/healthz`` is not left
+        # "starting" until a cycle that may be an interval away).
+        health = await self.store.get(self.name, HEALTH) or {}
+        if health.get("state") in (OK, FAILING):
+            self.health, self.reason = health["state"], health.get("reason")
+            self.metrics.tenant_up.labels(tenant=self.name).set(1 if self.health == OK else 0)
         # Only a tenant whose tokens ``connect`` renews can wait for new ones.
         if stored.paused in (RECONNECT, NOT_CONNECTED) and self.vault is not None:
             self.health, self.reason = stored.paused, stored.paused_reason
@@ -370,6 +385,11 @@ class TenantWorker:
             paused_reason=self.reason if paused else None,
             paused_tokens=self._paused_version if paused else None,
         )
+        self._times = {
+            moment: at
+            for moment, at in self._times.items()
+            if moment in (self._next_cycle, self._next_full, self._retry_at)
+        }
         if schedule != self._saved:
             await self.store.save_schedule(self.name, schedule)
             self._saved = schedule
