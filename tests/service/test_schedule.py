@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from tests.service.live import Live, eventually, quick, running
-from tests.store.backends import BACKENDS, open_database
+from tests.store.backends import BACKENDS, open_database, second_connection
 from webcrm_fortnox.service.daemon import SyncService
 from webcrm_fortnox.service.worker import TenantWorker
 from webcrm_fortnox.store import StateDatabase
@@ -107,3 +107,26 @@ async def test_tenants_without_a_schedule_start_spread_over_their_interval(
     start = due["t0"] - timedelta(seconds=3600)  # type: ignore[operator]
     offsets = [round((due[f"t{n}"] - start).total_seconds() / 60) for n in (1, 2, 3)]  # type: ignore[operator]
     assert offsets == [15, 30, 45]
+
+
+async def test_two_processes_never_sync_one_tenant_at_once(env: Live, store: StateDatabase) -> None:
+    for n in range(20):
+        await env.systems.organisation(OrganisationName=f"Kund {n:02d} AB")
+    config = env.tenant(webcrm_poll_seconds=3600)
+    other = await second_connection(store)
+    try:
+        services = [
+            SyncService([config], db, env.connector(), quick(feed=False)) for db in (store, other)
+        ]
+        async with running(services[0]), running(services[1]):
+            workers = [service.workers[config.name] for service in services]
+            for worker in workers:
+                await started(worker)
+            await eventually(lambda: _true(all(w.idle for w in workers)), "both idle")
+            await eventually(lambda: _true(sum(w.syncs for w in workers) == 1), "one cycle")
+    finally:
+        await other.close()
+
+    assert [c.status for c in await store.tenant(config.name).cycles()] == ["completed"]
+    names = sorted(c["Name"] for c in await env.systems.customers())
+    assert names == [f"Kund {n:02d} AB" for n in range(20)]

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.store.backends import BACKENDS, open_database
+from tests.store.backends import BACKENDS, open_database, second_connection
 from webcrm_fortnox.store import StateDatabase, database
 from webcrm_fortnox.store.service import ServiceStore
 
@@ -64,12 +64,7 @@ async def test_two_processes_storing_the_same_new_rows_at_once_both_succeed(
     db: StateDatabase,
 ) -> None:
     """Each upsert is one statement: neither store's insert finds the other's row in its way."""
-    url = db.engine.url.render_as_string(hide_password=False)
-    schema = None
-    if db.engine.dialect.name == "postgresql":
-        async with db.engine.connect() as conn:
-            schema = (await conn.exec_driver_sql("SELECT current_schema()")).scalar()
-    other = await StateDatabase.open(url, schema=schema)
+    other = await second_connection(db)
     try:
         stores = [ServiceStore(db), ServiceStore(other)]
 

@@ -24,7 +24,10 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
+import socket
 import time
+import uuid
 from collections.abc import Callable
 from contextlib import AsyncExitStack
 from dataclasses import dataclass
@@ -71,6 +74,11 @@ WEBCRM_TABLES = (
 # Tenant health as ``status`` shows it, beside those a sync leaves (ok, failing, reconnect).
 NOT_CONNECTED = "not connected"
 STARTING = "starting"
+
+
+#: How long a process's claim to sync a tenant lasts unless renewed (every third of it while
+#: the sync runs): how long a tenant waits after the process syncing it was killed.
+LEASE_SECONDS = 60.0
 
 
 class StopRequested(BaseException):
@@ -130,6 +138,8 @@ class TenantWorker:
     ) -> None:
         self.tenant = tenant
         self.place = place
+        #: who holds the tenant's lease while this worker syncs it
+        self.owner = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
         self.name = tenant.name
         self.db = db
         self.state = db.tenant(tenant.name)
@@ -513,44 +523,67 @@ class TenantWorker:
             except (NotConnectedError, TokenKeyError) as error:
                 await self._pause(NOT_CONNECTED, str(error))
                 return False
-            started = self.monotonic()
-            # Every announcement so far is settled by this sync, written or not (an echo of the
-            # service's own write has nothing to write): forget them once it completes, so that
-            # neither they pile up nor a later change of the record is timed from them.
-            self._announced, self._fortnox_changes = self._fortnox_changes, {}
-            announced = self._feed_announced(mode, trigger)
-            epoch = self.feed_epoch if self.feed_live else None
-            topics, self._topic_changes = self._topic_changes, {}
-            completed = False
+            if not await self.store.claim(self.name, self.owner, LEASE_SECONDS):
+                log.info("tenant syncing in another process; skipped", extra={"tenant": self.name})
+                return False
+            renewing = asyncio.create_task(self._renew_lease())
             try:
-                options = SyncOptions(
-                    mode=mode,
-                    trigger=trigger,
-                    progress=self._progress,
-                    now=clients.now,
-                    announced=announced,
-                    place=self.place,
-                )
-                run = await sync_tenant(
-                    self.tenant, self.state, clients.webcrm, clients.fortnox, options
-                )
-                completed = not run.stopped
-                if completed and announced is None and epoch == self.feed_epoch:
-                    self._covered_epoch = epoch
-            except StopRequested:
-                self.count_calls()
-                log.info("tenant sync stopped between records", extra={"tenant": self.name})
-                raise
+                return await self._sync(clients, mode, trigger)
             finally:
-                # An incomplete sync leaves its announcements to the next one (earliest kept).
-                if not completed:
-                    self._fortnox_changes = {**self._fortnox_changes, **self._announced}
-                    for topic, numbers in topics.items():
-                        self._topic_changes.setdefault(topic, set()).update(numbers)
-                self._announced = {}
+                renewing.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await renewing
+                await self.store.release(self.name, self.owner)
+
+    async def _renew_lease(self) -> None:
+        """Keep the lease while the sync runs (a process that dies lets it run out)."""
+        while True:
+            await asyncio.sleep(LEASE_SECONDS / 3)
+            try:
+                await self.store.claim(self.name, self.owner, LEASE_SECONDS)
+            except Exception:
+                log.exception("tenant lease not renewed", extra={"tenant": self.name})
+
+    async def _sync(self, clients: TenantClients, mode: Mode, trigger: str) -> bool:
+        """:meth:`sync`, holding the lock and the lease."""
+        started = self.monotonic()
+        # Every announcement so far is settled by this sync, written or not (an echo of the
+        # service's own write has nothing to write): forget them once it completes, so that
+        # neither they pile up nor a later change of the record is timed from them.
+        self._announced, self._fortnox_changes = self._fortnox_changes, {}
+        announced = self._feed_announced(mode, trigger)
+        epoch = self.feed_epoch if self.feed_live else None
+        topics, self._topic_changes = self._topic_changes, {}
+        completed = False
+        try:
+            options = SyncOptions(
+                mode=mode,
+                trigger=trigger,
+                progress=self._progress,
+                now=clients.now,
+                announced=announced,
+                place=self.place,
+            )
+            run = await sync_tenant(
+                self.tenant, self.state, clients.webcrm, clients.fortnox, options
+            )
+            completed = not run.stopped
+            if completed and announced is None and epoch == self.feed_epoch:
+                self._covered_epoch = epoch
+        except StopRequested:
             self.count_calls()
-            self.syncs += 1
-            return await self._account(run, mode, trigger, self.monotonic() - started)
+            log.info("tenant sync stopped between records", extra={"tenant": self.name})
+            raise
+        finally:
+            # An incomplete sync leaves its announcements to the next one (earliest kept).
+            if not completed:
+                self._fortnox_changes = {**self._fortnox_changes, **self._announced}
+                for topic, numbers in topics.items():
+                    self._topic_changes.setdefault(topic, set()).update(numbers)
+            self._announced = {}
+        self.count_calls()
+        self.syncs += 1
+        return await self._account(run, mode, trigger, self.monotonic() - started)
 
     def _progress(self, done: int, total: int, outcome: RecordOutcome) -> None:
         self._observe(outcome)

@@ -267,6 +267,9 @@ tenant_schedules = sa.Table(
     sa.Column("paused_reason", sa.Text, nullable=True),
     # the stored tokens' version when it paused: new tokens (``connect``) resume it
     sa.Column("paused_tokens", sa.String(100), nullable=True),
+    # the process syncing the tenant, until when (renewed while it syncs): one at a time
+    sa.Column("lease_owner", sa.String(200), nullable=True),
+    sa.Column("lease_until", UtcDateTime, nullable=True),
     sa.Column("updated_at", UtcDateTime, nullable=False),
     sa.PrimaryKeyConstraint("tenant", name="pk_tenant_schedules"),
 )

@@ -16,10 +16,11 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, fields
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql, sqlite
 
 from webcrm_fortnox.engine.ports import ErrorState
 from webcrm_fortnox.store import schema as t
@@ -157,6 +158,38 @@ class ServiceStore:
         async with self.db.begin() as conn:
             await conn.execute(
                 upsert(conn.dialect.name, t.tenant_schedules, {"tenant": tenant}, values)
+            )
+
+    async def claim(self, tenant: str, owner: str, seconds: float) -> bool:
+        """Take (or renew) the lease to sync ``tenant`` for ``seconds``; false while another
+        owner holds one that has not run out. One statement, so two processes never both win.
+        """
+        now = self.db.clock()
+        rows = t.tenant_schedules.c
+        lease = {"lease_owner": owner, "lease_until": now + timedelta(seconds=seconds)}
+        insert = (
+            postgresql.insert if self.db.engine.dialect.name == "postgresql" else sqlite.insert
+        )(t.tenant_schedules).values(tenant=tenant, updated_at=now, **lease)
+        statement = insert.on_conflict_do_update(
+            index_elements=["tenant"],
+            set_=lease,
+            where=rows.lease_owner.is_(None)
+            | (rows.lease_owner == owner)
+            | (rows.lease_until < now),
+        )
+        async with self.db.begin() as conn:
+            # RETURNING names the row only when it was written (rowcount is not told reliably
+            # for an upsert by every driver).
+            return (await conn.execute(statement.returning(rows.tenant))).first() is not None
+
+    async def release(self, tenant: str, owner: str) -> None:
+        """Give the lease on ``tenant`` back, if ``owner`` holds it."""
+        rows = t.tenant_schedules.c
+        async with self.db.begin() as conn:
+            await conn.execute(
+                sa.update(t.tenant_schedules)
+                .where(rows.tenant == tenant, rows.lease_owner == owner)
+                .values(lease_owner=None, lease_until=None)
             )
 
     # counts for status ------------------------------------------------------------------------

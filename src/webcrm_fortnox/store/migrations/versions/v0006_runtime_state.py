@@ -9,7 +9,8 @@
   goes with the record's next sync.
 - ``tenant_schedules``: each tenant's next cycle and next full reconciliation, its failures in
   a row and the backoff's next try, and whether it is paused (who paused it, why), so that a
-  restarted ``run`` continues the schedule instead of starting every tenant at once.
+  restarted ``run`` continues the schedule instead of starting every tenant at once; and a
+  lease (owner, until when) so that two processes never sync one tenant at once.
 
 Revision ID: 0006
 Revises: 0005
@@ -76,6 +77,8 @@ def upgrade() -> None:
         sa.Column("paused_by", sa.String(100), nullable=True),
         sa.Column("paused_reason", sa.Text, nullable=True),
         sa.Column("paused_tokens", sa.String(100), nullable=True),
+        sa.Column("lease_owner", sa.String(200), nullable=True),
+        sa.Column("lease_until", STAMP, nullable=True),
         sa.Column("updated_at", STAMP, nullable=False),
         sa.PrimaryKeyConstraint("tenant", name="pk_tenant_schedules"),
     )
