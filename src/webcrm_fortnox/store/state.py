@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
 from contextlib import AbstractAsyncContextManager
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from datetime import UTC, datetime
 from typing import Any
 
@@ -86,6 +86,9 @@ class ExclusionChange:
     fortnox_id: str | None
     excluded: bool
     reason: str | None = None
+
+
+_CYCLE_FIELDS = tuple(field.name for field in fields(CycleRecord))
 
 
 class StateDatabase:
@@ -676,16 +679,7 @@ class TenantState:
         query = query.order_by(t.cycles.c.id.desc()).limit(limit)
         async with self.db.engine.connect() as conn:
             return [
-                CycleRecord(
-                    id=row.id,
-                    trigger=row.trigger,
-                    mode=row.mode,
-                    status=row.status,
-                    started_at=row.started_at,
-                    finished_at=row.finished_at,
-                    counts=row.counts,
-                    message=row.message,
-                )
+                CycleRecord(**{name: row._mapping[name] for name in _CYCLE_FIELDS})
                 for row in await conn.execute(query)
             ]
 
