@@ -68,7 +68,7 @@ from webcrm_fortnox.emulation import EmulatorClock
 from webcrm_fortnox.fortnox.emulator import create_app as fortnox_app
 from webcrm_fortnox.fortnox.events import EventStream, MemoryOffsetStore
 from webcrm_fortnox.fortnox.models import Customer
-from webcrm_fortnox.service import Connector, sync_tenant
+from webcrm_fortnox.service import Connector, SyncOptions, sync_tenant
 from webcrm_fortnox.service.connections import TenantClients
 from webcrm_fortnox.service.http_server import free_port, serving
 from webcrm_fortnox.store import StateDatabase
@@ -335,7 +335,7 @@ async def _import(
             async with connector.clients(tenant) as clients:
                 run = await sync_tenant(
                     tenant, db.tenant(tenant.name), clients.webcrm, clients.fortnox,
-                    now=clients.now,
+                    SyncOptions(trigger="bench import", now=clients.now),
                 )  # fmt: skip
             if run.stopped:
                 raise RuntimeError(f"the import did not complete: {run.reason}")

@@ -21,7 +21,7 @@ from typing import Any
 from bench.emulators import Calls, EmulatorControl, emulator_process
 from webcrm_fortnox.config import TenantConfig, parse_config
 from webcrm_fortnox.fortnox.models import Customer
-from webcrm_fortnox.service import Connector, TenantRun, sync_tenant
+from webcrm_fortnox.service import Connector, SyncOptions, TenantRun, sync_tenant
 from webcrm_fortnox.service.connections import TenantClients
 from webcrm_fortnox.store import StateDatabase
 from webcrm_fortnox.transport.limiters import LimiterRegistry
@@ -88,7 +88,7 @@ class Pair:
         clients = self.clients
         return await sync_tenant(
             self.tenant, self.db.tenant(self.tenant.name), clients.webcrm, clients.fortnox,
-            now=clients.now,
+            SyncOptions(trigger="cycle", now=clients.now),
         )  # fmt: skip
 
     async def advance(self, seconds: float) -> None:

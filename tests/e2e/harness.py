@@ -27,7 +27,7 @@ from webcrm_fortnox.config import Config, TenantConfig, write_config
 from webcrm_fortnox.emulation import EmulatorClock
 from webcrm_fortnox.fortnox.client import FortnoxClient
 from webcrm_fortnox.fortnox.emulator import create_app as fortnox_app
-from webcrm_fortnox.service import Connector, TenantRun, sync_tenant
+from webcrm_fortnox.service import Connector, SyncOptions, TenantRun, sync_tenant
 from webcrm_fortnox.store import StateDatabase
 from webcrm_fortnox.store.database import async_url
 from webcrm_fortnox.webcrm.client import WebcrmClient
@@ -88,8 +88,7 @@ class Systems:
                 db.tenant(config.name),
                 clients.webcrm,
                 clients.fortnox,
-                now=clients.now,
-                **options,
+                SyncOptions(now=clients.now, **options),
             )
 
     async def organisation(self, **values: Any) -> int:

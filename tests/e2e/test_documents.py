@@ -17,7 +17,7 @@ from webcrm_fortnox.engine.plan import ActionKind, Mode
 from webcrm_fortnox.engine.ports import ErrorKind, Link
 from webcrm_fortnox.engine.sync import RunResult
 from webcrm_fortnox.fortnox.models import Article, Invoice, InvoiceRow
-from webcrm_fortnox.service import TenantRun, sync_tenant
+from webcrm_fortnox.service import SyncOptions, TenantRun, sync_tenant
 from webcrm_fortnox.service.reports import action_details
 from webcrm_fortnox.store import StateDatabase, TenantState
 
@@ -323,7 +323,9 @@ class CrashAfterCreate:
 
 async def _sync_with(env: Systems, config: TenantConfig, state: Any) -> TenantRun:
     async with env.connector.clients(config) as clients:
-        return await sync_tenant(config, state, clients.webcrm, clients.fortnox, now=clients.now)
+        return await sync_tenant(
+            config, state, clients.webcrm, clients.fortnox, SyncOptions(now=clients.now)
+        )
 
 
 async def test_a_crash_between_create_and_link_leaves_no_duplicate(

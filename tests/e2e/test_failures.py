@@ -76,7 +76,7 @@ async def test_a_crash_after_a_create_never_duplicates_it(
     config = tenant()
     crashing = CrashBeforeLink(db.tenant(config.name))
     async with env.connector.clients(config) as clients:
-        from webcrm_fortnox.service import sync_tenant
+        from webcrm_fortnox.service import SyncOptions, sync_tenant
 
         with pytest.raises(RuntimeError, match="died"):
             await sync_tenant(
@@ -84,7 +84,7 @@ async def test_a_crash_after_a_create_never_duplicates_it(
                 crashing,
                 clients.webcrm,
                 clients.fortnox,
-                now=clients.now,  # type: ignore[arg-type]
+                SyncOptions(now=clients.now),
             )
     assert crashing.crashed
     assert len(await env.customers()) == len(await env.organisations()) == 1

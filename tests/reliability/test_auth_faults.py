@@ -9,7 +9,7 @@ from rich.console import Console
 from tests.e2e.harness import Systems, tenant
 from tests.service.support import browser, code_tenant, keyed_connector
 from webcrm_fortnox.config import TenantConfig
-from webcrm_fortnox.service import run_tenant, run_tenants, sync_tenant
+from webcrm_fortnox.service import SyncOptions, run_tenant, run_tenants, sync_tenant
 from webcrm_fortnox.service.connect import connect_fortnox
 from webcrm_fortnox.service.connections import TenantClients
 from webcrm_fortnox.service.runner import TenantRun
@@ -18,7 +18,9 @@ from webcrm_fortnox.store.service import ServiceStore
 
 
 async def _sync(config: TenantConfig, state: TenantState, clients: TenantClients) -> TenantRun:
-    return await sync_tenant(config, state, clients.webcrm, clients.fortnox, now=clients.now)
+    return await sync_tenant(
+        config, state, clients.webcrm, clients.fortnox, SyncOptions(now=clients.now)
+    )
 
 
 async def test_a_refresh_token_used_elsewhere_pauses_the_tenant_cleanly(

@@ -20,7 +20,7 @@ from tests.reliability.crash_documents import Document, DocumentWorld, Paperwork
 from webcrm_fortnox.domain.line import Line, encode_lines
 from webcrm_fortnox.engine.ports import SourceRecord
 from webcrm_fortnox.fortnox.models import Order
-from webcrm_fortnox.service import sync_tenant
+from webcrm_fortnox.service import SyncOptions, sync_tenant
 from webcrm_fortnox.store import StateDatabase
 
 
@@ -134,7 +134,11 @@ async def test_a_kill_between_a_delivery_and_its_lines_loses_no_line(
         clients.webcrm.create_quotation_line = killed_after_one_line  # type: ignore[method-assign]
         with pytest.raises(Killed):
             await sync_tenant(
-                config, db.tenant(config.name), clients.webcrm, clients.fortnox, now=clients.now
+                config,
+                db.tenant(config.name),
+                clients.webcrm,
+                clients.fortnox,
+                SyncOptions(now=clients.now),
             )
     env.clock.advance(60)
 

@@ -13,7 +13,7 @@ from rich.console import Console
 from tests.e2e.harness import Systems, systems, tenant
 from tests.service.support import browser, code_tenant, keyed_connector
 from webcrm_fortnox.config import TenantConfig
-from webcrm_fortnox.service import run_tenant, sync_tenant
+from webcrm_fortnox.service import SyncOptions, run_tenant, sync_tenant
 from webcrm_fortnox.service.connect import connect_fortnox, connect_webcrm
 from webcrm_fortnox.service.connections import TenantClients
 from webcrm_fortnox.service.runner import TenantRun
@@ -42,7 +42,9 @@ def console() -> Console:
 
 
 async def _sync(config: TenantConfig, state: TenantState, clients: TenantClients) -> TenantRun:
-    return await sync_tenant(config, state, clients.webcrm, clients.fortnox, now=clients.now)
+    return await sync_tenant(
+        config, state, clients.webcrm, clients.fortnox, SyncOptions(now=clients.now)
+    )
 
 
 async def test_connect_stores_the_tokens_encrypted_and_the_sync_uses_them(

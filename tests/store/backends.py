@@ -53,3 +53,13 @@ async def open_database(
         async with engine.begin() as conn:
             await conn.execute(sa.text(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE'))
         await engine.dispose()
+
+
+async def second_connection(db: StateDatabase) -> StateDatabase:
+    """Another state database on ``db``'s tables, as a second process would open it."""
+    url = db.engine.url.render_as_string(hide_password=False)
+    schema = None
+    if db.engine.dialect.name == "postgresql":
+        async with db.engine.connect() as conn:
+            schema = (await conn.exec_driver_sql("SELECT current_schema()")).scalar()
+    return await StateDatabase.open(url, schema=schema)

@@ -16,6 +16,8 @@ from webcrm_fortnox.engine.ports import ErrorKind
 from webcrm_fortnox.store import StateDatabase, StoreUrlError, async_url
 from webcrm_fortnox.store.database import MIGRATIONS, create_engine
 from webcrm_fortnox.store.schema import metadata
+from webcrm_fortnox.store.service import ServiceStore
+from webcrm_fortnox.store.state import ExclusionChange
 
 
 @pytest.mark.parametrize(
@@ -85,3 +87,29 @@ def _upgrade_to(connection: sa.Connection, revision: str) -> None:
     config.set_main_option("script_location", str(MIGRATIONS))
     config.attributes["connection"] = connection
     command.upgrade(config, revision)
+
+
+async def test_the_excluded_sets_of_the_service_become_rows(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'state.db'}"
+    engine = create_engine(url)
+    async with engine.begin() as conn:
+        await conn.run_sync(_upgrade_to, "0005")
+        await conn.execute(
+            sa.text(
+                "INSERT INTO service_state (tenant, key, value, updated_at) VALUES ('acme',"
+                " 'excluded', '{\"customer\": [\"12|\", \"13|1002\"]}', '2026-03-01 12:00:00')"
+            )
+        )
+    await engine.dispose()
+
+    async with await StateDatabase.open(url) as db:
+        counts = await ServiceStore(db).entity_counts("acme")
+        values = await ServiceStore(db).values("acme")
+        # The one-sided key goes as soon as its record syncs under both ids.
+        change = ExclusionChange("customer", "12", "1001", excluded=False)
+        await db.tenant("acme").record_exclusions([change])
+        after = await ServiceStore(db).entity_counts("acme")
+
+    assert counts["customer"].excluded == 2
+    assert "excluded" not in values
+    assert after["customer"].excluded == 1

@@ -178,8 +178,12 @@ async def sync_entity(
         # Reading failed after the transport's retries: the run cannot know what changed.
         _abort(result, error, f"could not read changes: {error}")
     except BaseException as error:
-        # A defect (or cancellation): log the run as aborted, then let it surface.
-        _abort(result, error, f"internal error: {type(error).__name__}: {error}")
+        # A defect, or the caller stopping the run (cancellation, a stop between records): log
+        # the run as aborted, then let it surface. Only a defect is an error.
+        if isinstance(error, Exception):
+            _abort(result, error, f"internal error: {type(error).__name__}: {error}")
+        else:
+            _abort(result, error, f"interrupted: {type(error).__name__}", level=logging.INFO)
         if result.run_id is not None:
             await state.finish_run(
                 result.run_id, result.status.value, result.counts, result.message
@@ -190,11 +194,13 @@ async def sync_entity(
     return result
 
 
-def _abort(result: RunResult, error: BaseException, message: str) -> None:
+def _abort(
+    result: RunResult, error: BaseException, message: str, *, level: int = logging.ERROR
+) -> None:
     result.status = RunStatus.ABORTED
     result.error = error
     result.message = message
-    log.error("run aborted", extra={"entity": result.entity, "error": message})
+    log.log(level, "run aborted", extra={"entity": result.entity, "error": message})
 
 
 __all__ = [

@@ -15,6 +15,7 @@ from webcrm_fortnox.service.connections import (
     TimeSource,
 )
 from webcrm_fortnox.service.runner import (
+    SyncOptions,
     TenantRun,
     combined_exit_code,
     match_tenant,
@@ -33,6 +34,7 @@ __all__ = [
     "Connector",
     "NotConnectedError",
     "StateStoreError",
+    "SyncOptions",
     "SystemTime",
     "TenantClients",
     "TenantRun",

@@ -39,8 +39,8 @@ from webcrm_fortnox.service import json_output, reports
 from webcrm_fortnox.service.connect import OpenUrl, connect_fortnox, connect_webcrm
 from webcrm_fortnox.service.connections import Connector, TenantClients
 from webcrm_fortnox.service.daemon import ServiceOptions, SyncService
-from webcrm_fortnox.service.exclusions import Exclusions
 from webcrm_fortnox.service.runner import (
+    SyncOptions,
     TenantPlace,
     TenantRun,
     combined_exit_code,
@@ -138,16 +138,8 @@ async def plan(command: Command, *, full: bool, as_json: bool = False) -> int:
     mode = Mode.FULL if full else Mode.INCREMENTAL
 
     async def task(tenant: TenantConfig, state: TenantState, clients: TenantClients) -> TenantRun:
-        return await sync_tenant(
-            tenant,
-            state,
-            clients.webcrm,
-            clients.fortnox,
-            mode=mode,
-            dry_run=True,
-            now=clients.now,
-            place=command.place(tenant),
-        )
+        options = SyncOptions(mode=mode, dry_run=True, now=clients.now, place=command.place(tenant))
+        return await sync_tenant(tenant, state, clients.webcrm, clients.fortnox, options)
 
     async with open_state(command.config.state.url, read_only=True) as db:
         runs = await run_tenants(command.tenants, db, command.connector, task)
@@ -180,27 +172,14 @@ async def sync_once(command: Command, *, full: bool) -> int:
         async def task(
             tenant: TenantConfig, state: TenantState, clients: TenantClients
         ) -> TenantRun:
-            exclusions = Exclusions(ServiceStore(state.db), tenant.name)
-            await exclusions.load()
-            bar = bars.callback(tenant.name)
-
-            def progress(done: int, total: int, outcome: RecordOutcome) -> None:
-                exclusions.observe(outcome)
-                if bar is not None:
-                    bar(done, total, outcome)
-
-            run = await sync_tenant(
-                tenant,
-                state,
-                clients.webcrm,
-                clients.fortnox,
+            options = SyncOptions(
                 mode=mode,
-                progress=progress,
+                trigger="once",
+                progress=bars.callback(tenant.name),
                 now=clients.now,
                 place=command.place(tenant),
             )
-            await exclusions.save()
-            return run
+            return await sync_tenant(tenant, state, clients.webcrm, clients.fortnox, options)
 
         async with open_state(command.config.state.url) as db:
             runs = await run_tenants(command.tenants, db, command.connector, task)
@@ -239,16 +218,14 @@ async def retry(command: Command, error_id: int | None) -> int:
         async def task(
             tenant: TenantConfig, state: TenantState, clients: TenantClients
         ) -> TenantRun:
-            return await sync_tenant(
-                tenant,
-                state,
-                clients.webcrm,
-                clients.fortnox,
+            options = SyncOptions(
                 mode=Mode.RETRY,
+                trigger="retry",
                 retry_error=error_id,
                 now=clients.now,
                 place=command.place(tenant),
             )
+            return await sync_tenant(tenant, state, clients.webcrm, clients.fortnox, options)
 
         runs = await run_tenants(tenants, db, command.connector, task)
     return _report_runs(command.console, runs)

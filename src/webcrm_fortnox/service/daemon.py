@@ -104,7 +104,11 @@ class SyncService:
         self.store = ServiceStore(db)
         self.connector = connector
         self.metrics = ServiceMetrics()
-        self.workers = {t.name: self._worker(t) for t in tenants}
+        # Tenants the store has no schedule of yet start spread over their interval.
+        self.workers = {
+            t.name: self._worker(t, first_cycle_delay=t.sync_interval_seconds * n / len(tenants))
+            for n, t in enumerate(tenants)
+        }
         self.feeds = self._feeds() if self.options.feed else []
         self.stopping = asyncio.Event()
         self.url: str | None = None
@@ -120,7 +124,7 @@ class SyncService:
         self._feed_tasks: list[asyncio.Task[None]] = []
         self._background: list[asyncio.Task[None]] = []
 
-    def _worker(self, tenant: TenantConfig) -> TenantWorker:
+    def _worker(self, tenant: TenantConfig, *, first_cycle_delay: float = 0.0) -> TenantWorker:
         return TenantWorker(
             tenant,
             self.db,
@@ -128,6 +132,7 @@ class SyncService:
             self.metrics,
             self.options.worker,
             place=self.options.places.get(tenant.name),
+            first_cycle_delay=first_cycle_delay,
         )
 
     @staticmethod
@@ -225,6 +230,7 @@ class SyncService:
         poll = self.options.registry_poll
         if poll is None:
             return
+        first = True
         while not self.stopping.is_set():
             try:
                 changes = await self.roster.changes()
@@ -234,19 +240,28 @@ class SyncService:
             else:
                 for name in changes.stop:
                     await self.remove_tenant(name)
-                for tenant in changes.start:
+                for n, tenant in enumerate(changes.start):
                     if not self.stopping.is_set():
-                        self.add_tenant(tenant)
+                        # Those registered when the service starts are spread over their
+                        # interval, like the file's; one registered later starts at once.
+                        spread = n / len(changes.start) if first else 0.0
+                        self.add_tenant(
+                            tenant, first_cycle_delay=tenant.sync_interval_seconds * spread
+                        )
+                first = False
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self.stopping.wait(), poll)
 
-    def add_tenant(self, tenant: TenantConfig) -> None:
-        """Start running ``tenant`` (and follow its company on its integration's feed)."""
+    def add_tenant(self, tenant: TenantConfig, *, first_cycle_delay: float = 0.0) -> None:
+        """Start running ``tenant`` (and follow its company on its integration's feed), its
+        first cycle after ``first_cycle_delay`` seconds unless the store holds its schedule."""
         redact_everywhere(
             tenant.webcrm.api_token.get_secret_value(),
             tenant.fortnox.client_secret.get_secret_value(),
         )
-        worker = self.workers[tenant.name] = self._worker(tenant)
+        worker = self.workers[tenant.name] = self._worker(
+            tenant, first_cycle_delay=first_cycle_delay
+        )
         self._start(worker)
         if self.options.feed:
             feed = self._feed_of(worker)

@@ -37,15 +37,13 @@ from webcrm_fortnox.engine.ports import MatchVerdict
 from webcrm_fortnox.fortnox.emulator import create_app as fortnox_app
 from webcrm_fortnox.service.connections import Connector, TenantClients
 from webcrm_fortnox.service.daemon import ServiceOptions, SyncService
-from webcrm_fortnox.service.exclusions import Exclusions
 from webcrm_fortnox.service.http_server import serving
 from webcrm_fortnox.service.reports import refusal_line
-from webcrm_fortnox.service.runner import TenantRun, match_tenant, sync_tenant
+from webcrm_fortnox.service.runner import SyncOptions, TenantRun, match_tenant, sync_tenant
 from webcrm_fortnox.service.status import tenant_status
 from webcrm_fortnox.service.tenants import open_state, run_tenant
 from webcrm_fortnox.service.worker import WorkerSettings
 from webcrm_fortnox.store import StateDatabase, TenantState
-from webcrm_fortnox.store.service import ServiceStore
 from webcrm_fortnox.webcrm.emulator import create_app as webcrm_app
 from webcrm_fortnox.webcrm.emulator.state import DEFAULT_API_TOKEN
 
@@ -271,24 +269,20 @@ class Demo:
 
     async def _import(self, tenant: TenantConfig, db: StateDatabase, connector: Connector) -> None:
         columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn())
-        exclusions = Exclusions(ServiceStore(db), tenant.name)
         with Progress(*columns, console=self.console, transient=False) as progress:
             bars: dict[str, Any] = {}
 
             def advance(done: int, total: int, outcome: RecordOutcome) -> None:
-                exclusions.observe(outcome)
                 entity = outcome.action.entity
                 if entity not in bars:
                     bars[entity] = progress.add_task(f"initial import: {entity}", total=total)
                 progress.update(bars[entity], completed=done, total=total)
 
             async def task(config: TenantConfig, state: TenantState, c: TenantClients) -> TenantRun:
-                return await sync_tenant(
-                    config, state, c.webcrm, c.fortnox, progress=advance, now=c.now
-                )
+                options = SyncOptions(trigger="demo import", progress=advance, now=c.now)
+                return await sync_tenant(config, state, c.webcrm, c.fortnox, options)
 
             run = await run_tenant(tenant, db, connector, task)
-        await exclusions.save()
         if run.stopped:
             raise DemoError(f"the initial import stopped: {run.reason}")
         for result in run.results:

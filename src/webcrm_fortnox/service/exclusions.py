@@ -1,55 +1,53 @@
-"""Which records are excluded by configuration, kept between runs for ``status``.
+"""Which records are excluded by configuration, kept as rows for ``status``.
 
 An incremental run only sees records that changed, so "how many records are excluded" cannot be
-read off the last run. :class:`Exclusions` follows every applied outcome (an exclusion adds the
-record, any other outcome removes it) and keeps the set in the service state.
+read off the last run. :class:`Exclusions` follows every applied outcome of a sync: an exclusion
+records the record (with why), any other outcome drops every row of either of its ids, so a
+record excluded before it was linked (known by its webCRM id alone) is no longer counted once
+it syncs.
 """
 
 from __future__ import annotations
 
-from webcrm_fortnox.engine.apply import RecordOutcome, RecordStatus
-from webcrm_fortnox.store.service import ServiceStore
+from collections.abc import Sequence
+from typing import Protocol
 
-KEY = "excluded"
+from webcrm_fortnox.engine.apply import RecordOutcome, RecordStatus
+from webcrm_fortnox.store.state import ExclusionChange
+
+
+class ExclusionLog(Protocol):
+    """Where a tenant's excluded records are kept (the state store's ``excluded_records``)."""
+
+    async def record_exclusions(self, changes: Sequence[ExclusionChange]) -> None:
+        """Apply ``changes`` in order, in one transaction."""
+        ...
 
 
 class Exclusions:
-    """The excluded records of one tenant, per entity.
+    """The exclusions a sync of one tenant observes, stored when it asks.
 
     Args:
-        store: the service tables.
-        tenant: the tenant's name.
+        log: the tenant's state store.
     """
 
-    def __init__(self, store: ServiceStore, tenant: str) -> None:
-        self.store = store
-        self.tenant = tenant
-        self.records: dict[str, set[str]] = {}
-        self._loaded = False
-
-    async def load(self) -> None:
-        """Read the stored set (once)."""
-        if self._loaded:
-            return
-        stored = await self.store.get(self.tenant, KEY) or {}
-        self.records = {entity: set(keys) for entity, keys in stored.items()}
-        self._loaded = True
+    def __init__(self, log: ExclusionLog) -> None:
+        self.log = log
+        self._changes: list[ExclusionChange] = []
 
     def observe(self, outcome: RecordOutcome) -> None:
         """Follow one applied outcome."""
-        record = f"{outcome.webcrm_id or ''}|{outcome.fortnox_id or ''}"
-        entity = self.records.setdefault(outcome.action.entity, set())
-        if outcome.status is RecordStatus.EXCLUDED:
-            entity.add(record)
-        else:
-            entity.discard(record)
-
-    def counts(self) -> dict[str, int]:
-        """Excluded records per entity."""
-        return {entity: len(records) for entity, records in self.records.items()}
+        self._changes.append(
+            ExclusionChange(
+                entity=outcome.action.entity,
+                webcrm_id=outcome.webcrm_id,
+                fortnox_id=outcome.fortnox_id,
+                excluded=outcome.status is RecordStatus.EXCLUDED,
+                reason=outcome.detail if outcome.status is RecordStatus.EXCLUDED else None,
+            )
+        )
 
     async def save(self) -> None:
-        """Store the set."""
-        await self.store.put(
-            self.tenant, KEY, {entity: sorted(keys) for entity, keys in self.records.items()}
-        )
+        """Store what was observed since the last save."""
+        changes, self._changes = self._changes, []
+        await self.log.record_exclusions(changes)

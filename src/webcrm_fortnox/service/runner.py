@@ -8,10 +8,10 @@ side by side in one process without seeing each other.
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 from webcrm_fortnox.config.models import TenantConfig
 from webcrm_fortnox.domain.article import ENTITY as ARTICLE
@@ -28,6 +28,7 @@ from webcrm_fortnox.engine.adapters import (
     document_sources,
     planned_customers,
 )
+from webcrm_fortnox.engine.apply import RecordOutcome
 from webcrm_fortnox.engine.matching import MatchResult, Pair
 from webcrm_fortnox.engine.plan import Mode
 from webcrm_fortnox.engine.ports import (
@@ -40,7 +41,8 @@ from webcrm_fortnox.engine.ports import (
 from webcrm_fortnox.engine.review import decide_matches, propose_matches
 from webcrm_fortnox.engine.sync import Progress, RunResult, RunStatus, sync_entity
 from webcrm_fortnox.fortnox.client import FortnoxClient
-from webcrm_fortnox.transport.errors import ApiError, NoAnswer, ReconnectNeeded
+from webcrm_fortnox.service.exclusions import ExclusionLog, Exclusions
+from webcrm_fortnox.transport.errors import ApiError, NoAnswer, PermissionDenied, ReconnectNeeded
 from webcrm_fortnox.transport.http import masked_url
 from webcrm_fortnox.webcrm.classify import TOKEN_SETTINGS
 from webcrm_fortnox.webcrm.client import WebcrmClient
@@ -213,34 +215,14 @@ def customer_record_sources(
     return WebcrmOrganisations(webcrm, tenant), fortnox_customers
 
 
-async def sync_tenant(
-    tenant: TenantConfig,
-    state: StateStore,
-    webcrm: WebcrmClient,
-    fortnox: FortnoxClient,
-    *,
-    mode: Mode = Mode.INCREMENTAL,
-    dry_run: bool = False,
-    retry_error: int | None = None,
-    progress: Progress | None = None,
-    now: Callable[[], datetime] = _utcnow,
-    create_settle: timedelta | None = None,
-    announced: Announced | None = None,
-    place: TenantPlace | None = None,
-) -> TenantRun:
-    """Sync (or, with ``dry_run``, plan) one tenant: customers, articles, then documents.
+@dataclass(frozen=True)
+class SyncOptions:
+    """How one sync of a tenant runs.
 
-    webCRM's field setup is checked first: a custom field the configuration maps that webCRM
-    lacks (or has of the wrong kind) stops the tenant with the list of what to create, before
-    anything is read or written. A setup found complete is read again after an hour (by the
-    clients kept between runs); an incomplete one on every run.
-
-    Args:
-        tenant: the tenant's configuration.
-        state: its state store.
-        webcrm: its webCRM client.
-        fortnox: its Fortnox client.
+    Attributes:
         mode: incremental (a first run reads everything and matches), full or retry.
+        trigger: what started it, recorded with its cycle: ``"cycle"`` (the schedule), a change
+            (``"fortnox feed"``, ``"webcrm poll"``, …), ``"once"`` (``sync --once``), ``"retry"``.
         dry_run: compute the plan only; nothing is written to either system or the state.
         retry_error: in retry mode, the one error to retry (default: every open one).
         progress: called after each applied action with (done, total, outcome).
@@ -253,48 +235,182 @@ async def sync_tenant(
             those are read, that read's cursors are kept, and articles are left to the next
             listing unless one was announced. ``None``: read by ``lastmodified``.
         place: where the tenant's settings are written, named when one of them is at fault.
+    """
+
+    mode: Mode = Mode.INCREMENTAL
+    trigger: str = "once"
+    dry_run: bool = False
+    retry_error: int | None = None
+    progress: Progress | None = None
+    now: Callable[[], datetime] = _utcnow
+    create_settle: timedelta | None = None
+    announced: Announced | None = None
+    place: TenantPlace | None = None
+
+
+class CycleLog(Protocol):
+    """Where a tenant's cycles are recorded (the state store's ``cycles``)."""
+
+    async def start_cycle(self, trigger: str, mode: str) -> int:
+        """Record the start of a cycle; returns its id."""
+        ...
+
+    async def finish_cycle(
+        self,
+        cycle_id: int,
+        status: str,
+        counts: Mapping[str, Mapping[str, int]],
+        message: str | None,
+        health: Mapping[str, str | None] | None,
+    ) -> None:
+        """Record how a cycle ended, and the tenant's health after it (``None``: unchanged)."""
+        ...
+
+
+class SyncState(StateStore, CycleLog, ExclusionLog, Protocol):
+    """A tenant's state store that also records its cycles and excluded records."""
+
+
+#: How a cycle ended: every entity's run completed (records may have failed), or not.
+COMPLETED = "completed"
+STOPPED = "stopped"
+
+
+#: The tenant's health after a cycle, as ``status`` and ``/healthz`` show it.
+OK = "ok"
+FAILING = "failing"
+RECONNECT = "reconnect needed"
+
+
+def health_after(run: TenantRun) -> tuple[str, str | None]:
+    """The tenant's health after ``run``: its state and why."""
+    if not run.stopped:
+        return OK, None
+    if isinstance(run.error, ReconnectNeeded):
+        return RECONNECT, run.reason
+    if isinstance(run.error, PermissionDenied):
+        return FAILING, f"{run.reason} (see `webcrm-fortnox connect`)"
+    return FAILING, run.reason
+
+
+async def sync_tenant(
+    tenant: TenantConfig,
+    state: SyncState,
+    webcrm: WebcrmClient,
+    fortnox: FortnoxClient,
+    options: SyncOptions | None = None,
+) -> TenantRun:
+    """Sync (or, with ``dry_run``, plan) one tenant: customers, articles, then documents.
+
+    webCRM's field setup is checked first: a custom field the configuration maps that webCRM
+    lacks (or has of the wrong kind) stops the tenant with the list of what to create, before
+    anything is read or written. A setup found complete is read again after an hour (by the
+    clients kept between runs); an incomplete one on every run.
+
+    Unless it is a dry run, the sync is recorded as one cycle (its trigger, start and end,
+    ``completed`` or ``stopped``, counts per entity, why it stopped) together with the tenant's
+    health after it, whoever runs it: ``run``, ``sync --once``, ``retry``.
+
+    Args:
+        tenant: the tenant's configuration.
+        state: its state store.
+        webcrm: its webCRM client.
+        fortnox: its Fortnox client.
+        options: how to run (default: an incremental ``sync --once``).
 
     Returns:
         The run; see :attr:`TenantRun.exit_code`. Failures to reach or authenticate with a
         system end up in :attr:`TenantRun.message` rather than raised.
     """
-    organisations, customers = customer_record_sources(
-        tenant, webcrm, fortnox, now=now, announced=announced
-    )
+    options = options or SyncOptions()
     run = TenantRun(tenant.name)
+    if options.dry_run:
+        await _sync_tenant(run, tenant, state, webcrm, fortnox, options)
+        return run
+    cycle_id = await state.start_cycle(options.trigger, options.mode.value)
+    exclusions = Exclusions(state)
+    shown = options.progress
+
+    def progress(done: int, total: int, outcome: RecordOutcome) -> None:
+        exclusions.observe(outcome)
+        if shown is not None:
+            shown(done, total, outcome)
+
+    try:
+        try:
+            await _sync_tenant(
+                run, tenant, state, webcrm, fortnox, replace(options, progress=progress)
+            )
+        finally:
+            await exclusions.save()
+    except BaseException as error:
+        # A defect fails the tenant; a stop between two records or a cancellation only ends
+        # the cycle (the tenant is as well as it was).
+        message = f"internal error: {type(error).__name__}: {error}"
+        failed: dict[str, str | None] | None = {"state": FAILING, "reason": message}
+        if not isinstance(error, Exception):
+            message, failed = f"interrupted: {type(error).__name__}", None
+        await state.finish_cycle(cycle_id, STOPPED, _counts(run), message, failed)
+        raise
+    health, reason = health_after(run)
+    status = STOPPED if run.stopped else COMPLETED
+    await state.finish_cycle(
+        cycle_id, status, _counts(run), run.reason, {"state": health, "reason": reason}
+    )
+    return run
+
+
+def _counts(run: TenantRun) -> dict[str, dict[str, int]]:
+    return {result.entity: dict(result.counts) for result in run.results}
+
+
+async def _sync_tenant(
+    run: TenantRun,
+    tenant: TenantConfig,
+    state: StateStore,
+    webcrm: WebcrmClient,
+    fortnox: FortnoxClient,
+    options: SyncOptions,
+) -> None:
+    """The entities of one sync, in order, into ``run``."""
+    mode, dry_run, place = options.mode, options.dry_run, options.place
+    announced = options.announced
+    organisations, customers = customer_record_sources(
+        tenant, webcrm, fortnox, now=options.now, announced=announced
+    )
     if not await _setup_is_complete(run, tenant, place, organisations):
         await _log_stop(state, run, ENTITY, mode, dry_run)
-        return run
-    options: dict[str, Any] = {
+        return
+    engine: dict[str, Any] = {
         "mode": mode,
-        "retry_error": retry_error,
+        "retry_error": options.retry_error,
         "dry_run": dry_run,
-        "progress": progress,
-        "now": now,
+        "progress": options.progress,
+        "now": options.now,
         "create_settle": (
-            create_settle
-            if create_settle is not None
+            options.create_settle
+            if options.create_settle is not None
             else timedelta(seconds=tenant.unanswered_create_wait_seconds)
         ),
     }
     sources: Mapping[System, RecordSource] = {"webcrm": organisations, "fortnox": customers}
     # Customers first, then articles, then documents: a delivery's organisation must be a
     # linked customer, and a line's article a linked item, before the document can sync.
-    if not await _sync(run, tenant, place, customer_spec(tenant), state, sources, options):
-        return run
+    if not await _sync(run, tenant, place, customer_spec(tenant), state, sources, engine):
+        return
     # Both registers are read whole every time (see engine.adapters.articles): not worth it for
     # a change the feed says touched no article.
     if tenant.articles.enabled and (announced is None or announced.articles):
         products = WebcrmProducts(webcrm, tenant.articles)
         if not await _article_setup_is_complete(run, tenant, place, products):
             await _log_stop(state, run, ARTICLE, mode, dry_run)
-            return run
+            return
         articles: dict[System, RecordSource] = {
             "webcrm": products,
             "fortnox": FortnoxArticles(fortnox, tenant.articles),
         }
-        if not await _sync(run, tenant, place, article_spec(), state, articles, options):
-            return run
+        if not await _sync(run, tenant, place, article_spec(), state, articles, engine):
+            return
     if tenant.documents.enabled:
         # A dry run links nothing: its documents are planned with the customers it would link.
         customer_plan = next((r.plan for r in run.results if r.entity == ENTITY), None)
@@ -304,12 +420,11 @@ async def sync_tenant(
             state,
             webcrm,
             fortnox,
-            now=now,
+            now=options.now,
             announced=announced,
             planned_customers=None if planned is None else planned_customers(planned),
         )
-        await _sync(run, tenant, place, document_spec(tenant), state, documents, options)
-    return run
+        await _sync(run, tenant, place, document_spec(tenant), state, documents, engine)
 
 
 async def _sync(

@@ -1,15 +1,15 @@
 """``status``: per tenant, how the sync stands, read from the state store.
 
-Works whether or not ``run`` is running: last and next cycle, records in sync / excluded /
-failing per entity, open conflicts, connection health and the last measured propagation lag.
-It reads what the service wrote and the run log that every sync writes (``run``'s, ``sync
---once``'s, ``retry``'s), and of the two shows whichever is newer.
+Works whether or not ``run`` is running: the last cycles by id (whoever ran them: ``run``,
+``sync --once``, ``retry``) with their trigger and counts per entity, the last success, the next
+cycle, records in sync / excluded / failing per entity, open conflicts, connection health and
+the last measured propagation lag. Every sync records its cycle and the tenant's health after
+it, so each figure has one source and nothing is put together here.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
@@ -19,109 +19,36 @@ from rich.text import Text
 
 from webcrm_fortnox.config.models import TenantConfig
 from webcrm_fortnox.domain.customer_spec import ENTITY as CUSTOMER
-from webcrm_fortnox.engine.ports import RunRecord
-from webcrm_fortnox.engine.sync import RunStatus
+from webcrm_fortnox.service.runner import COMPLETED
 from webcrm_fortnox.service.vault import TokenKeyError, TokenVault
 from webcrm_fortnox.store import StateDatabase
 from webcrm_fortnox.store.service import ServiceStore
+from webcrm_fortnox.store.state import HEALTH, CycleRecord
 
-#: How many of a tenant's newest runs are read for its last cycle and its last success (a cycle
-#: is one run per entity).
-RUN_WINDOW = 60
-
-#: The state of a tenant whose last cycle stopped (as the service says it).
-FAILING = "failing"
+#: How many of a tenant's newest cycles ``status --json`` lists.
+CYCLES_SHOWN = 5
 
 
-@dataclass(frozen=True)
-class Cycle:
-    """One finished sync of a tenant, put together from its runs in the run log.
-
-    Attributes:
-        at: when its last run finished.
-        mode: its mode (``incremental``, ``full``, ``retry``).
-        completed: whether every entity's run completed (some records may have failed).
-        counts: per entity, records by outcome.
-        message: why it stopped, when it did.
-    """
-
-    at: datetime
-    mode: str
-    completed: bool
-    counts: dict[str, dict[str, int]]
-    message: str | None
-
-    def as_json(self) -> dict[str, Any]:
-        """The cycle as ``last_cycle`` shows it (the words the service uses for its own)."""
-        return {
-            "at": _iso(self.at),
-            "mode": self.mode,
-            "status": "completed" if self.completed else "stopped",
-            "counts": self.counts,
-            "message": self.message,
-        }
-
-
-def cycles(runs: Sequence[RunRecord]) -> list[Cycle]:
-    """The finished cycles among ``runs`` (newest first), newest first.
-
-    A tenant's sync runs customers first, then articles, then documents, one run each: read
-    newest first, the runs down to a customer run are one cycle. A cycle with a run that has not
-    finished (it is running, or its process ended without logging the end) is left out, as are
-    runs older than the oldest customer run read. A run logged before runs had an entity is a
-    cycle of its own, without counts per entity.
-    """
-    found = []
-    group: list[RunRecord] = []
-    for run in runs:
-        group.append(run)
-        if run.entity is not None and run.entity != CUSTOMER:
-            continue
-        cycle = _cycle(group[::-1])
-        if cycle is not None:
-            found.append(cycle)
-        group = []
-    return found
-
-
-def _cycle(runs: Sequence[RunRecord]) -> Cycle | None:
-    """The cycle of ``runs`` (oldest first), if every one finished."""
-    ends = [run.finished_at for run in runs]
-    if not ends or None in ends:
-        return None
-    stopped = [run for run in runs if run.status != RunStatus.COMPLETED]
-    return Cycle(
-        at=max(end for end in ends if end is not None),
-        mode=runs[0].mode,
-        completed=not stopped,
-        counts={run.entity: dict(run.counts) for run in runs if run.entity is not None},
-        message=next((run.message for run in stopped if run.message), None),
-    )
+def cycle_json(cycle: CycleRecord) -> dict[str, Any]:
+    """One cycle as ``status --json`` shows it (``at``: when it ended, or ``None``)."""
+    seconds = None
+    if cycle.finished_at is not None:
+        seconds = round((cycle.finished_at - cycle.started_at).total_seconds(), 3)
+    return {
+        "id": cycle.id,
+        "trigger": cycle.trigger,
+        "mode": cycle.mode,
+        "status": cycle.status,
+        "started_at": _iso(cycle.started_at),
+        "at": None if cycle.finished_at is None else _iso(cycle.finished_at),
+        "seconds": seconds,
+        "counts": {entity: dict(counts) for entity, counts in cycle.counts.items()},
+        "message": cycle.message,
+    }
 
 
 def _iso(at: datetime) -> str:
     return at.astimezone(UTC).isoformat(timespec="seconds")
-
-
-def _parse(value: Any) -> datetime | None:
-    """A time the service stored (ISO 8601), to the second; ``None`` if there is none."""
-    if not isinstance(value, str):
-        return None
-    try:
-        at = datetime.fromisoformat(value)
-    except ValueError:
-        return None
-    return at if at.tzinfo is not None else at.replace(tzinfo=UTC)
-
-
-def _newer(cycle: Cycle, than: Any) -> bool:
-    """Whether ``cycle`` is newer than the service's time ``than``; ties go to the service.
-
-    The service stores its times to the second, after the cycle's runs have finished, so its
-    own cycle is never newer in the run log than in its record.
-    """
-    service = _parse(than)
-    return service is None or cycle.at.replace(microsecond=0) > service
 
 
 async def tenant_status(
@@ -129,48 +56,35 @@ async def tenant_status(
 ) -> dict[str, Any]:
     """One tenant's status as JSON-ready data.
 
-    ``last_cycle`` is the newer of the service's last cycle and the last finished cycle in the
-    run log (a ``sync --once`` or ``retry``, or the service's own); from the run log it has when
-    it ended, its mode, ``completed`` or ``stopped``, its counts per entity and why it stopped.
-    ``last_success_at`` is the newer of the service's and the end of the last cycle in the run
-    log that completed (records may have failed: the sync itself did not stop).
-
-    ``state`` is the service's (``ok``, ``failing``, ``reconnect needed``, ``starting``), or
-    ``never run`` / ``not running`` when no service ran, except that when the last cycle is one
-    from the run log newer than the service's and it stopped, the tenant is ``failing`` with
-    that cycle's reason. A newer one-off sync that completed does not clear a service's
-    ``failing`` or ``reconnect needed``: the service itself has not synced since. An
-    authorization-code tenant without tokens is ``not connected`` whatever ran.
+    ``last_cycle`` is the newest cycle that ended, ``cycles`` the newest few (a running one
+    included, ``at`` ``None``), ``last_success_at`` the end of the newest that completed
+    (records may have failed: the sync itself did not stop). ``state`` is the health the last
+    sync (or the service pausing the tenant) left: ``ok``, ``failing``, ``reconnect needed``,
+    ``not connected``; ``never run`` before any. An authorization-code tenant without tokens is
+    ``not connected`` whatever ran.
     """
     store = ServiceStore(db)
+    state_store = db.tenant(tenant.name)
     values = await store.values(tenant.name)
     counts = await store.entity_counts(tenant.name)
     conflicts = await store.open_conflicts(tenant.name)
-    excluded = {entity: len(ids) for entity, ids in (values.get("excluded") or {}).items()}
     entities: dict[str, dict[str, int]] = {}
-    for entity in sorted({CUSTOMER, *counts, *excluded, *conflicts}):
+    for entity in sorted({CUSTOMER, *counts, *conflicts}):
         count = counts.get(entity)
         entities[entity] = {
             "in_sync": count.linked if count else 0,
-            "excluded": excluded.get(entity, 0),
+            "excluded": count.excluded if count else 0,
             "failing": sum(count.failing.values()) if count else 0,
             "open_conflicts": conflicts.get(entity, 0),
         }
-    runs = await db.tenant(tenant.name).runs(limit=RUN_WINDOW)
-    logged = cycles(runs)
-    health = values.get("health") or {}
-    state, reason = health.get("state"), health.get("reason")
-    if state is None:
-        state = "never run" if not runs else "not running"
-    last = values.get("last_cycle")
-    if logged and _newer(logged[0], (last or {}).get("at")):
-        last = logged[0].as_json()
-        if not logged[0].completed:
-            state, reason = FAILING, logged[0].message
-    last_success = values.get("last_success_at")
-    success = next((cycle for cycle in logged if cycle.completed), None)
-    if success is not None and _newer(success, last_success):
-        last_success = _iso(success.at)
+    recent = await state_store.cycles(CYCLES_SHOWN)
+    ended = next(iter(await state_store.cycles(1, ended=True)), None)
+    success = next(iter(await state_store.cycles(1, status=COMPLETED)), None)
+    last_success = None if success is None else success.finished_at
+    schedule = await store.schedule(tenant.name)
+    next_cycle = None if schedule is None else schedule.next_cycle_at
+    health = values.get(HEALTH) or {}
+    state, reason = health.get("state") or "never run", health.get("reason")
     fortnox = "service account"
     if tenant.fortnox.auth == "authorization-code":
         fortnox = await _fortnox_connection(tenant, vault)
@@ -180,9 +94,10 @@ async def tenant_status(
         "tenant": tenant.name,
         "state": state,
         "reason": reason,
-        "last_cycle": last,
-        "last_success_at": last_success,
-        "next_cycle_at": values.get("next_cycle_at"),
+        "last_cycle": None if ended is None else cycle_json(ended),
+        "last_success_at": None if last_success is None else _iso(last_success),
+        "next_cycle_at": None if next_cycle is None else _iso(next_cycle),
+        "cycles": [cycle_json(cycle) for cycle in recent],
         "entities": entities,
         "open_conflicts": sum(conflicts.values()),
         "connections": {"fortnox": fortnox, "webcrm": "api token"},
@@ -210,10 +125,14 @@ def print_status(console: Console, statuses: Sequence[dict[str, Any]]) -> None:
         if status["reason"]:
             head.append(f" ({status['reason']})")
         console.print(head)
-        last = status["last_cycle"] or {}
+        last = status["last_cycle"]
+        shown = "never"
+        if last is not None:
+            shown = (
+                f"#{last['id']} {last['at']} ({last['mode']}, {last['trigger']}, {last['status']})"
+            )
         lines = [
-            f"  last cycle: {last.get('at', 'never')} ({last.get('mode', '-')}, "
-            f"{last.get('status', '-')})",
+            f"  last cycle: {shown}",
             f"  last success: {status['last_success_at'] or 'never'}",
             f"  next cycle: {status['next_cycle_at'] or 'when `webcrm-fortnox run` runs'}",
             f"  Fortnox: {status['connections']['fortnox']}",
@@ -222,6 +141,8 @@ def print_status(console: Console, statuses: Sequence[dict[str, Any]]) -> None:
         lag = status["lag"]
         if lag:
             lines.append(f"  lag: {lag['seconds']} s ({lag['direction']}, {lag['at']})")
+        if last is not None and last["counts"]:
+            lines.append(f"  last cycle's records: {_counts_line(last['counts'])}")
         for line in lines:
             console.print(Text(line))
         table = Table(title_justify="left")
@@ -236,3 +157,12 @@ def print_status(console: Console, statuses: Sequence[dict[str, Any]]) -> None:
                 str(counts["open_conflicts"]),
             )
         console.print(table)
+
+
+def _counts_line(counts: dict[str, dict[str, int]]) -> str:
+    """``customer: 3 synced, 1 excluded; article: nothing to do``."""
+    parts = []
+    for entity, by_status in counts.items():
+        shown = ", ".join(f"{n} {status}" for status, n in by_status.items() if n)
+        parts.append(f"{entity}: {shown or 'nothing to do'}")
+    return "; ".join(parts)

@@ -24,11 +24,14 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
+import socket
 import time
+import uuid
 from collections.abc import Callable
 from contextlib import AsyncExitStack
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from webcrm_fortnox.config.models import TenantConfig
@@ -37,17 +40,24 @@ from webcrm_fortnox.engine.adapters.webcrm_feed import feed_start
 from webcrm_fortnox.engine.apply import RecordOutcome, RecordStatus
 from webcrm_fortnox.engine.plan import Mode
 from webcrm_fortnox.service.connections import Connector, NotConnectedError, TenantClients
-from webcrm_fortnox.service.exclusions import Exclusions
 from webcrm_fortnox.service.metrics import ServiceMetrics
-from webcrm_fortnox.service.runner import TenantPlace, TenantRun, sync_tenant
+from webcrm_fortnox.service.runner import (
+    FAILING,
+    OK,
+    RECONNECT,
+    SyncOptions,
+    TenantPlace,
+    TenantRun,
+    health_after,
+    sync_tenant,
+)
 from webcrm_fortnox.service.vault import TokenKeyError, TokenVault
 from webcrm_fortnox.store import StateDatabase
 from webcrm_fortnox.store.feed import FeedSnapshot, FeedStore
-from webcrm_fortnox.store.service import ServiceStore
+from webcrm_fortnox.store.service import Schedule, ServiceStore
+from webcrm_fortnox.store.state import HEALTH
 from webcrm_fortnox.transport.errors import (
     ApiError,
-    PermissionDenied,
-    ReconnectNeeded,
     ValidationError,
 )
 from webcrm_fortnox.webcrm.models import CHANGE_TRACKED, QUOTATION_LINE
@@ -65,12 +75,14 @@ WEBCRM_TABLES = (
 #: Seconds a sync that has just opened the clients waits for the change feed to subscribe them.
 FEED_JOIN_WAIT = 5.0
 
-# Tenant health as ``status`` shows it.
-OK = "ok"
-FAILING = "failing"
-RECONNECT = "reconnect needed"
+# Tenant health as ``status`` shows it, beside those a sync leaves (ok, failing, reconnect).
 NOT_CONNECTED = "not connected"
 STARTING = "starting"
+
+
+#: How long a process's claim to sync a tenant lasts unless renewed (every third of it while
+#: the sync runs): how long a tenant waits after the process syncing it was killed.
+LEASE_SECONDS = 60.0
 
 
 class StopRequested(BaseException):
@@ -112,6 +124,8 @@ class TenantWorker:
         settings: service-wide timing.
         monotonic: the clock intervals are measured with.
         place: where its settings are written, named when one of them is at fault.
+        first_cycle_delay: seconds from start to the first cycle, when the store has no
+            schedule of the tenant yet (so that many tenants do not cycle in step).
     """
 
     def __init__(
@@ -124,9 +138,12 @@ class TenantWorker:
         *,
         monotonic: Callable[[], float] = time.monotonic,
         place: TenantPlace | None = None,
+        first_cycle_delay: float = 0.0,
     ) -> None:
         self.tenant = tenant
         self.place = place
+        #: who holds the tenant's lease while this worker syncs it
+        self.owner = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
         self.name = tenant.name
         self.db = db
         self.state = db.tenant(tenant.name)
@@ -148,6 +165,8 @@ class TenantWorker:
         self.feed_live = False
         #: set while a change feed serving the tenant carries it (``None``: none serves it)
         self.feed_joined: asyncio.Event | None = None
+        #: the clients were opened and no sync has used them yet
+        self._fresh_clients = False
         #: what the feed vouched for and announced (kept in the store, see store.feed)
         self.feed = FeedStore(db)
         self.syncs = 0
@@ -164,9 +183,16 @@ class TenantWorker:
         self._next_full = 0.0
         self._company: int | None = None
         self._last_lag: dict[str, Any] | None = None
-        self._published_next: str | None = None
+        #: the schedule: when the next cycle, full reconciliation and retry are due (on
+        #: ``monotonic``), read from the store before the first sync
+        self._scheduled = False
+        self._next_cycle = 0.0
+        self._retry_at = 0.0
+        self._saved: Schedule | None = None
+        #: stored times of those moments, by moment
+        self._times: dict[float, datetime] = {}
+        self.first_cycle_delay = first_cycle_delay
         self._polled: dict[str, str] = {}
-        self.exclusions = Exclusions(self.store, tenant.name)
         self.metrics.tenant_up.labels(tenant=self.name).set(0)
 
     # -- triggers ----------------------------------------------------------------------------
@@ -219,68 +245,176 @@ class TenantWorker:
     # -- the loop ----------------------------------------------------------------------------
 
     async def run(self, stopping: asyncio.Event) -> None:
-        """Sync until ``stopping`` is set; the sync in progress finishes its record first."""
+        """Sync until ``stopping`` is set; the sync in progress finishes its record first.
+
+        The schedule (next cycle, next full reconciliation, failures and backoff, pause) is
+        kept in the store after every change, and a worker that finds one there carries on
+        from it: a restarted ``run`` does not sync every tenant at once. Without one, the
+        first cycle comes after ``first_cycle_delay`` (the service spreads its tenants).
+
+        An unexpected failure (a defect, the state store refusing a write) is logged when it
+        happens and the tenant retried with the same backoff as a failing sync: never silently
+        dead.
+        """
         interval = float(self.tenant.sync_interval_seconds)
         poll = float(self.tenant.webcrm_poll_seconds)
-        now = self.monotonic()
-        next_cycle = now  # the first sync runs at start: catch up on what happened while down
-        next_poll = now + poll
-        self._next_full = now + self.settings.full_every
-        retry_at = 0.0
+        next_poll = self.monotonic() + poll
         stop_waiter = asyncio.ensure_future(stopping.wait())
         try:
             while not stopping.is_set():
-                now = self.monotonic()
-                if self.health in (RECONNECT, NOT_CONNECTED):
-                    wake_at = now + self.settings.pause_check
-                else:
-                    wake_at = max(min(next_cycle, next_poll), retry_at)
-                await self._publish_next(next_cycle)
-                if not self._wake.is_set():
-                    await self._sleep_until(wake_at, stop_waiter)
-                if stopping.is_set():
-                    break
-                now = self.monotonic()
-                if self.health in (RECONNECT, NOT_CONNECTED):
-                    if not await self._may_resume():
+                try:
+                    if not self._scheduled:
+                        await self._load_schedule()
+                        await self._open_at_start()
+                    now = self.monotonic()
+                    if self.health in (RECONNECT, NOT_CONNECTED):
+                        wake_at = now + self.settings.pause_check
+                    else:
+                        wake_at = max(min(self._next_cycle, next_poll), self._retry_at)
+                    await self._save_schedule()
+                    if not self._wake.is_set():
+                        await self._sleep_until(wake_at, stop_waiter)
+                    if stopping.is_set():
+                        break
+                    now = self.monotonic()
+                    if self.health in (RECONNECT, NOT_CONNECTED):
+                        if not await self._may_resume():
+                            continue
+                        self._next_cycle = now  # catch up at once
+                    if now < self._retry_at:
+                        continue  # backing off: triggers wait for the retry
+                    if now >= next_poll:
+                        next_poll = now + poll
+                        await self._poll()
+                    due = now >= self._next_cycle
+                    if not due and not self._wake.is_set():
                         continue
-                    next_cycle = now  # catch up at once
-                if now < retry_at:
-                    continue  # backing off: triggers wait for the retry
-                if now >= next_poll:
-                    next_poll = now + poll
-                    await self._poll()
-                due = now >= next_cycle
-                if not due and not self._wake.is_set():
-                    continue
-                if not due:
-                    await asyncio.sleep(self.settings.debounce)  # let a burst of changes land
-                mode = Mode.INCREMENTAL
-                if self.monotonic() >= self._next_full:
-                    mode = Mode.FULL
-                trigger = "cycle" if due else (self._triggers[0] if self._triggers else "trigger")
-                self._wake.clear()
-                self._triggers.clear()
-                ok = await self.sync(mode, trigger)
-                if due or mode is Mode.FULL:
-                    next_cycle = self.monotonic() + interval
-                if ok:
-                    retry_at = 0.0
-                elif self.health == FAILING:
-                    delay = min(
-                        self.settings.max_backoff,
-                        self.settings.first_backoff * 2 ** (self.failures - 1),
+                    if not due:
+                        await asyncio.sleep(self.settings.debounce)  # let a burst of changes land
+                    mode = Mode.INCREMENTAL
+                    if self.monotonic() >= self._next_full:
+                        mode = Mode.FULL
+                    trigger = (
+                        "cycle" if due else (self._triggers[0] if self._triggers else "trigger")
                     )
-                    retry_at = self.monotonic() + delay
-                    log.warning(
-                        "tenant sync failed; backing off",
-                        extra={"tenant": self.name, "retry_in": delay, "reason": self.reason},
-                    )
+                    self._wake.clear()
+                    self._triggers.clear()
+                    ok = await self.sync(mode, trigger)
+                    if due or mode is Mode.FULL:
+                        self._next_cycle = self.monotonic() + interval
+                    if ok:
+                        self._retry_at = 0.0
+                    elif self.health == FAILING:
+                        self._retry_at = self._back_off()
+                except Exception as error:
+                    log.exception("tenant worker failed", extra={"tenant": self.name})
+                    await self._fail(f"internal error: {type(error).__name__}: {error}")
+                    self._retry_at = self._back_off()
         except StopRequested:
             pass
         finally:
             stop_waiter.cancel()
             await self.close()
+
+    # -- the schedule in the store -------------------------------------------------------------
+
+    def _monotonic_of(self, at: datetime | None, default: float) -> float:
+        """A stored time on this worker's clock (``default`` when none is stored)."""
+        if at is None:
+            return default
+        monotonic = self.monotonic() + (at - datetime.now(UTC)).total_seconds()
+        self._times[monotonic] = at
+        return monotonic
+
+    def _time_of(self, monotonic: float) -> datetime:
+        """A time on this worker's clock as a time to store, to the second; the same each
+        time for the same moment (the two clocks drift apart by fractions of a second)."""
+        at = self._times.get(monotonic)
+        if at is None:
+            at = datetime.now(UTC) + timedelta(seconds=monotonic - self.monotonic())
+            at = self._times[monotonic] = at.replace(microsecond=0)
+        return at
+
+    async def _load_schedule(self) -> None:
+        """Carry on from the stored schedule, or start one."""
+        stored = await self.store.schedule(self.name) or Schedule()
+        now = self.monotonic()
+        self._next_cycle = self._monotonic_of(stored.next_cycle_at, now + self.first_cycle_delay)
+        self._next_full = self._monotonic_of(stored.next_full_at, now + self.settings.full_every)
+        self.failures = stored.failures
+        self._retry_at = 0.0 if stored.retry_at is None else self._monotonic_of(stored.retry_at, 0)
+        # The health the last sync left stands until the next one (``/healthz`` is not left
+        # "starting" until a cycle that may be an interval away).
+        health = await self.store.get(self.name, HEALTH) or {}
+        if health.get("state") in (OK, FAILING):
+            self.health, self.reason = health["state"], health.get("reason")
+            self.metrics.tenant_up.labels(tenant=self.name).set(1 if self.health == OK else 0)
+        # Only a tenant whose tokens ``connect`` renews can wait for new ones.
+        if stored.paused in (RECONNECT, NOT_CONNECTED) and self.vault is not None:
+            self.health, self.reason = stored.paused, stored.paused_reason
+            self._paused_version = stored.paused_tokens
+            log.info(
+                "tenant still paused",
+                extra={"tenant": self.name, "state": self.health, "reason": self.reason},
+            )
+        self._scheduled = True
+
+    async def _open_at_start(self) -> None:
+        """Open the clients before the first sync is due: the change feed subscribes with
+        them, and its catch-up sync is what follows a restart between two cycles."""
+        if self.health in (RECONNECT, NOT_CONNECTED):
+            return
+        try:
+            await self.open()
+        except (NotConnectedError, TokenKeyError) as error:
+            await self._pause(NOT_CONNECTED, str(error))
+
+    async def _save_schedule(self) -> None:
+        """Store the schedule when it changed."""
+        paused = self.health in (RECONNECT, NOT_CONNECTED)
+        schedule = Schedule(
+            next_cycle_at=self._time_of(self._next_cycle),
+            next_full_at=self._time_of(self._next_full),
+            failures=self.failures,
+            retry_at=self._time_of(self._retry_at) if self._retry_at > self.monotonic() else None,
+            paused=self.health if paused else None,
+            paused_by="run" if paused else None,
+            paused_reason=self.reason if paused else None,
+            paused_tokens=self._paused_version if paused else None,
+        )
+        self._times = {
+            moment: at
+            for moment, at in self._times.items()
+            if moment in (self._next_cycle, self._next_full, self._retry_at)
+        }
+        if schedule != self._saved:
+            await self.store.save_schedule(self.name, schedule)
+            self._saved = schedule
+
+    def _back_off(self) -> float:
+        """When a failing tenant is tried again: the wait doubles with each failure, capped."""
+        delay: float = min(
+            self.settings.max_backoff,
+            self.settings.first_backoff * 2.0 ** max(0, self.failures - 1),
+        )
+        log.warning(
+            "tenant sync failed; backing off",
+            extra={"tenant": self.name, "retry_in": delay, "reason": self.reason},
+        )
+        return self.monotonic() + delay
+
+    async def _fail(self, reason: str) -> None:
+        """Count an unexpected failure and show it in the health (if the store takes it)."""
+        self.failures += 1
+        self.health, self.reason = FAILING, reason
+        self.metrics.tenant_up.labels(tenant=self.name).set(0)
+        # The clients may be what broke: open them afresh for the retry.
+        with contextlib.suppress(Exception):
+            await self.close()
+        try:
+            await self.store.put(self.name, "health", {"state": FAILING, "reason": reason})
+        except Exception:
+            log.exception("tenant health not stored", extra={"tenant": self.name})
 
     async def _sleep_until(self, wake_at: float, stop_waiter: asyncio.Future[Any]) -> None:
         delay = max(0.0, wake_at - self.monotonic())
@@ -316,6 +450,7 @@ class TenantWorker:
             await stack.aclose()
             raise
         self._stack, self.clients = stack, clients
+        self._fresh_clients = True
         self._call_marks = {"webcrm": {}, "fortnox": {}}
         self.ready.set()
         return clients
@@ -371,50 +506,72 @@ class TenantWorker:
             StopRequested: the service is stopping; the record in hand was finished.
         """
         async with self.lock:
-            opening = self.clients is None
             try:
                 clients = await self.open()
             except (NotConnectedError, TokenKeyError) as error:
                 await self._pause(NOT_CONNECTED, str(error))
                 return False
-            if opening:
+            if self._fresh_clients:
+                # The first sync with these clients (opened at start or just now).
+                self._fresh_clients = False
                 await self._let_the_feed_join()
-            await self.exclusions.load()
-            started = self.monotonic()
-            # Every announcement so far is settled by this sync, written or not (an echo of the
-            # service's own write has nothing to write): forget them once it completes, so that
-            # neither they pile up nor a later change of the record is timed from them.
-            self._announced, self._fortnox_changes = self._fortnox_changes, {}
-            announced, feed = await self._feed_announced(mode, trigger)
-            completed = False
+            if not await self.store.claim(self.name, self.owner, LEASE_SECONDS):
+                log.info("tenant syncing in another process; skipped", extra={"tenant": self.name})
+                return False
+            renewing = asyncio.create_task(self._renew_lease())
             try:
-                run = await sync_tenant(
-                    self.tenant,
-                    self.state,
-                    clients.webcrm,
-                    clients.fortnox,
-                    mode=mode,
-                    progress=self._progress,
-                    now=clients.now,
-                    announced=announced,
-                    place=self.place,
-                )
-                completed = not run.stopped
-                if completed:
-                    await self.feed.settle(self.name, feed, listed=announced is None)
-            except StopRequested:
-                self.count_calls()
-                await self.exclusions.save()
-                log.info("tenant sync stopped between records", extra={"tenant": self.name})
-                raise
+                return await self._sync(clients, mode, trigger)
             finally:
-                # An incomplete sync leaves its announcements to the next one (earliest kept).
-                if not completed:
-                    self._fortnox_changes = {**self._fortnox_changes, **self._announced}
-                self._announced = {}
+                renewing.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await renewing
+                await self.store.release(self.name, self.owner)
+
+    async def _renew_lease(self) -> None:
+        """Keep the lease while the sync runs (a process that dies lets it run out)."""
+        while True:
+            await asyncio.sleep(LEASE_SECONDS / 3)
+            try:
+                await self.store.claim(self.name, self.owner, LEASE_SECONDS)
+            except Exception:
+                log.exception("tenant lease not renewed", extra={"tenant": self.name})
+
+    async def _sync(self, clients: TenantClients, mode: Mode, trigger: str) -> bool:
+        """:meth:`sync`, holding the lock and the lease."""
+        started = self.monotonic()
+        # Every announcement so far is settled by this sync, written or not (an echo of the
+        # service's own write has nothing to write): forget them once it completes, so that
+        # neither they pile up nor a later change of the record is timed from them.
+        self._announced, self._fortnox_changes = self._fortnox_changes, {}
+        announced, feed = await self._feed_announced(mode, trigger)
+        completed = False
+        try:
+            options = SyncOptions(
+                mode=mode,
+                trigger=trigger,
+                progress=self._progress,
+                now=clients.now,
+                announced=announced,
+                place=self.place,
+            )
+            run = await sync_tenant(
+                self.tenant, self.state, clients.webcrm, clients.fortnox, options
+            )
+            completed = not run.stopped
+            if completed:
+                await self.feed.settle(self.name, feed, listed=announced is None)
+        except StopRequested:
             self.count_calls()
-            self.syncs += 1
-            return await self._account(run, mode, trigger, self.monotonic() - started)
+            log.info("tenant sync stopped between records", extra={"tenant": self.name})
+            raise
+        finally:
+            # An incomplete sync leaves its announcements to the next one (earliest kept).
+            if not completed:
+                self._fortnox_changes = {**self._fortnox_changes, **self._announced}
+            self._announced = {}
+        self.count_calls()
+        self.syncs += 1
+        return await self._account(run, mode, trigger, self.monotonic() - started)
 
     async def _let_the_feed_join(self) -> None:
         """Clients just opened: give the change feed serving the tenant a moment to subscribe
@@ -432,9 +589,8 @@ class TenantWorker:
             raise StopRequested()
 
     def _observe(self, outcome: RecordOutcome) -> None:
-        """Excluded records and propagation lag of one outcome."""
+        """Propagation lag of one outcome."""
         action = outcome.action
-        self.exclusions.observe(outcome)
         if outcome.status is not RecordStatus.SYNCED or not action.writes:
             return
         # The announcements' times are Fortnox's; the clients' clock is the one that agrees.
@@ -455,7 +611,7 @@ class TenantWorker:
         self._last_lag = {"seconds": round(seconds, 3), "direction": direction, "at": _iso()}
 
     async def _account(self, run: TenantRun, mode: Mode, trigger: str, seconds: float) -> bool:
-        """Metrics and the status ``status`` shows, after a sync; true when it completed."""
+        """Metrics and health after a sync (its cycle is recorded); true when it completed."""
         counts: dict[str, dict[str, int]] = {}
         for result in run.results:
             counts[result.entity] = result.counts
@@ -468,38 +624,20 @@ class TenantWorker:
                 self.metrics.conflicts.labels(tenant=self.name, entity=result.entity).inc(conflicts)
         result_name = "stopped" if run.stopped else "completed"
         self.metrics.syncs.labels(tenant=self.name, trigger=trigger, result=result_name).inc()
-        values: dict[str, Any] = {
-            "last_cycle": {
-                "at": _iso(),
-                "mode": mode.value,
-                "trigger": trigger,
-                "status": result_name,
-                "seconds": round(seconds, 3),
-                "counts": counts,
-                "message": run.reason,
-            },
-        }
         if self._last_lag is not None:
-            values["lag"] = self._last_lag
+            await self.store.put(self.name, "lag", self._last_lag)
         if mode is Mode.FULL and not run.stopped:
             self._next_full = self.monotonic() + self.settings.full_every
-        if not run.stopped:
+        self.health, self.reason = health_after(run)
+        if self.health == OK:
             self.failures = 0
-            self.health, self.reason = OK, None
-            values["last_success_at"] = _iso()
             self.metrics.last_success.labels(tenant=self.name).set(time.time())
             self.metrics.tenant_up.labels(tenant=self.name).set(1)
-        elif isinstance(run.error, ReconnectNeeded):
-            values.update(await self._pause_values(RECONNECT, run.reason))
+        elif self.health == RECONNECT:
+            await self._pause(RECONNECT, run.reason)
         else:
             self.failures += 1
-            self.health, self.reason = FAILING, run.reason
             self.metrics.tenant_up.labels(tenant=self.name).set(0)
-            if isinstance(run.error, PermissionDenied):
-                self.reason = f"{run.reason} (see `webcrm-fortnox connect`)"
-        values["health"] = {"state": self.health, "reason": self.reason}
-        await self.store.put_many(self.name, values)
-        await self.exclusions.save()
         log.info(
             "tenant synced" if not run.stopped else "tenant sync stopped",
             extra={
@@ -515,16 +653,14 @@ class TenantWorker:
 
     # -- pause and resume --------------------------------------------------------------------
 
-    async def _pause_values(self, health: str, reason: str | None) -> dict[str, Any]:
+    async def _pause(self, health: str, reason: str | None) -> None:
+        """Pause the tenant until ``connect`` stores new credentials."""
         self.health, self.reason = health, reason
         self.metrics.tenant_up.labels(tenant=self.name).set(0)
         self._paused_version = None if self.vault is None else await self.vault.version(self.name)
         await self.close()
         log.warning("tenant paused", extra={"tenant": self.name, "state": health, "reason": reason})
-        return {"health": {"state": health, "reason": reason}}
-
-    async def _pause(self, health: str, reason: str) -> None:
-        await self.store.put_many(self.name, await self._pause_values(health, reason))
+        await self.store.put(self.name, "health", {"state": health, "reason": reason})
 
     async def _may_resume(self) -> bool:
         """Whether a paused tenant has new credentials (``connect`` ran meanwhile)."""
@@ -535,13 +671,6 @@ class TenantWorker:
         log.info("tenant resumes with new credentials", extra={"tenant": self.name})
         self.health, self.reason = STARTING, None
         return True
-
-    async def _publish_next(self, next_cycle: float) -> None:
-        at = datetime.now(UTC).timestamp() + max(0.0, next_cycle - self.monotonic())
-        value = datetime.fromtimestamp(at, UTC).isoformat(timespec="seconds")
-        if value != self._published_next:
-            self._published_next = value
-            await self.store.put(self.name, "next_cycle_at", value)
 
 
 def _iso() -> str:

@@ -16,6 +16,8 @@ MIGRATIONS = Path(__file__).parent / "migrations"
 # An arbitrary constant: the advisory lock that keeps two processes from migrating at once.
 _MIGRATION_LOCK = 0x57464E58
 _SCHEMA_NAME = re.compile(r"^[a-z_][a-z0-9_]{0,62}$")
+#: How long a SQLite writer waits for another process's write lock before giving up.
+SQLITE_BUSY_TIMEOUT_MS = 10_000
 
 
 class StoreUrlError(ValueError):
@@ -67,10 +69,11 @@ def create_engine(url: str, *, schema: str | None = None) -> AsyncEngine:
 
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     # WAL lets readers go on while a record's outcome commits; busy_timeout makes a second
-    # process wait for the lock instead of failing at once.
+    # process wait for the lock instead of failing at once (writers of this process queue in
+    # :class:`webcrm_fortnox.store.sql.Writer` instead).
     cursor = dbapi_connection.cursor()
     cursor.execute("PRAGMA journal_mode=WAL")
-    cursor.execute("PRAGMA busy_timeout=10000")
+    cursor.execute(f"PRAGMA busy_timeout={int(SQLITE_BUSY_TIMEOUT_MS)}")
     cursor.close()
 
 

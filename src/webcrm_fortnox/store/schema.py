@@ -293,3 +293,60 @@ rate_windows = sa.Table(
     sa.Column("times", JsonValue, nullable=False),
     sa.Column("updated_at", UtcDateTime, nullable=False),
 )
+
+# The runtime's state: cycles, excluded records, each tenant's schedule (migration 0009).
+
+cycles = sa.Table(
+    "cycles",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    _tenant(),
+    # what started it: "cycle" (scheduled), a trigger ("fortnox feed", …), "once", "retry"
+    sa.Column("trigger", sa.String(50), nullable=False),
+    sa.Column("mode", sa.String(20), nullable=False),
+    # running, completed (some records may have failed), stopped
+    sa.Column("status", sa.String(20), nullable=False),
+    sa.Column("started_at", UtcDateTime, nullable=False),
+    sa.Column("finished_at", UtcDateTime, nullable=True),
+    # per entity, records by outcome
+    sa.Column("counts", JsonValue, nullable=False),
+    sa.Column("message", sa.Text, nullable=True),
+    sa.Index("ix_cycles_tenant", "tenant", "id"),
+)
+
+excluded_records = sa.Table(
+    "excluded_records",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    _tenant(),
+    sa.Column("entity", sa.String(50), nullable=False),
+    # either side may be missing (an organisation excluded before it was ever linked)
+    sa.Column("webcrm_id", sa.String(100), nullable=True),
+    sa.Column("fortnox_id", sa.String(100), nullable=True),
+    sa.Column("reason", sa.Text, nullable=True),
+    sa.Column("updated_at", UtcDateTime, nullable=False),
+    sa.Index("ix_excluded_records_webcrm", "tenant", "entity", "webcrm_id"),
+    sa.Index("ix_excluded_records_fortnox", "tenant", "entity", "fortnox_id"),
+)
+
+tenant_schedules = sa.Table(
+    "tenant_schedules",
+    metadata,
+    _tenant(),
+    sa.Column("next_cycle_at", UtcDateTime, nullable=True),
+    sa.Column("next_full_at", UtcDateTime, nullable=True),
+    # failing syncs in a row, and when the backoff lets the next one run
+    sa.Column("failures", sa.Integer, nullable=False, server_default="0"),
+    sa.Column("retry_at", UtcDateTime, nullable=True),
+    # paused: the tenant's state while paused ("reconnect needed", …), who paused it and why
+    sa.Column("paused", sa.String(30), nullable=True),
+    sa.Column("paused_by", sa.String(100), nullable=True),
+    sa.Column("paused_reason", sa.Text, nullable=True),
+    # the stored tokens' version when it paused: new tokens (``connect``) resume it
+    sa.Column("paused_tokens", sa.String(100), nullable=True),
+    # the process syncing the tenant, until when (renewed while it syncs): one at a time
+    sa.Column("lease_owner", sa.String(200), nullable=True),
+    sa.Column("lease_until", UtcDateTime, nullable=True),
+    sa.Column("updated_at", UtcDateTime, nullable=False),
+    sa.PrimaryKeyConstraint("tenant", name="pk_tenant_schedules"),
+)

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
+from contextlib import AbstractAsyncContextManager
+from dataclasses import dataclass, fields
 from datetime import UTC, datetime
 from typing import Any
 
@@ -27,12 +29,66 @@ from webcrm_fortnox.engine.ports import (
 )
 from webcrm_fortnox.store import schema as t
 from webcrm_fortnox.store.database import create_engine, migrate
+from webcrm_fortnox.store.sql import Writer, upsert
 
 Clock = Callable[[], datetime]
 
 
 def _utcnow() -> datetime:
     return datetime.now(UTC)
+
+
+#: A cycle that has not ended (it runs, or its process ended without recording the end).
+RUNNING = "running"
+#: The ``service_state`` key of a tenant's health.
+HEALTH = "health"
+
+
+@dataclass(frozen=True)
+class CycleRecord:
+    """One sync of a tenant (every entity), as the store keeps it.
+
+    Attributes:
+        id: its id, increasing with time.
+        trigger: what started it (``cycle``, ``fortnox feed``, ``once``, ``retry``, …).
+        mode: ``incremental``, ``full`` or ``retry``.
+        status: ``running``, ``completed`` (records may have failed) or ``stopped``.
+        started_at: when it started.
+        finished_at: when it ended (``None`` while running).
+        counts: per entity, records by outcome.
+        message: why it stopped, when it did.
+    """
+
+    id: int
+    trigger: str
+    mode: str
+    status: str
+    started_at: datetime
+    finished_at: datetime | None
+    counts: Mapping[str, Mapping[str, int]]
+    message: str | None
+
+
+@dataclass(frozen=True)
+class ExclusionChange:
+    """A record found excluded by configuration (with why), or found otherwise (no longer).
+
+    Attributes:
+        entity: its entity.
+        webcrm_id: its webCRM id, when known.
+        fortnox_id: its Fortnox id, when known.
+        excluded: whether it is excluded now.
+        reason: why, when it is.
+    """
+
+    entity: str
+    webcrm_id: str | None
+    fortnox_id: str | None
+    excluded: bool
+    reason: str | None = None
+
+
+_CYCLE_FIELDS = tuple(field.name for field in fields(CycleRecord))
 
 
 class StateDatabase:
@@ -45,6 +101,12 @@ class StateDatabase:
     def __init__(self, engine: AsyncEngine, *, clock: Clock = _utcnow) -> None:
         self.engine = engine
         self.clock = clock
+        self._writer = Writer(engine)
+
+    def begin(self) -> AbstractAsyncContextManager[AsyncConnection]:
+        """A transaction that writes (one at a time in this process on SQLite); commits on
+        leaving, rolls back on an error."""
+        return self._writer.begin()
 
     @classmethod
     async def open(
@@ -196,7 +258,7 @@ class TenantState:
     ) -> Link:
         now = self._now()
         mine = (t.links.c.tenant == self.tenant) & (t.links.c.entity == entity)
-        async with self.db.engine.begin() as conn:
+        async with self.db.begin() as conn:
             # A record is linked to at most one partner: an older pairing of either id goes.
             await conn.execute(
                 sa.delete(t.links).where(
@@ -205,22 +267,10 @@ class TenantState:
                     | ((t.links.c.fortnox_id == fortnox_id) & (t.links.c.webcrm_id != webcrm_id)),
                 )
             )
-            values = {"base": dict(base), "updated_at": now, "held": held}
-            updated = await conn.execute(
-                sa.update(t.links)
-                .where(mine, t.links.c.webcrm_id == webcrm_id, t.links.c.fortnox_id == fortnox_id)
-                .values(**values)
-            )
-            if updated.rowcount == 0:
-                await conn.execute(
-                    sa.insert(t.links).values(
-                        tenant=self.tenant,
-                        entity=entity,
-                        webcrm_id=webcrm_id,
-                        fortnox_id=fortnox_id,
-                        **values,
-                    )
-                )
+            # With those gone, a row of this webCRM id can only be this very pair.
+            keys = {"tenant": self.tenant, "entity": entity, "webcrm_id": webcrm_id}
+            values = {"fortnox_id": fortnox_id, "base": dict(base), "updated_at": now, "held": held}
+            await conn.execute(upsert(conn.dialect.name, t.links, keys, values))
             row = (
                 await conn.execute(sa.select(t.links).where(mine, t.links.c.webcrm_id == webcrm_id))
             ).one()
@@ -234,7 +284,7 @@ class TenantState:
         return link
 
     async def hold_link(self, entity: str, link_id: int) -> None:
-        async with self.db.engine.begin() as conn:
+        async with self.db.begin() as conn:
             await conn.execute(
                 sa.update(t.links)
                 .where(
@@ -247,7 +297,7 @@ class TenantState:
 
     async def unlink(self, entity: str, link_id: int) -> None:
         now = self._now()
-        async with self.db.engine.begin() as conn:
+        async with self.db.begin() as conn:
             await conn.execute(
                 sa.delete(t.links).where(
                     t.links.c.tenant == self.tenant,
@@ -278,26 +328,13 @@ class TenantState:
         return value
 
     async def set_cursor(self, system: System, entity: str, value: str | None) -> None:
-        now = self._now()
-        where = (
-            (t.cursors.c.tenant == self.tenant)
-            & (t.cursors.c.system == system)
-            & (t.cursors.c.entity == entity)
-        )
-        async with self.db.engine.begin() as conn:
-            updated = await conn.execute(
-                sa.update(t.cursors).where(where).values(value=value, updated_at=now)
-            )
-            if updated.rowcount == 0:
-                await conn.execute(
-                    sa.insert(t.cursors).values(
-                        tenant=self.tenant,
-                        system=system,
-                        entity=entity,
-                        value=value,
-                        updated_at=now,
-                    )
+        keys = {"tenant": self.tenant, "system": system, "entity": entity}
+        async with self.db.begin() as conn:
+            await conn.execute(
+                upsert(
+                    conn.dialect.name, t.cursors, keys, {"value": value, "updated_at": self._now()}
                 )
+            )
 
     # intents ----------------------------------------------------------------------------------
 
@@ -305,7 +342,7 @@ class TenantState:
         self, entity: str, target: System, key: str, source_id: str, payload: Mapping[str, Any]
     ) -> Intent:
         now = self._now()
-        async with self.db.engine.begin() as conn:
+        async with self.db.begin() as conn:
             result = await conn.execute(
                 sa.insert(t.intents).values(
                     tenant=self.tenant,
@@ -344,7 +381,7 @@ class TenantState:
             return [_intent(row) for row in await conn.execute(query)]
 
     async def finish_intent(self, intent_id: int, state: IntentState) -> None:
-        async with self.db.engine.begin() as conn:
+        async with self.db.begin() as conn:
             await self._finish_intent(conn, intent_id, state, self._now())
 
     async def _finish_intent(
@@ -370,7 +407,7 @@ class TenantState:
             "name": report.name,
         }
         where = self._error_where(report.entity, report.system, report.record_id)
-        async with self.db.engine.begin() as conn:
+        async with self.db.begin() as conn:
             row = (await conn.execute(sa.select(t.record_errors).where(where))).first()
             if row is None:
                 result = await conn.execute(
@@ -411,7 +448,7 @@ class TenantState:
             return [_error(row) for row in await conn.execute(query.order_by(t.record_errors.c.id))]
 
     async def resolve_errors(self, entity: str, system: System, record_id: str) -> None:
-        async with self.db.engine.begin() as conn:
+        async with self.db.begin() as conn:
             await self._resolve_errors(conn, entity, system, record_id, self._now())
 
     def _error_where(self, entity: str, system: str, record_id: str) -> sa.ColumnElement[bool]:
@@ -437,7 +474,7 @@ class TenantState:
     async def add_conflicts(
         self, entity: str, link: Link, conflicts: Sequence[ConflictReport]
     ) -> None:
-        async with self.db.engine.begin() as conn:
+        async with self.db.begin() as conn:
             await self._insert_conflicts(conn, entity, link, conflicts, self._now())
 
     async def _insert_conflicts(
@@ -486,7 +523,7 @@ class TenantState:
             return [_conflict(row) for row in rows]
 
     async def resolve_conflict(self, conflict_id: int, resolution: System) -> None:
-        async with self.db.engine.begin() as conn:
+        async with self.db.begin() as conn:
             await conn.execute(
                 sa.update(t.conflicts)
                 .where(t.conflicts.c.tenant == self.tenant, t.conflicts.c.id == conflict_id)
@@ -498,23 +535,19 @@ class TenantState:
     async def save_match_decision(
         self, entity: str, webcrm_id: str, fortnox_id: str, verdict: MatchVerdict, key: str
     ) -> None:
-        pair = sa.and_(
-            t.match_decisions.c.tenant == self.tenant,
-            t.match_decisions.c.entity == entity,
-            t.match_decisions.c.webcrm_id == webcrm_id,
-            t.match_decisions.c.fortnox_id == fortnox_id,
-        )
-        async with self.db.engine.begin() as conn:
-            await conn.execute(sa.delete(t.match_decisions).where(pair))
+        pair = {
+            "tenant": self.tenant,
+            "entity": entity,
+            "webcrm_id": webcrm_id,
+            "fortnox_id": fortnox_id,
+        }
+        async with self.db.begin() as conn:
             await conn.execute(
-                sa.insert(t.match_decisions).values(
-                    tenant=self.tenant,
-                    entity=entity,
-                    webcrm_id=webcrm_id,
-                    fortnox_id=fortnox_id,
-                    verdict=verdict.value,
-                    key=key,
-                    decided_at=self._now(),
+                upsert(
+                    conn.dialect.name,
+                    t.match_decisions,
+                    pair,
+                    {"verdict": verdict.value, "key": key, "decided_at": self._now()},
                 )
             )
 
@@ -539,7 +572,7 @@ class TenantState:
     # run log ----------------------------------------------------------------------------------
 
     async def start_run(self, mode: str, entity: str | None = None) -> int:
-        async with self.db.engine.begin() as conn:
+        async with self.db.begin() as conn:
             result = await conn.execute(
                 sa.insert(t.runs).values(
                     tenant=self.tenant,
@@ -555,7 +588,7 @@ class TenantState:
     async def finish_run(
         self, run_id: int, status: str, counts: Mapping[str, int], message: str | None = None
     ) -> None:
-        async with self.db.engine.begin() as conn:
+        async with self.db.begin() as conn:
             await conn.execute(
                 sa.update(t.runs)
                 .where(t.runs.c.tenant == self.tenant, t.runs.c.id == run_id)
@@ -585,3 +618,106 @@ class TenantState:
                 )
                 for row in await conn.execute(query)
             ]
+
+    # cycles -----------------------------------------------------------------------------------
+
+    async def start_cycle(self, trigger: str, mode: str) -> int:
+        """Record the start of one sync of the tenant (all its entities); returns its id."""
+        async with self.db.begin() as conn:
+            result = await conn.execute(
+                sa.insert(t.cycles).values(
+                    tenant=self.tenant,
+                    trigger=trigger,
+                    mode=mode,
+                    status=RUNNING,
+                    started_at=self._now(),
+                    counts={},
+                )
+            )
+            return _new_id(result)
+
+    async def finish_cycle(
+        self,
+        cycle_id: int,
+        status: str,
+        counts: Mapping[str, Mapping[str, int]],
+        message: str | None,
+        health: Mapping[str, str | None] | None,
+    ) -> None:
+        """Record how a cycle ended and, unless ``health`` is ``None``, the tenant's health
+        after it, in one transaction."""
+        now = self._now()
+        async with self.db.begin() as conn:
+            await conn.execute(
+                sa.update(t.cycles)
+                .where(t.cycles.c.tenant == self.tenant, t.cycles.c.id == cycle_id)
+                .values(
+                    status=status,
+                    finished_at=now,
+                    counts={entity: dict(n) for entity, n in counts.items()},
+                    message=message,
+                )
+            )
+            if health is not None:
+                keys = {"tenant": self.tenant, "key": HEALTH}
+                values = {"value": dict(health), "updated_at": now}
+                await conn.execute(upsert(conn.dialect.name, t.service_state, keys, values))
+
+    async def cycles(
+        self, limit: int = 20, *, status: str | None = None, ended: bool = False
+    ) -> list[CycleRecord]:
+        """The tenant's newest cycles, newest first.
+
+        Args:
+            limit: how many at most.
+            status: only those with this status (``running``: those not ended).
+            ended: only those that ended.
+        """
+        query = sa.select(t.cycles).where(t.cycles.c.tenant == self.tenant)
+        if status is not None:
+            query = query.where(t.cycles.c.status == status)
+        if ended:
+            query = query.where(t.cycles.c.status != RUNNING)
+        query = query.order_by(t.cycles.c.id.desc()).limit(limit)
+        async with self.db.engine.connect() as conn:
+            return [
+                CycleRecord(**{name: row._mapping[name] for name in _CYCLE_FIELDS})
+                for row in await conn.execute(query)
+            ]
+
+    # excluded records -------------------------------------------------------------------------
+
+    async def record_exclusions(self, changes: Sequence[ExclusionChange]) -> None:
+        """Apply ``changes`` in order, in one transaction: a record found is first dropped by
+        either of its ids (it may have been excluded under one alone), then kept if excluded."""
+        if not changes:
+            return
+        now = self._now()
+        rows = t.excluded_records.c
+        async with self.db.begin() as conn:
+            for change in changes:
+                same = [
+                    column == record_id
+                    for column, record_id in (
+                        (rows.webcrm_id, change.webcrm_id),
+                        (rows.fortnox_id, change.fortnox_id),
+                    )
+                    if record_id
+                ]
+                if same:
+                    await conn.execute(
+                        sa.delete(t.excluded_records).where(
+                            rows.tenant == self.tenant, rows.entity == change.entity, sa.or_(*same)
+                        )
+                    )
+                if change.excluded:
+                    await conn.execute(
+                        sa.insert(t.excluded_records).values(
+                            tenant=self.tenant,
+                            entity=change.entity,
+                            webcrm_id=change.webcrm_id,
+                            fortnox_id=change.fortnox_id,
+                            reason=change.reason,
+                            updated_at=now,
+                        )
+                    )
