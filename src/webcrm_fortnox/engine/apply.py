@@ -381,19 +381,16 @@ class Applier:
             return self._outcome(action, RecordStatus.UNLINKED, detail)
         # A create cut short (the process killed between a delivery and its lines) left the
         # record without part of what was sent: finish it, rather than take the gaps for edits
-        # made there and carry them back. Only empty fields: a value there may be a person's
-        # edit made since, and is merged like any other.
-        unfinished = {
-            name: value
+        # made there and carry them back. Only empty fields or the first of the lines: another
+        # value there is a person's edit made since, and is merged like any other.
+        finishing = [
+            FieldChange(intent.target, name, found.fields[name], value)
             for name, value in intent.payload.items()
             if name in found.fields and _cut_short(found.fields[name], value)
-        }
-        if unfinished:
-            try:
-                found = await self.sources[intent.target].update(found.id, unfinished, found)
-            except ApiError as error:
-                raise _WriteFailed(intent.target, error) from error
-        return await self._adopt(action, record, found, intent.payload, intent.id)
+        ]
+        return await self._adopt(
+            action, record, found, intent.payload, intent.id, finishing=finishing
+        )
 
     async def _still_settling(
         self, action: Action, source: System, intent: Intent
@@ -428,6 +425,7 @@ class Applier:
         intent_id: int | None,
         *,
         queue: bool = False,
+        finishing: Sequence[FieldChange] = (),
     ) -> RecordOutcome:
         """Link ``record`` with the record created from it, writing back what the target set.
 
@@ -435,12 +433,29 @@ class Applier:
         normalised (e.g. a Fortnox customer number) flows back to the source at once, and a
         second run sees nothing new. With ``queue``, a write-back to the source alone is
         queued (see :mod:`~webcrm_fortnox.engine.writeback`) once the pair is linked.
+
+        ``finishing`` completes a create cut short: the created record is merged as it will be
+        once they are written, and they are written with the merge's changes. A value they
+        replace that is not blank (no lines, or only the first ones) may as well be a person's
+        removal made since the create landed, so it is recorded as a conflict, stored with the
+        link before anything is written.
         """
         source = action.source
         assert source is not None
+        finished = {change.field: change.new for change in finishing}
+        created = replace(created, fields={**created.fields, **finished})
         records: dict[System, SourceRecord] = {source: record, other_system(source): created}
         result = merge(self.spec.rules, sent, records["webcrm"], records["fortnox"])
-        changes = tuple(c for s in SYSTEMS for c in result.writes[s].values())
+        # The merge's own changes come last: a source edited since the create wins over what
+        # was sent.
+        changes = (*finishing, *(c for s in SYSTEMS for c in result.writes[s].values()))
+        conflicts = [
+            *(self._overwritten(change) for change in finishing if change.old not in (None, "")),
+            *result.conflicts,
+        ]
+        # Until the finishing writes are done, the base holds what the record held: a run after
+        # a crash sees the sent values as the source's, and writes them again.
+        old_base = None if sent is None else {**sent, **{c.field: c.old for c in finishing}}
         # A failure from here on is the pair's: the error names the record whose value failed.
         paired = replace(action, webcrm_id=records["webcrm"].id, fortnox_id=records["fortnox"].id)
         if queue and intent_id is not None and changes and {c.system for c in changes} == {source}:
@@ -452,13 +467,11 @@ class Applier:
                 _partial(result.base, sent, {source: written}, {source}),
                 intent_id=intent_id,
             )
-            self.writebacks.put(
-                WriteBack(paired, source, records, written, result.base, result.conflicts)
-            )
+            self.writebacks.put(WriteBack(paired, source, records, written, result.base, conflicts))
         else:
             try:
                 await self._settle(
-                    records, changes, result.base, sent, result.conflicts, intent_id=intent_id
+                    records, changes, result.base, old_base, conflicts, intent_id=intent_id
                 )
             except _WriteFailed as failed:
                 if isinstance(failed.error, STOPPING):
@@ -469,6 +482,16 @@ class Applier:
             RecordStatus.SYNCED,
             webcrm_id=records["webcrm"].id,
             fortnox_id=records["fortnox"].id,
+        )
+
+    def _overwritten(self, change: FieldChange) -> ConflictReport:
+        """The conflict recording that finishing a create replaces ``change.old`` in its
+        system with what was sent, which both sides then hold."""
+        values = {change.system: change.old, other_system(change.system): change.new}
+        policy = self.spec.rules[change.field].policy
+        winner = other_system(change.system)
+        return ConflictReport(
+            change.field, values["webcrm"], values["fortnox"], None, policy, winner
         )
 
     async def _settle(
