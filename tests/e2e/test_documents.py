@@ -223,6 +223,53 @@ async def test_a_change_to_a_booked_invoice_is_locked_and_not_sent(
     assert error.kind is ErrorKind.LOCKED
 
 
+async def test_a_change_to_an_order_whose_invoice_is_booked_is_locked_and_not_sent(
+    env: Systems, db: StateDatabase
+) -> None:
+    config = tenant()  # the default: a delivery becomes an order
+    assert config.delivery_target == "order"
+    organisation = await env.organisation(OrganisationName="Acme AB")
+    await env.sync(config, db)
+    sale = await delivery(
+        env, organisation, [{"QuotationLineMemo": "Service", "QuotationLineQuantity": 2,
+                             "QuotationLinePrice": 150}]
+    )  # fmt: skip
+    env.clock.advance(60)
+    await env.sync(config, db)
+    [order] = [o async for o in env.fortnox.orders.iterate()]
+    number = str(order.document_number)
+    invoice = await env.fortnox.orders.create_invoice(number)
+    await env.fortnox.invoices.bookkeep(str(invoice.document_number))
+    env.clock.advance(60)
+    await env.sync(config, db)
+    assert (await env.webcrm.get_delivery(sale)).custom(4) == "Yes"
+    rows = await order_rows(env, number)
+
+    [line] = [line async for line in env.webcrm.quotation_lines_of_delivery(sale)]
+    await env.webcrm.update_quotation_line(line.id, {"QuotationLineQuantity": 5})
+    await env.webcrm.update_delivery(sale, {"DeliveryOrderDate": "2026-03-09T00:00:00"})
+    await env.reset_stats()
+    env.clock.advance(60)
+
+    run = await env.sync(config, db)
+
+    assert run.exit_code == 3
+    [outcome] = documents(run).outcomes
+    assert outcome.status is RecordStatus.LOCKED
+    whose = f"invoice {invoice.document_number} of order {number} is booked"
+    assert outcome.detail is not None and whose in outcome.detail
+    assert (await env.writes())["fortnox"] == 0
+    assert await order_rows(env, number) == rows == [(None, "Service", 2, 150)]
+    assert str((await env.fortnox.orders.get(number)).order_date) == "2026-03-02"
+    kept = await env.webcrm.get_delivery(sale)
+    assert kept.order_date is not None and kept.order_date.date().isoformat() == "2026-03-09"
+    [edited] = [line async for line in env.webcrm.quotation_lines_of_delivery(sale)]
+    assert edited.quantity == 5  # both changes stay in webCRM
+    [error] = await db.tenant(config.name).open_errors("document")
+    assert error.kind is ErrorKind.LOCKED
+    assert whose in error.reason
+
+
 async def test_an_invoice_made_in_fortnox_becomes_a_completed_delivery(
     env: Systems, db: StateDatabase
 ) -> None:
