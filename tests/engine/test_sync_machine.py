@@ -88,6 +88,10 @@ class SyncMachine(RuleBasedStateMachine):
     @rule(data=st.data(), value=VALUES, name=st.sampled_from(EDITABLE))
     def edit(self, data: st.DataObject, value: Any, name: str) -> None:
         system, record_id = self._pick(data)
+        self.edit_record(system, record_id, name, value)
+
+    def edit_record(self, system: System, record_id: str, name: str, value: Any) -> None:
+        """A person writes ``value`` into one field of a record."""
         if self._system(system).fields_of(record_id)[name] == value:
             return  # writing the same value again is no change
         self._system(system).edit(record_id, **{name: value})
