@@ -38,6 +38,8 @@ SPEC = customer_spec()
 SETTLED = timedelta(0)
 EDITABLE = ("name", "phone", "city", "email")  # "number" is Fortnox's own: not edited by people
 VALUES = st.sampled_from(["Acme", "Beta", "Lund", "Umeå", "08-1", "a@x.se", "", None])
+#: values people write on both sides of a pair at once (blanks never conflict: they are held)
+CONFLICTING = ["Acme", "Beta", "Lund", "Umeå", "08-1", "a@x.se"]
 TYPES = st.sampled_from(["Customer", "Private Customer", "Prospect", None])
 _tenants = itertools.count()
 #: how long after it was sent a create whose answer was lost lands: within the wait
@@ -57,9 +59,21 @@ class SyncMachine(RuleBasedStateMachine):
         # (system, record id, field) → (the value a person last wrote, when), not yet checked
         self.edits: dict[tuple[System, str, str], tuple[Any, int]] = {}
         self.steps = itertools.count()
+        #: (link id, field) changed on both sides → (webCRM id, Fortnox id, conflicts before)
+        self.two_sided: dict[tuple[int, str], tuple[str, str, int]] = {}
 
     def _system(self, system: System) -> FakeSystem:
         return self.systems.sources[system]
+
+    def _conflicts_of(self, link_id: int, name: str) -> int:
+        return len([c for c in self._conflicts() if (c.link_id, c.report.field) == (link_id, name)])
+
+    def _forget_conflict(self, system: System, record_id: str, name: str | None = None) -> None:
+        """A later edit (or a deletion, a Type change) may undo a two-sided change."""
+        for (link_id, field), pair in list(self.two_sided.items()):
+            mine = pair[0] if system == "webcrm" else pair[1]
+            if mine == record_id and name in (None, field):
+                del self.two_sided[link_id, field]
 
     def _sync(self, mode: Mode = Mode.INCREMENTAL) -> RunResult:
         result = self.loop.run_until_complete(
@@ -68,6 +82,7 @@ class SyncMachine(RuleBasedStateMachine):
         assert result.status is RunStatus.COMPLETED, result.message
         if mode is not Mode.RETRY:  # a retry looks at failed records only
             self._check_no_update_lost()
+            self._check_conflicts_recorded()
         return result
 
     def _timing(self) -> dict[str, Any]:
@@ -96,18 +111,51 @@ class SyncMachine(RuleBasedStateMachine):
             return  # writing the same value again is no change
         self._system(system).edit(record_id, **{name: value})
         self.edits[system, record_id, name] = (value, next(self.steps))
+        self._forget_conflict(system, record_id, name)
+
+    @precondition(lambda self: self._links())
+    @rule(data=st.data(), name=st.sampled_from(EDITABLE))
+    def edit_both_sides(self, data: st.DataObject, name: str) -> None:
+        """Both sides change one field of a pair to different values before the next sync: a
+        conflict, which must be recorded however its policy settles it."""
+        webcrm, fortnox = self.systems.webcrm.rows, self.systems.fortnox.rows
+        pairs = [
+            link
+            for link in self._links()
+            if link.webcrm_id in webcrm
+            and link.fortnox_id in fortnox
+            and webcrm[link.webcrm_id].type in SYNC_TYPES
+        ]
+        if not pairs:
+            return
+        link = data.draw(st.sampled_from(sorted(pairs, key=lambda link: link.id)))
+        taken = {
+            link.base.get(name),
+            webcrm[link.webcrm_id].fields[name],
+            fortnox[link.fortnox_id].fields[name],
+        }
+        free = [value for value in CONFLICTING if value not in taken]
+        if len(free) < 2:
+            return
+        values = data.draw(st.permutations(free)).copy()
+        recorded = self._conflicts_of(link.id, name)
+        self.edit_record("webcrm", link.webcrm_id, name, values[0])
+        self.edit_record("fortnox", link.fortnox_id, name, values[1])
+        self.two_sided[link.id, name] = (link.webcrm_id, link.fortnox_id, recorded)
 
     @precondition(lambda self: self.systems.webcrm.rows or self.systems.fortnox.rows)
     @rule(data=st.data())
     def delete(self, data: st.DataObject) -> None:
         system, record_id = self._pick(data)
         self._system(system).delete(record_id)
+        self._forget_conflict(system, record_id)
 
     @precondition(lambda self: self.systems.webcrm.rows)
     @rule(data=st.data(), type=TYPES)
     def change_type(self, data: st.DataObject, type: str | None) -> None:
         record_id = data.draw(st.sampled_from(sorted(self.systems.webcrm.rows)))
         self.systems.webcrm.set_type(record_id, type)
+        self._forget_conflict("webcrm", record_id)
 
     @rule(system=st.sampled_from(["webcrm", "fortnox"]))
     def lose_next_create_answer(self, system: System) -> None:
@@ -183,6 +231,14 @@ class SyncMachine(RuleBasedStateMachine):
                 and value in (c.report.webcrm_value, c.report.fortnox_value)
             ]
             assert recorded, f"{system} {record_id}.{name} = {value!r} was lost without a trace"
+
+    def _check_conflicts_recorded(self) -> None:
+        """Every two-sided change left a conflict record, whichever side its policy chose."""
+        for (link_id, name), (webcrm_id, _, before) in list(self.two_sided.items()):
+            del self.two_sided[link_id, name]
+            assert self._conflicts_of(link_id, name) > before, (
+                f"webCRM {webcrm_id} and its partner both changed {name}: no conflict recorded"
+            )
 
     def _check_agreement(self) -> None:
         open_conflicts = {
