@@ -183,10 +183,8 @@ async def test_invoice_mode_makes_an_invoice_of_the_delivery(
     assert shown.custom(4) == "No"
 
 
-async def test_a_change_to_a_booked_invoice_is_locked_and_not_sent(
-    env: Systems, db: StateDatabase
-) -> None:
-    config = tenant(delivery_target="invoice")
+async def synced_sale_of_service(env: Systems, config: TenantConfig, db: StateDatabase) -> int:
+    """A customer's delivery of two hours of service at 150, synced to Fortnox; its id."""
     organisation = await env.organisation(OrganisationName="Acme AB")
     await env.sync(config, db)
     sale = await delivery(
@@ -195,6 +193,27 @@ async def test_a_change_to_a_booked_invoice_is_locked_and_not_sent(
     )  # fmt: skip
     env.clock.advance(60)
     await env.sync(config, db)
+    return sale
+
+
+async def sync_after_edit(
+    env: Systems, config: TenantConfig, db: StateDatabase, sale: int, saved: dict[str, Any]
+) -> TenantRun:
+    """A person sets the quantity of the delivery's line to 5 and saves the delivery with
+    ``saved``; the next sync, with the emulators' statistics counted from just before it."""
+    [line] = [line async for line in env.webcrm.quotation_lines_of_delivery(sale)]
+    await env.webcrm.update_quotation_line(line.id, {"QuotationLineQuantity": 5})
+    await env.webcrm.update_delivery(sale, saved)
+    await env.reset_stats()
+    env.clock.advance(60)
+    return await env.sync(config, db)
+
+
+async def test_a_change_to_a_booked_invoice_is_locked_and_not_sent(
+    env: Systems, db: StateDatabase
+) -> None:
+    config = tenant(delivery_target="invoice")
+    sale = await synced_sale_of_service(env, config, db)
     [listed] = [i async for i in env.fortnox.invoices.iterate()]
     number = str(listed.document_number)
     await env.fortnox.invoices.bookkeep(number)
@@ -202,13 +221,7 @@ async def test_a_change_to_a_booked_invoice_is_locked_and_not_sent(
     await env.sync(config, db)
     assert (await env.webcrm.get_delivery(sale)).custom(4) == "Yes"
 
-    [line] = [line async for line in env.webcrm.quotation_lines_of_delivery(sale)]
-    await env.webcrm.update_quotation_line(line.id, {"QuotationLineQuantity": 5})
-    await env.webcrm.update_delivery(sale, {"DeliveryNote": "more hours"})  # saved by a person
-    await env.reset_stats()
-    env.clock.advance(60)
-
-    run = await env.sync(config, db)
+    run = await sync_after_edit(env, config, db, sale, {"DeliveryNote": "more hours"})
 
     assert run.exit_code == 3
     [outcome] = documents(run).outcomes
@@ -228,14 +241,7 @@ async def test_a_change_to_an_order_whose_invoice_is_booked_is_locked_and_not_se
 ) -> None:
     config = tenant()  # the default: a delivery becomes an order
     assert config.delivery_target == "order"
-    organisation = await env.organisation(OrganisationName="Acme AB")
-    await env.sync(config, db)
-    sale = await delivery(
-        env, organisation, [{"QuotationLineMemo": "Service", "QuotationLineQuantity": 2,
-                             "QuotationLinePrice": 150}]
-    )  # fmt: skip
-    env.clock.advance(60)
-    await env.sync(config, db)
+    sale = await synced_sale_of_service(env, config, db)
     [order] = [o async for o in env.fortnox.orders.iterate()]
     number = str(order.document_number)
     invoice = await env.fortnox.orders.create_invoice(number)
@@ -245,13 +251,7 @@ async def test_a_change_to_an_order_whose_invoice_is_booked_is_locked_and_not_se
     assert (await env.webcrm.get_delivery(sale)).custom(4) == "Yes"
     rows = await order_rows(env, number)
 
-    [line] = [line async for line in env.webcrm.quotation_lines_of_delivery(sale)]
-    await env.webcrm.update_quotation_line(line.id, {"QuotationLineQuantity": 5})
-    await env.webcrm.update_delivery(sale, {"DeliveryOrderDate": "2026-03-09T00:00:00"})
-    await env.reset_stats()
-    env.clock.advance(60)
-
-    run = await env.sync(config, db)
+    run = await sync_after_edit(env, config, db, sale, {"DeliveryOrderDate": "2026-03-09T00:00:00"})
 
     assert run.exit_code == 3
     [outcome] = documents(run).outcomes
