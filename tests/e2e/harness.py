@@ -156,9 +156,10 @@ class Systems:
 
 @asynccontextmanager
 async def systems(
-    *, fortnox_seed: str = "empty", webcrm_seed: str = "empty"
+    *, fortnox_seed: str = "empty", webcrm_seed: str = "empty", fortnox_rate_limit: bool = False
 ) -> AsyncIterator[Systems]:
-    """Fresh emulators of both systems, without rate limits, on one controllable clock."""
+    """Fresh emulators of both systems on one controllable clock, without rate limits unless
+    ``fortnox_rate_limit`` (Fortnox's 25 requests per sliding 5 s, enforced with 429s)."""
     clock = EmulatorClock()
 
     async def sleep(seconds: float) -> None:
@@ -167,7 +168,7 @@ async def systems(
 
     transports = {
         "fortnox": httpx.ASGITransport(
-            fortnox_app(seed=fortnox_seed, rate_limit=False, clock=clock)
+            fortnox_app(seed=fortnox_seed, rate_limit=fortnox_rate_limit, clock=clock)
         ),
         "webcrm": httpx.ASGITransport(webcrm_app(seed=webcrm_seed, rate_limit=False, clock=clock)),
     }

@@ -183,10 +183,8 @@ async def test_invoice_mode_makes_an_invoice_of_the_delivery(
     assert shown.custom(4) == "No"
 
 
-async def test_a_change_to_a_booked_invoice_is_locked_and_not_sent(
-    env: Systems, db: StateDatabase
-) -> None:
-    config = tenant(delivery_target="invoice")
+async def synced_sale_of_service(env: Systems, config: TenantConfig, db: StateDatabase) -> int:
+    """A customer's delivery of two hours of service at 150, synced to Fortnox; its id."""
     organisation = await env.organisation(OrganisationName="Acme AB")
     await env.sync(config, db)
     sale = await delivery(
@@ -195,6 +193,27 @@ async def test_a_change_to_a_booked_invoice_is_locked_and_not_sent(
     )  # fmt: skip
     env.clock.advance(60)
     await env.sync(config, db)
+    return sale
+
+
+async def sync_after_edit(
+    env: Systems, config: TenantConfig, db: StateDatabase, sale: int, saved: dict[str, Any]
+) -> TenantRun:
+    """A person sets the quantity of the delivery's line to 5 and saves the delivery with
+    ``saved``; the next sync, with the emulators' statistics counted from just before it."""
+    [line] = [line async for line in env.webcrm.quotation_lines_of_delivery(sale)]
+    await env.webcrm.update_quotation_line(line.id, {"QuotationLineQuantity": 5})
+    await env.webcrm.update_delivery(sale, saved)
+    await env.reset_stats()
+    env.clock.advance(60)
+    return await env.sync(config, db)
+
+
+async def test_a_change_to_a_booked_invoice_is_locked_and_not_sent(
+    env: Systems, db: StateDatabase
+) -> None:
+    config = tenant(delivery_target="invoice")
+    sale = await synced_sale_of_service(env, config, db)
     [listed] = [i async for i in env.fortnox.invoices.iterate()]
     number = str(listed.document_number)
     await env.fortnox.invoices.bookkeep(number)
@@ -202,13 +221,7 @@ async def test_a_change_to_a_booked_invoice_is_locked_and_not_sent(
     await env.sync(config, db)
     assert (await env.webcrm.get_delivery(sale)).custom(4) == "Yes"
 
-    [line] = [line async for line in env.webcrm.quotation_lines_of_delivery(sale)]
-    await env.webcrm.update_quotation_line(line.id, {"QuotationLineQuantity": 5})
-    await env.webcrm.update_delivery(sale, {"DeliveryNote": "more hours"})  # saved by a person
-    await env.reset_stats()
-    env.clock.advance(60)
-
-    run = await env.sync(config, db)
+    run = await sync_after_edit(env, config, db, sale, {"DeliveryNote": "more hours"})
 
     assert run.exit_code == 3
     [outcome] = documents(run).outcomes
@@ -221,6 +234,40 @@ async def test_a_change_to_a_booked_invoice_is_locked_and_not_sent(
     assert kept.quantity == 5
     [error] = await db.tenant(config.name).open_errors("document")
     assert error.kind is ErrorKind.LOCKED
+
+
+async def test_a_change_to_an_order_whose_invoice_is_booked_is_locked_and_not_sent(
+    env: Systems, db: StateDatabase
+) -> None:
+    config = tenant()  # the default: a delivery becomes an order
+    assert config.delivery_target == "order"
+    sale = await synced_sale_of_service(env, config, db)
+    [order] = [o async for o in env.fortnox.orders.iterate()]
+    number = str(order.document_number)
+    invoice = await env.fortnox.orders.create_invoice(number)
+    await env.fortnox.invoices.bookkeep(str(invoice.document_number))
+    env.clock.advance(60)
+    await env.sync(config, db)
+    assert (await env.webcrm.get_delivery(sale)).custom(4) == "Yes"
+    rows = await order_rows(env, number)
+
+    run = await sync_after_edit(env, config, db, sale, {"DeliveryOrderDate": "2026-03-09T00:00:00"})
+
+    assert run.exit_code == 3
+    [outcome] = documents(run).outcomes
+    assert outcome.status is RecordStatus.LOCKED
+    whose = f"invoice {invoice.document_number} of order {number} is booked"
+    assert outcome.detail is not None and whose in outcome.detail
+    assert (await env.writes())["fortnox"] == 0
+    assert await order_rows(env, number) == rows == [(None, "Service", 2, 150)]
+    assert str((await env.fortnox.orders.get(number)).order_date) == "2026-03-02"
+    kept = await env.webcrm.get_delivery(sale)
+    assert kept.order_date is not None and kept.order_date.date().isoformat() == "2026-03-09"
+    [edited] = [line async for line in env.webcrm.quotation_lines_of_delivery(sale)]
+    assert edited.quantity == 5  # both changes stay in webCRM
+    [error] = await db.tenant(config.name).open_errors("document")
+    assert error.kind is ErrorKind.LOCKED
+    assert whose in error.reason
 
 
 async def test_an_invoice_made_in_fortnox_becomes_a_completed_delivery(

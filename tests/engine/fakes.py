@@ -84,6 +84,9 @@ class Faults:
     reject: Callable[[Mapping[str, Any]], ApiError | None] | None = None
     #: store the created record, then lose the answer (a timeout after the vendor acted)
     lose_create_answer_once: bool = False
+    #: lose the next create's answer, and carry the create out only this long after it was
+    #: sent, by the system's ``clock`` (a request the vendor still works on after a timeout)
+    create_lands_after_once: timedelta | None = None
     #: fail the next create before anything is stored, with this error
     create_error_once: ApiError | None = None
     #: fail every read (changes/get/all) with this error
@@ -129,6 +132,10 @@ class FakeSystem:
         self.seq = 0
         self.next_id = 1000 if assigns_number else 1
         self.now = datetime(2026, 3, 1, 8, 0, tzinfo=UTC)
+        #: the time late creates land by (a machine with a clock replaces it)
+        self.clock: Callable[[], datetime] = lambda: self.now
+        #: creates carried out later than sent: (when they land, id, the record)
+        self.in_flight: list[tuple[datetime, str, Row]] = []
         self.calls = Calls()
         self.faults = Faults()
 
@@ -166,6 +173,20 @@ class FakeSystem:
 
     def fields_of(self, record_id: str) -> dict[str, Any]:
         return dict(self.rows[record_id].fields)
+
+    def land(self) -> None:
+        """Carry out the late creates that are due by ``clock``: they show from now on."""
+        due = [entry for entry in self.in_flight if entry[0] <= self.clock()]
+        for entry in due:
+            self.in_flight.remove(entry)
+            _, record_id, row = entry
+            row.seq, row.modified_at = self._stamp()
+            self.rows[record_id] = row
+
+    def keys(self) -> list[str]:
+        """The idempotency keys of every record, those of creates still in flight included."""
+        rows = [*self.rows.values(), *(row for _, _, row in self.in_flight)]
+        return [row.key for row in rows if row.key]
 
     # --- the port ---------------------------------------------------------------------------
 
@@ -234,6 +255,11 @@ class FakeSystem:
             values["number"] = record_id
         seq, stamp = self._stamp()
         row = Row(values, self.new_type, idempotency_key, seq, stamp)
+        late = self.faults.create_lands_after_once
+        if late is not None:
+            self.faults.create_lands_after_once = None
+            self.in_flight.append((self.clock() + late, record_id, row))
+            raise TransientError("read timed out", system=self.system, not_sent=False)
         self.rows[record_id] = row
         if self.faults.lose_create_answer_once:
             self.faults.lose_create_answer_once = False

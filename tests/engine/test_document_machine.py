@@ -2,9 +2,10 @@
 
 The fakes of ``test_sync_machine`` play a webCRM-like and a Fortnox-like system holding
 documents: a customer, Fortnox's number, an order date, the lines (the real canonical value of
-:mod:`webcrm_fortnox.domain.line`) and the booked flag. People edit header and lines on both
-sides and book documents in Fortnox; the Fortnox fake refuses writes to a booked document with
-the adapters' own guard, and fails the test if one gets through.
+:mod:`webcrm_fortnox.domain.line`) and the booked flag. The sync makes orders of deliveries (the
+default target); people make orders and invoices in Fortnox, edit header and lines on both
+sides and book invoices, an order's included; the Fortnox fake refuses writes to a booked
+document with the adapters' own guard, and fails the test if one gets through.
 
 Checked after every sync: no change a person made is lost unless a conflict recording it was
 stored (or it waits in a stored error), a booked document never changes in Fortnox, and every
@@ -38,6 +39,7 @@ from tests.engine.fault_rules import (
     unsettled,
 )
 from tests.engine.test_sync_machine import SETTLED, _examples
+from webcrm_fortnox.domain.document import Kind
 from webcrm_fortnox.domain.line import Line, encode_lines
 from webcrm_fortnox.engine.adapters.documents import refuse_locked
 from webcrm_fortnox.engine.apply import RecordStatus
@@ -86,24 +88,44 @@ HEADER_VALUES = {
     "order_date": ["2026-03-01", "2026-03-02", "2026-03-03", None],
 }
 HEADER = {name: st.sampled_from(values) for name, values in HEADER_VALUES.items()}
+#: what a document made in Fortnox is (the sync itself makes orders, the default target)
+KINDS = st.sampled_from(["order", "invoice"])
 _tenants = itertools.count()
 
 
 class FortnoxDocuments(FakeSystem):
-    """Fortnox-like documents: writes to a booked one are refused by the adapters' guard."""
+    """Fortnox-like orders and invoices: writes to a booked one are refused by the adapters'
+    guard. The sync makes orders of deliveries (the default target); people make either in
+    Fortnox. Booking an order books the invoice made of it: the order carries the booked flag."""
 
     def __init__(self) -> None:
         super().__init__("fortnox", ENTITY, timestamps=False, assigns_number=True, fields=FIELDS)
         self.locked_writes = 0
+        #: document id → what it is, as the adapter's ``order:12`` / ``invoice:12`` ids say
+        self.kinds: dict[str, Kind] = {}
 
-    def add(self, *, type: str | None = "Customer", key: str | None = None, **fields: Any) -> str:
-        return super().add(type=type, key=key, invoice_booked=False, **fields)
+    def add(
+        self,
+        *,
+        type: str | None = "Customer",
+        key: str | None = None,
+        kind: Kind = "invoice",
+        **fields: Any,
+    ) -> str:
+        record_id = super().add(type=type, key=key, invoice_booked=False, **fields)
+        self.kinds[record_id] = kind
+        return record_id
 
     async def create(self, fields: Fields, idempotency_key: str) -> SourceRecord:
-        return await super().create({**fields, "invoice_booked": False}, idempotency_key)
+        before = set(self.rows)
+        try:
+            return await super().create({**fields, "invoice_booked": False}, idempotency_key)
+        finally:  # a create whose answer was lost made its order all the same
+            for record_id in set(self.rows) - before:
+                self.kinds[record_id] = "order"
 
     async def update(self, id: str, changes: Fields, current: SourceRecord) -> SourceRecord:
-        refuse_locked("invoice", id, current)
+        refuse_locked(self.kinds[id], id, current)
         row = self.rows.get(id)
         if row is not None and row.fields.get("invoice_booked"):
             self.locked_writes += 1  # the guard let a write to a booked document through
@@ -162,6 +184,8 @@ class DocumentMachine(RuleBasedStateMachine):
         # linked pairs (booking, edits on both sides) have something to act on from step one.
         for system in ("webcrm", "fortnox"):
             fields = {"customer": "1", "order_date": data.draw(HEADER["order_date"])}
+            if system == "fortnox":
+                fields["kind"] = data.draw(KINDS, label="kind")
             record_id = self.systems.sources[system].add(lines=data.draw(LINES), **fields)
             for name, value in self.systems.sources[system].fields_of(record_id).items():
                 if name in EDITABLE:
@@ -172,8 +196,11 @@ class DocumentMachine(RuleBasedStateMachine):
     def add(self, system: System, data: st.DataObject) -> None:
         fields = {name: data.draw(values, label=name) for name, values in HEADER.items()}
         fields["lines"] = data.draw(LINES, label="lines")
-        kw: dict[str, Any] = {"type": data.draw(st.sampled_from(["Customer", None]))}
-        record_id = self.systems.sources[system].add(**(kw if system == "webcrm" else {}), **fields)
+        if system == "webcrm":
+            kw: dict[str, Any] = {"type": data.draw(st.sampled_from(["Customer", None]))}
+        else:
+            kw = {"kind": data.draw(KINDS, label="kind")}
+        record_id = self.systems.sources[system].add(**kw, **fields)
         for name, value in fields.items():
             self._edited(system, record_id, name, value)
 
@@ -448,6 +475,7 @@ async def test_a_change_to_a_booked_document_is_locked_and_stays(state: TenantSt
     [error] = await state.open_errors(ENTITY)
     assert error.kind is ErrorKind.LOCKED
     assert error.reason.startswith("locked: invoice")
+    assert f"of order {link.fortnox_id} is booked" in error.reason  # the sync made an order
     assert "not sent" in error.reason
 
 

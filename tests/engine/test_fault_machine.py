@@ -14,15 +14,35 @@ from __future__ import annotations
 import os
 
 import pytest
+from hypothesis import strategies as st
+from hypothesis.stateful import precondition, rule
 
 from tests.engine.fault_rules import FaultRules, run_machine
-from tests.engine.test_sync_machine import SPEC, SyncMachine
+from tests.engine.test_sync_machine import EDITABLE, SPEC, VALUES, SyncMachine
+from webcrm_fortnox.engine.ports import System
 
 
 class CrashingSyncMachine(FaultRules, SyncMachine):
-    """The customer sync machine, with crashes and faults."""
+    """The customer sync machine, with crashes and faults.
+
+    :meth:`edits_then_crash_then_sync` is the case the order of a run is for: people edit
+    several linked records, the run handling them is killed early, and the next incremental
+    sync (checked like any other) must carry every edit. A cursor stored before the records it
+    covers were handled would hide them until the next full reconciliation.
+    """
 
     SPEC = SPEC
+
+    @precondition(lambda self: self._links())
+    @rule(data=st.data(), name=st.sampled_from(EDITABLE), at=st.integers(1, 8))
+    def edits_then_crash_then_sync(self, data: st.DataObject, name: str, at: int) -> None:
+        for link in self._links():
+            system: System = data.draw(st.sampled_from(["webcrm", "fortnox"]))
+            record_id = link.id_on(system)
+            if record_id in self._system(system).rows:
+                self.edit_record(system, record_id, name, data.draw(VALUES))
+        self.crash(at)
+        self._sync()
 
     def _check_no_update_lost(self) -> None:
         # A change held by a stored error is not lost: it waits for a retry, which the quiet
