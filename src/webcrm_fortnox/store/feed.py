@@ -27,8 +27,8 @@ from datetime import timedelta
 import sqlalchemy as sa
 
 from webcrm_fortnox.store import schema as t
-from webcrm_fortnox.store.sql import upsert
 from webcrm_fortnox.store.state import StateDatabase
+from webcrm_fortnox.store.upsert import upsert
 
 #: Seconds between refreshes of a live connection's row.
 HEARTBEAT = 20.0
@@ -73,14 +73,12 @@ class FeedStore:
         now = self.db.clock()
         async with self.db.engine.begin() as conn:
             bump = table.c.generation + 1 if live else table.c.generation
-            await conn.execute(
-                upsert(
-                    conn.dialect.name,
-                    table,
-                    {"client_id": client_id},
-                    {"generation": int(live), "live": live, "updated_at": now},
-                    updates={"generation": bump, "live": live, "updated_at": now},
-                )
+            await upsert(
+                conn,
+                table,
+                {"client_id": client_id},
+                {"generation": int(live), "live": live, "updated_at": now},
+                updates={"generation": bump, "live": live, "updated_at": now},
             )
             query = sa.select(table.c.generation).where(table.c.client_id == client_id)
             return int((await conn.execute(query)).scalar_one())
@@ -118,19 +116,17 @@ class FeedStore:
         table = t.feed_members
         now = self.db.clock()
         async with self.db.engine.begin() as conn:
-            await conn.execute(
-                upsert(
-                    conn.dialect.name,
-                    table,
-                    {"tenant": tenant},
-                    {"client_id": client_id, "epoch": 1, "live": True, "updated_at": now},
-                    updates={
-                        "client_id": client_id,
-                        "epoch": table.c.epoch + 1,
-                        "live": True,
-                        "updated_at": now,
-                    },
-                )
+            await upsert(
+                conn,
+                table,
+                {"tenant": tenant},
+                {"client_id": client_id, "epoch": 1, "live": True, "updated_at": now},
+                updates={
+                    "client_id": client_id,
+                    "epoch": table.c.epoch + 1,
+                    "live": True,
+                    "updated_at": now,
+                },
             )
             query = sa.select(table.c.epoch).where(table.c.tenant == tenant)
             return int((await conn.execute(query)).scalar_one())
@@ -150,14 +146,12 @@ class FeedStore:
         table = t.feed_announcements
         now = self.db.clock()
         async with self.db.engine.begin() as conn:
-            await conn.execute(
-                upsert(
-                    conn.dialect.name,
-                    table,
-                    {"tenant": tenant, "topic": topic, "number": number},
-                    {"version": 1, "announced_at": now},
-                    updates={"version": table.c.version + 1, "announced_at": now},
-                )
+            await upsert(
+                conn,
+                table,
+                {"tenant": tenant, "topic": topic, "number": number},
+                {"version": 1, "announced_at": now},
+                updates={"version": table.c.version + 1, "announced_at": now},
             )
 
     async def snapshot(self, tenant: str) -> FeedSnapshot:

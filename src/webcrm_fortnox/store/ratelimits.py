@@ -21,8 +21,8 @@ from contextlib import asynccontextmanager
 import sqlalchemy as sa
 
 from webcrm_fortnox.store import schema as t
-from webcrm_fortnox.store.sql import upsert
 from webcrm_fortnox.store.state import StateDatabase
+from webcrm_fortnox.store.upsert import upsert
 from webcrm_fortnox.transport.ratelimit import RateLimiter
 
 log = logging.getLogger(__name__)
@@ -57,13 +57,11 @@ class RateWindows:
         limiter.counted_handovers.add(stamp)  # its own requests are counted already
         times = limiter.handover(self.wall())
         async with self.db.engine.begin() as conn:
-            await conn.execute(
-                upsert(
-                    conn.dialect.name,
-                    t.rate_windows,
-                    {"key": key},
-                    {"stamp": stamp, "times": times, "updated_at": self.db.clock()},
-                )
+            await upsert(
+                conn,
+                t.rate_windows,
+                {"key": key},
+                {"stamp": stamp, "times": times, "updated_at": self.db.clock()},
             )
 
     @asynccontextmanager

@@ -13,12 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 
 def upsert(
-    dialect: str,
-    table: sa.Table,
-    keys: Mapping[str, Any],
-    values: Mapping[str, Any],
-    *,
-    updates: Mapping[str, Any] | None = None,
+    dialect: str, table: sa.Table, keys: Mapping[str, Any], values: Mapping[str, Any]
 ) -> sa.Executable:
     """``INSERT … ON CONFLICT (keys) DO UPDATE SET values``: one statement, so two processes
     writing the same row never race an update against an insert.
@@ -28,14 +23,10 @@ def upsert(
         table: the table.
         keys: the columns of its primary key or of a unique constraint, with their values.
         values: the other columns to write.
-        updates: what to set on a row that exists (default: ``values``); expressions may use
-            the row's columns, e.g. ``table.c.version + 1``.
     """
     insert = (postgresql.insert if dialect == "postgresql" else sqlite.insert)(table)
     statement = insert.values(**keys, **values)
-    return statement.on_conflict_do_update(
-        index_elements=list(keys), set_=dict(values if updates is None else updates)
-    )
+    return statement.on_conflict_do_update(index_elements=list(keys), set_=dict(values))
 
 
 class Writer:
