@@ -488,7 +488,7 @@ def run(
     SIGTERM or Ctrl-C finishes the record in hand and exits 0."""
     from webcrm_fortnox.service import commands
     from webcrm_fortnox.service.daemon import ServiceOptions
-    from webcrm_fortnox.service.worker import WorkerSettings
+    from webcrm_fortnox.service.job import WorkerSettings
     from webcrm_fortnox.transport.listening import PortUnavailableError
 
     async def start(command: Command) -> int:

@@ -68,7 +68,7 @@ from webcrm_fortnox.service.runner import (
 )
 from webcrm_fortnox.service.vault import TokenKeyError
 from webcrm_fortnox.store import StateDatabase
-from webcrm_fortnox.store.feed import FeedStore
+from webcrm_fortnox.store.feed import FeedSnapshot, FeedStore
 from webcrm_fortnox.store.registry import TenantState
 from webcrm_fortnox.store.service import Schedule, ServiceStore
 from webcrm_fortnox.store.state import HEALTH
@@ -556,6 +556,24 @@ async def _renew(ctx: JobContext, tenant: str, owner: str) -> None:
             log.exception("tenant lease not renewed", extra={"tenant": tenant})
 
 
+async def feed_announced(
+    feed: FeedStore, tenant: str, mode: Mode, trigger: str
+) -> tuple[Announced | None, FeedSnapshot]:
+    """The Fortnox records a sync may read instead of listing changes by ``lastmodified``
+    (``None`` when it must list them), and the feed's state they come from.
+
+    Only a sync started by a change (the scheduled cycle is the safety net and always lists,
+    and so does a person's command) and only while the feed vouches for the tenant: it has
+    carried the tenant without a gap since a sync that listed (see
+    :class:`~webcrm_fortnox.store.feed.FeedStore`).
+    """
+    snapshot = await feed.snapshot(tenant)
+    listing = trigger == CYCLE or trigger in COMMAND_TRIGGERS
+    if mode is not Mode.INCREMENTAL or listing or not snapshot.vouched:
+        return None, snapshot
+    return Announced.of(snapshot.announced), snapshot
+
+
 class _Sync:
     """One job's sync, holding the lease: the clients, the feed, the sync, the accounting."""
 
@@ -606,10 +624,7 @@ class _Sync:
         self, clients: TenantClients, mode: Mode, retry_error: int | None, began: float
     ) -> JobOutcome:
         ctx, trigger = self.ctx, self.start.trigger
-        snapshot = await ctx.feed.snapshot(self.name)
-        announced = None
-        if mode is Mode.INCREMENTAL and trigger != CYCLE and trigger not in COMMAND_TRIGGERS:
-            announced = Announced.of(snapshot.announced) if snapshot.vouched else None
+        announced, snapshot = await feed_announced(ctx.feed, self.name, mode, trigger)
         options = SyncOptions(
             mode=mode,
             trigger=trigger,
