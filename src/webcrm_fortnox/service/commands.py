@@ -42,6 +42,7 @@ from webcrm_fortnox.service.connect import OpenUrl, connect_fortnox, connect_web
 from webcrm_fortnox.service.connections import Connector, TenantClients
 from webcrm_fortnox.service.daemon import ServiceOptions, SyncService
 from webcrm_fortnox.service.job import JobContext, sync_tenant_job
+from webcrm_fortnox.service.registry import Registry
 from webcrm_fortnox.service.runner import (
     SyncOptions,
     TenantPlace,
@@ -54,6 +55,7 @@ from webcrm_fortnox.service.runner import (
 from webcrm_fortnox.service.status import print_status, tenant_status
 from webcrm_fortnox.service.tenants import DEFAULT_CONCURRENCY, open_state, run_tenants
 from webcrm_fortnox.store import StateDatabase, TenantState
+from webcrm_fortnox.store.registry import TenantState as RegistryState
 from webcrm_fortnox.store.service import ServiceStore
 from webcrm_fortnox.transport.errors import ApiError
 
@@ -409,13 +411,25 @@ async def run_service(command: Command, options: ServiceOptions) -> int:
         return await service.serve_until_signalled()
 
 
-async def status(command: Command, *, as_json: bool) -> int:
-    """``status``: per tenant, how the sync stands (``as_json``: one JSON document)."""
+async def status(command: Command, *, as_json: bool, everyone: bool = True) -> int:
+    """``status``: per tenant, how the sync stands (``as_json``: one JSON document); with
+    ``everyone``, registered tenants that are paused or removed too."""
     async with open_state(command.config.state.url, read_only=True, existing=True) as db:
         vault = command.connector.vault(ServiceStore(db))
         statuses = [await tenant_status(db, tenant, vault) for tenant in command.tenants]
+        if everyone:
+            # Registered tenants a person paused or removed are not synced, but are shown.
+            for held in await Registry(db, command.connector.keys).tenants(removed=True):
+                if held.row.state is not RegistryState.ACTIVE and held.config is not None:
+                    statuses.append(
+                        await tenant_status(db, held.config, vault, registered=held.row)
+                    )
     if as_json:
         command.console.print_json(json.dumps({"tenants": statuses}))
+    elif not statuses:
+        command.console.print(
+            Text("No tenants: add a [[tenant]] table, or `webcrm-fortnox tenants add` one.")
+        )
     else:
         print_status(command.console, statuses)
     return 0
