@@ -19,7 +19,11 @@ its lease (so no other process syncs it meanwhile; a busy tenant is an outcome, 
 syncs it once, records the cycle, health, lag and metrics, and stores the tenant's next
 schedule, computed by the pure :func:`next_schedule`. It never raises for the tenant: every
 way it can end is a :class:`JobOutcome` (only the state store failing outside the sync
-raises). ``outcome.schedule`` tells when the tenant wants its next job: :func:`due_at`.
+raises). ``outcome.schedule`` tells when the tenant wants its next job: :func:`due_at` (with
+the trigger ``"cycle"``). A tenant paused for its credentials has no due time: ask again every
+``settings.pause_check`` seconds; until the credentials change the job only reads the schedule
+and the tokens' version and answers ``paused``. A job for a change (any other trigger) reads
+only what the change feed announced, while the feed vouches for the tenant.
 Jobs of different tenants may run at once in one context; they share its clients' cache, the
 connector's rate limiters and the database's connection pool, nothing else.
 
