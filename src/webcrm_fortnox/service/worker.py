@@ -41,6 +41,7 @@ from webcrm_fortnox.engine.apply import RecordOutcome, RecordStatus
 from webcrm_fortnox.engine.plan import Mode
 from webcrm_fortnox.service.connections import Connector, NotConnectedError, TenantClients
 from webcrm_fortnox.service.metrics import ServiceMetrics
+from webcrm_fortnox.service.requests import carry_out_pending
 from webcrm_fortnox.service.runner import (
     FAILING,
     OK,
@@ -276,6 +277,7 @@ class TenantWorker:
                         await self._sleep_until(wake_at, stop_waiter)
                     if stopping.is_set():
                         break
+                    await carry_out_pending(self)  # what operators asked (admin requests)
                     now = self.monotonic()
                     if self.health in (RECONNECT, NOT_CONNECTED):
                         if not await self._may_resume():
