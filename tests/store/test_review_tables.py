@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -12,6 +12,7 @@ import pytest
 from tests.store.backends import BACKENDS, open_database, second_connection
 from webcrm_fortnox.engine.ports import MatchVerdict
 from webcrm_fortnox.store import StateDatabase
+from webcrm_fortnox.store.lag import KEEP, LagSamples
 from webcrm_fortnox.store.proposals import MatchProposals, ProposalError, Proposed, Verdict
 from webcrm_fortnox.store.queries import ReadModel
 from webcrm_fortnox.store.requests import AdminRequests, RequestKind, RequestState
@@ -138,3 +139,22 @@ async def test_a_claim_of_some_kinds_leaves_the_others_waiting(db: StateDatabase
     assert claimed is not None and claimed.id == resume.id
     assert await requests.waiting_tenants([RequestKind.RESUME]) == []
     assert await requests.waiting_tenants([RequestKind.SYNC]) == ["acme"]
+
+
+async def test_lag_samples_are_kept_a_week_newest_first(tmp_path: Path) -> None:
+    now = [NOW]
+    async for db in open_database("sqlite", tmp_path, clock=lambda: now[0]):
+        samples = LagSamples(db)
+        await samples.record("acme", [("webcrm->fortnox", 1.5), ("fortnox->webcrm", 3.0)])
+        now[0] = NOW + KEEP
+        await samples.record("other", [("webcrm->fortnox", 9.0)])
+        await samples.record("acme", [])  # nothing measured: nothing written, nothing dropped
+        kept = await ReadModel(db).lag_samples("acme")
+        assert [(s.direction, s.seconds, s.at) for s in kept] == [
+            ("fortnox->webcrm", 3.0, NOW),
+            ("webcrm->fortnox", 1.5, NOW),
+        ]
+        now[0] = NOW + KEEP + timedelta(seconds=1)
+        await samples.record("acme", [("webcrm->fortnox", 2.0)])
+        assert [s.seconds for s in await ReadModel(db).lag_samples("acme")] == [2.0]
+        assert [s.seconds for s in await ReadModel(db).lag_samples("other")] == [9.0]
