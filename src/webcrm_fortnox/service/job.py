@@ -73,6 +73,7 @@ from webcrm_fortnox.service.runner import (
 from webcrm_fortnox.service.vault import TokenKeyError
 from webcrm_fortnox.store import StateDatabase
 from webcrm_fortnox.store.feed import FeedSnapshot, FeedStore
+from webcrm_fortnox.store.lag import LagSamples
 from webcrm_fortnox.store.registry import TenantState
 from webcrm_fortnox.store.service import Schedule, ServiceStore
 from webcrm_fortnox.store.state import HEALTH
@@ -540,6 +541,7 @@ async def sync_tenant_job(
             values[HEALTH] = {"state": outcome.health, "reason": outcome.reason}
         await ctx.store.finish(tenant.name, owner, schedule if schedule != stored else None, values)
         released = True
+        await LagSamples(ctx.db).record(tenant.name, sync.samples)
         return replace(outcome, schedule=schedule)
     finally:
         renewing.cancel()
@@ -636,6 +638,8 @@ class _Sync:
         self.announced_at = announced_at
         #: the last propagation lag measured, to store
         self.lag: dict[str, Any] | None = None
+        #: every lag measured (direction, seconds), kept as samples for the read model
+        self.samples: list[tuple[str, float]] = []
 
     async def run(self, retry_error: int | None) -> JobOutcome:
         ctx, start = self.ctx, self.start
@@ -718,6 +722,7 @@ class _Sync:
         self.ctx.metrics.lag.labels(tenant=self.name, direction=direction).observe(seconds)
         at = now.isoformat(timespec="seconds")
         self.lag = {"seconds": round(seconds, 3), "direction": direction, "at": at}
+        self.samples.append((direction, round(seconds, 3)))
 
     def _account(self, outcome: JobOutcome, seconds: float) -> None:
         """Metrics and the log line of a sync that ran."""

@@ -45,6 +45,7 @@ from webcrm_fortnox.service.job import (
     first_schedule,
     sync_tenant_job,
 )
+from webcrm_fortnox.service.requests import carry_out_pending
 from webcrm_fortnox.service.runner import FAILING, OK, RECONNECT
 from webcrm_fortnox.service.vault import TokenKeyError
 from webcrm_fortnox.store.service import Schedule
@@ -85,7 +86,11 @@ class TenantWorker:
         self.tenant = tenant
         self.name = tenant.name
         self.ctx = ctx
+        self.db = ctx.db
         self.state = ctx.db.tenant(tenant.name)
+        #: names this process in the admin requests it claims for the tenant
+        self.owner = ctx.process
+        self.place = ctx.places.get(tenant.name)
         self.store = ctx.store
         #: what the feed vouched for and announced (kept in the store, see store.feed)
         self.feed = ctx.feed
@@ -190,6 +195,7 @@ class TenantWorker:
                         await self._sleep_until(self._wake_at(next_poll), stop_waiter)
                     if stopping.is_set():
                         break
+                    await carry_out_pending(self)  # what operators asked (admin requests)
                     if self.paused:
                         # Asks the store whether new credentials came; a cycle at once if so.
                         self._wake.clear()

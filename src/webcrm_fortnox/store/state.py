@@ -150,6 +150,27 @@ def _new_id(result: sa.CursorResult[Any]) -> int:
     return int(key[0])
 
 
+def cycle_row(row: sa.Row[Any]) -> CycleRecord:
+    """A ``cycles`` row as a :class:`CycleRecord`."""
+    return CycleRecord(**{name: row._mapping[name] for name in _CYCLE_FIELDS})
+
+
+async def save_match_decision(conn: AsyncConnection, tenant: str, decision: MatchDecision) -> None:
+    """Store (or replace) a decision on a pair, in ``conn``'s transaction."""
+    pair = {
+        "tenant": tenant,
+        "entity": decision.entity,
+        "webcrm_id": decision.webcrm_id,
+        "fortnox_id": decision.fortnox_id,
+    }
+    values = {
+        "verdict": decision.verdict.value,
+        "key": decision.key,
+        "decided_at": decision.decided_at,
+    }
+    await conn.execute(upsert(conn.dialect.name, t.match_decisions, pair, values))
+
+
 def _link(row: sa.Row[Any]) -> Link:
     return Link(
         id=row.id,
@@ -175,7 +196,8 @@ def _intent(row: sa.Row[Any]) -> Intent:
     )
 
 
-def _error(row: sa.Row[Any]) -> RecordError:
+def error_row(row: sa.Row[Any]) -> RecordError:
+    """A ``record_errors`` row as a :class:`RecordError`."""
     return RecordError(
         id=row.id,
         entity=row.entity,
@@ -194,7 +216,8 @@ def _error(row: sa.Row[Any]) -> RecordError:
     )
 
 
-def _conflict(row: sa.Row[Any]) -> Conflict:
+def conflict_row(row: sa.Row[Any]) -> Conflict:
+    """A ``conflicts`` row as a :class:`Conflict`."""
     return Conflict(
         id=row.id,
         entity=row.entity,
@@ -438,7 +461,7 @@ class TenantState:
                     sa.select(t.record_errors).where(t.record_errors.c.id == error_id)
                 )
             ).one()
-        return _error(stored)
+        return error_row(stored)
 
     async def open_errors(self, entity: str | None = None) -> list[RecordError]:
         query = sa.select(t.record_errors).where(
@@ -448,7 +471,8 @@ class TenantState:
         if entity is not None:
             query = query.where(t.record_errors.c.entity == entity)
         async with self.db.engine.connect() as conn:
-            return [_error(row) for row in await conn.execute(query.order_by(t.record_errors.c.id))]
+            rows = await conn.execute(query.order_by(t.record_errors.c.id))
+            return [error_row(row) for row in rows]
 
     async def resolve_errors(self, entity: str, system: System, record_id: str) -> None:
         async with self.db.begin() as conn:
@@ -523,7 +547,7 @@ class TenantState:
             query = query.where(t.conflicts.c.resolved_at.is_(None))
         async with self.db.engine.connect() as conn:
             rows = await conn.execute(query.order_by(t.conflicts.c.id))
-            return [_conflict(row) for row in rows]
+            return [conflict_row(row) for row in rows]
 
     async def resolve_conflict(self, conflict_id: int, resolution: System) -> None:
         async with self.db.begin() as conn:
@@ -538,21 +562,9 @@ class TenantState:
     async def save_match_decision(
         self, entity: str, webcrm_id: str, fortnox_id: str, verdict: MatchVerdict, key: str
     ) -> None:
-        pair = {
-            "tenant": self.tenant,
-            "entity": entity,
-            "webcrm_id": webcrm_id,
-            "fortnox_id": fortnox_id,
-        }
+        decision = MatchDecision(entity, webcrm_id, fortnox_id, verdict, key, self._now())
         async with self.db.begin() as conn:
-            await conn.execute(
-                upsert(
-                    conn.dialect.name,
-                    t.match_decisions,
-                    pair,
-                    {"verdict": verdict.value, "key": key, "decided_at": self._now()},
-                )
-            )
+            await save_match_decision(conn, self.tenant, decision)
 
     async def match_decisions(self, entity: str) -> list[MatchDecision]:
         query = sa.select(t.match_decisions).where(
@@ -683,10 +695,7 @@ class TenantState:
             query = query.where(t.cycles.c.status != RUNNING)
         query = query.order_by(t.cycles.c.id.desc()).limit(limit)
         async with self.db.engine.connect() as conn:
-            return [
-                CycleRecord(**{name: row._mapping[name] for name in _CYCLE_FIELDS})
-                for row in await conn.execute(query)
-            ]
+            return [cycle_row(row) for row in await conn.execute(query)]
 
     # excluded records -------------------------------------------------------------------------
 
