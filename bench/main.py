@@ -3,9 +3,10 @@
 The full run (under 15 minutes on two cores) measures, against both emulators as processes:
 idle and incremental API cost with 10,000 linked customers, the initial import at the real rate
 limits for 65 s, propagation latency with the service running, the engine's diff + plan at
-1,000 / 10,000 / 100,000 records per side, and what ten idle tenants of one Fortnox integration
-cost in one ``run`` between their cycles (``idle-tenants``). ``--quick`` runs the same code on
-small sizes, only to prove it works; its figures mean little.
+1,000 / 10,000 / 100,000 records per side, what ten idle tenants of one Fortnox integration
+cost in one ``run`` between their cycles (``idle-tenants``), and one page of the admin fleet at
+5,000 tenants (``fleet``, read from the state store). ``--quick`` runs the same code on small
+sizes, only to prove it works; its figures mean little.
 """
 
 from __future__ import annotations
@@ -21,13 +22,14 @@ from pathlib import Path
 from bench.api_cost import CostSizes, run_api_cost
 from bench.engine_scale import run_engine_scale
 from bench.figures import ScenarioResult
+from bench.fleet import FleetSizes, run_fleet
 from bench.idle_tenants import IdleTenantSizes, run_idle_tenants
 from bench.latency import LatencySizes, run_latency
 from bench.rate_limit import run_rate_limit
 from bench.report import table, write_results
 
 RESULTS = Path(__file__).parent / "results"
-SCENARIOS = ("cost", "rate", "latency", "engine", "idle-tenants")
+SCENARIOS = ("cost", "rate", "latency", "engine", "idle-tenants", "fleet")
 
 
 @dataclass(frozen=True)
@@ -40,6 +42,7 @@ class Sizes:
     engine: tuple[int, ...]
     latency: LatencySizes
     idle_tenants: IdleTenantSizes
+    fleet: FleetSizes
 
 
 FULL = Sizes(
@@ -56,6 +59,7 @@ FULL = Sizes(
     idle_tenants=IdleTenantSizes(
         tenants=10, customers=20, poll_seconds=15, window=120.0, patience=120.0
     ),
+    fleet=FleetSizes(tenants=5_000, cycles=20, repeats=20),
 )
 QUICK = Sizes(
     cost=CostSizes(customers=200, articles=10, orders=10, changed=10),
@@ -68,6 +72,7 @@ QUICK = Sizes(
     idle_tenants=IdleTenantSizes(
         tenants=10, customers=3, poll_seconds=2, window=10.0, patience=40.0
     ),
+    fleet=FleetSizes(tenants=200, cycles=3, repeats=3),
 )
 
 
@@ -83,6 +88,7 @@ def run(sizes: Sizes, only: tuple[str, ...], workdir: Path) -> dict[str, Scenari
         "latency": lambda: asyncio.run(run_latency(workdir, sizes.latency)),
         "engine": lambda: run_engine_scale(sizes.engine),
         "idle-tenants": lambda: asyncio.run(run_idle_tenants(workdir, sizes.idle_tenants)),
+        "fleet": lambda: asyncio.run(run_fleet(workdir, sizes.fleet)),
     }
     results: dict[str, ScenarioResult] = {}
     for name, scenario in scenarios.items():

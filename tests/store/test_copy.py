@@ -29,6 +29,8 @@ def _value(column: sa.Column[Any], n: int) -> Any:
         return n % 2 == 0
     if isinstance(kind, sa.Integer):
         return n + 1
+    if isinstance(kind, sa.Float):
+        return n + 0.25
     return f"{column.name}-{n}"
 
 

@@ -143,6 +143,8 @@ record_errors = sa.Table(
     # the record's name when it failed (an organisation's, a customer's); none before 0006
     sa.Column("name", sa.Text, nullable=True),
     sa.Index("ix_record_errors_record", "tenant", "entity", "system", "record_id", "state"),
+    # what the fleet's open-error counts read (0012)
+    sa.Index("ix_record_errors_open", "tenant", "state"),
 )
 
 conflicts = sa.Table(
@@ -349,4 +351,61 @@ tenant_schedules = sa.Table(
     sa.Column("lease_until", UtcDateTime, nullable=True),
     sa.Column("updated_at", UtcDateTime, nullable=False),
     sa.PrimaryKeyConstraint("tenant", name="pk_tenant_schedules"),
+)
+
+# What a person reviews and asks for (migration 0012).
+
+match_proposals = sa.Table(
+    "match_proposals",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    _tenant(),
+    sa.Column("entity", sa.String(50), nullable=False),
+    sa.Column("webcrm_id", sa.String(100), nullable=False),
+    sa.Column("fortnox_id", sa.String(100), nullable=False),
+    # the match key that paired them
+    sa.Column("key", sa.String(100), nullable=False),
+    # ambiguous records: every candidate pair of one ambiguity shares this; none for a pair
+    sa.Column("candidates", sa.String(300), nullable=True),
+    sa.Column("webcrm_name", sa.Text, nullable=True),
+    sa.Column("fortnox_name", sa.Text, nullable=True),
+    # proposed, accepted, rejected, chosen (among candidates)
+    sa.Column("state", sa.String(20), nullable=False),
+    sa.Column("proposed_at", UtcDateTime, nullable=False),
+    sa.Column("decided_at", UtcDateTime, nullable=True),
+    sa.Column("decided_by", sa.String(200), nullable=True),
+    sa.UniqueConstraint(
+        "tenant", "entity", "webcrm_id", "fortnox_id", name="uq_match_proposals_pair"
+    ),
+)
+
+admin_requests = sa.Table(
+    "admin_requests",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    _tenant(),
+    # retry, take, accept, reject, choose, import, sync, full sync, pause, resume
+    sa.Column("kind", sa.String(30), nullable=False),
+    sa.Column("arguments", JsonValue, nullable=False),
+    sa.Column("requested_by", sa.String(200), nullable=False),
+    sa.Column("requested_at", UtcDateTime, nullable=False),
+    # pending, running, done, failed
+    sa.Column("state", sa.String(20), nullable=False),
+    sa.Column("outcome", sa.Text, nullable=True),
+    # the process carrying it out
+    sa.Column("claimed_by", sa.String(200), nullable=True),
+    sa.Column("done_at", UtcDateTime, nullable=True),
+    sa.Index("ix_admin_requests_pending", "tenant", "state", "id"),
+)
+
+lag_samples = sa.Table(
+    "lag_samples",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    _tenant(),
+    # fortnox->webcrm or webcrm->fortnox
+    sa.Column("direction", sa.String(30), nullable=False),
+    sa.Column("seconds", sa.Float, nullable=False),
+    sa.Column("at", UtcDateTime, nullable=False),
+    sa.Index("ix_lag_samples_tenant", "tenant", "at"),
 )

@@ -147,6 +147,11 @@ def _new_id(result: sa.CursorResult[Any]) -> int:
     return int(key[0])
 
 
+def cycle_row(row: sa.Row[Any]) -> CycleRecord:
+    """A ``cycles`` row as a :class:`CycleRecord`."""
+    return CycleRecord(**{name: row._mapping[name] for name in _CYCLE_FIELDS})
+
+
 def _link(row: sa.Row[Any]) -> Link:
     return Link(
         id=row.id,
@@ -172,7 +177,8 @@ def _intent(row: sa.Row[Any]) -> Intent:
     )
 
 
-def _error(row: sa.Row[Any]) -> RecordError:
+def error_row(row: sa.Row[Any]) -> RecordError:
+    """A ``record_errors`` row as a :class:`RecordError`."""
     return RecordError(
         id=row.id,
         entity=row.entity,
@@ -191,7 +197,8 @@ def _error(row: sa.Row[Any]) -> RecordError:
     )
 
 
-def _conflict(row: sa.Row[Any]) -> Conflict:
+def conflict_row(row: sa.Row[Any]) -> Conflict:
+    """A ``conflicts`` row as a :class:`Conflict`."""
     return Conflict(
         id=row.id,
         entity=row.entity,
@@ -435,7 +442,7 @@ class TenantState:
                     sa.select(t.record_errors).where(t.record_errors.c.id == error_id)
                 )
             ).one()
-        return _error(stored)
+        return error_row(stored)
 
     async def open_errors(self, entity: str | None = None) -> list[RecordError]:
         query = sa.select(t.record_errors).where(
@@ -445,7 +452,8 @@ class TenantState:
         if entity is not None:
             query = query.where(t.record_errors.c.entity == entity)
         async with self.db.engine.connect() as conn:
-            return [_error(row) for row in await conn.execute(query.order_by(t.record_errors.c.id))]
+            rows = await conn.execute(query.order_by(t.record_errors.c.id))
+            return [error_row(row) for row in rows]
 
     async def resolve_errors(self, entity: str, system: System, record_id: str) -> None:
         async with self.db.begin() as conn:
@@ -520,7 +528,7 @@ class TenantState:
             query = query.where(t.conflicts.c.resolved_at.is_(None))
         async with self.db.engine.connect() as conn:
             rows = await conn.execute(query.order_by(t.conflicts.c.id))
-            return [_conflict(row) for row in rows]
+            return [conflict_row(row) for row in rows]
 
     async def resolve_conflict(self, conflict_id: int, resolution: System) -> None:
         async with self.db.begin() as conn:
@@ -680,10 +688,7 @@ class TenantState:
             query = query.where(t.cycles.c.status != RUNNING)
         query = query.order_by(t.cycles.c.id.desc()).limit(limit)
         async with self.db.engine.connect() as conn:
-            return [
-                CycleRecord(**{name: row._mapping[name] for name in _CYCLE_FIELDS})
-                for row in await conn.execute(query)
-            ]
+            return [cycle_row(row) for row in await conn.execute(query)]
 
     # excluded records -------------------------------------------------------------------------
 

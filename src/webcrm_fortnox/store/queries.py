@@ -1,0 +1,675 @@
+"""The read model: what ``status``, ``errors``, ``conflicts``, ``match`` and the admin page show.
+
+Typed rows over the state tables, across tenants, paged (:class:`Page`), on SQLite and
+PostgreSQL alike. The fleet (:meth:`ReadModel.fleet`) is one statement per page whatever the
+number of tenants, plus one for the page's cycles: its filters and counts run in SQL on indexed
+columns, and only the page's rows reach Python.
+
+Nothing here writes; the rows it returns are the store's own (:class:`CycleRecord`,
+:class:`~webcrm_fortnox.engine.ports.RecordError`, :class:`~webcrm_fortnox.engine.ports.Conflict`)
+wrapped with their tenant where a list spans tenants.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, Generic, TypeVar
+
+import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from webcrm_fortnox.engine.ports import Conflict, ErrorState, RecordError
+from webcrm_fortnox.store import schema as t
+from webcrm_fortnox.store.requests import AdminRequest, request_row
+from webcrm_fortnox.store.state import (
+    HEALTH,
+    RUNNING,
+    CycleRecord,
+    StateDatabase,
+    conflict_row,
+    cycle_row,
+    error_row,
+)
+
+T = TypeVar("T")
+
+#: A tenant's health before any sync recorded one.
+NEVER_RUN = "never run"
+#: How a cycle that ran to its end is recorded (records may have failed).
+COMPLETED = "completed"
+#: The ``service_state`` key of a tenant's last measured propagation lag.
+LAG = "lag"
+#: The rows per page when the caller names no limit.
+DEFAULT_LIMIT = 50
+
+
+@dataclass(frozen=True)
+class Page(Generic[T]):
+    """One page of a longer list.
+
+    Attributes:
+        rows: the rows of this page, in the list's order.
+        total: how many rows the whole list has.
+        offset: how many rows come before this page.
+        limit: the most rows a page holds.
+    """
+
+    rows: Sequence[T]
+    total: int
+    offset: int
+    limit: int
+
+    @property
+    def has_more(self) -> bool:
+        """Whether rows follow this page."""
+        return self.offset + len(self.rows) < self.total
+
+
+@dataclass(frozen=True)
+class FleetFilter:
+    """Which tenants the fleet lists (every given condition must hold).
+
+    Attributes:
+        health: only tenants of this health (``ok``, ``failing``, ``reconnect needed``, ``not
+            connected``, ``never run``).
+        name: only tenants whose name holds this text (any case).
+        has_errors: only tenants with (true) or without (false) an open record error.
+    """
+
+    health: str | None = None
+    name: str | None = None
+    has_errors: bool | None = None
+
+
+@dataclass(frozen=True)
+class TenantOverview:
+    """One tenant as the fleet shows it.
+
+    Attributes:
+        name: the tenant's name.
+        registered: whether it is in the tenant registry (else in the configuration file only).
+        registry_state: its registry state (``active``, ``paused``), when registered.
+        health: what the last sync (or the service pausing it) left: ``ok``, ``failing``,
+            ``reconnect needed``, ``not connected``; ``never run`` before any.
+        reason: why it is not ``ok``, in plain English.
+        paused: its state while the service holds it paused (``reconnect needed``, …).
+        paused_reason: why it was paused.
+        next_cycle_at: when its next scheduled cycle is due.
+        retry_at: when the backoff after failing syncs lets it try again.
+        failures: its failing syncs in a row.
+        late_seconds: how long a due cycle has waited (``None``: none is due, it is paused
+            or syncing); a tenant whose runner is down grows late.
+        syncing: whether a process holds its lease to sync it now.
+        last_cycle: its newest cycle that ended.
+        last_success_at: the end of its newest cycle that completed.
+        open_errors: records with an open error.
+        open_conflicts: conflicts waiting for a person.
+        feed_live: whether Fortnox's change feed announces its changes live (``None``: it is
+            in no feed).
+        fortnox_tokens: whether Fortnox tokens are stored for it (an authorization-code
+            tenant without them is not connected).
+        lag: its last measured propagation lag (``seconds``, ``direction``, ``at``).
+    """
+
+    name: str
+    registered: bool
+    registry_state: str | None
+    health: str
+    reason: str | None
+    paused: str | None
+    paused_reason: str | None
+    next_cycle_at: datetime | None
+    retry_at: datetime | None
+    failures: int
+    late_seconds: float | None
+    syncing: bool
+    last_cycle: CycleRecord | None
+    last_success_at: datetime | None
+    open_errors: int
+    open_conflicts: int
+    feed_live: bool | None
+    fortnox_tokens: bool
+    lag: Mapping[str, Any] | None
+
+
+@dataclass(frozen=True)
+class EntityCount:
+    """One entity of one tenant: records in sync, excluded, failing (by error kind), and
+    conflicts waiting for a person."""
+
+    entity: str
+    in_sync: int
+    excluded: int
+    failing_by_kind: Mapping[str, int] = field(default_factory=dict)
+    open_conflicts: int = 0
+
+    @property
+    def failing(self) -> int:
+        """Records with an open error, of any kind."""
+        return sum(self.failing_by_kind.values())
+
+
+@dataclass(frozen=True)
+class Exclusion:
+    """A record that configuration excludes from the sync, and why."""
+
+    tenant: str
+    entity: str
+    webcrm_id: str | None
+    fortnox_id: str | None
+    reason: str | None
+    updated_at: datetime
+
+
+@dataclass(frozen=True)
+class CycleRow:
+    """A cycle with its tenant."""
+
+    tenant: str
+    cycle: CycleRecord
+
+
+@dataclass(frozen=True)
+class ErrorRow:
+    """A record error with its tenant."""
+
+    tenant: str
+    error: RecordError
+
+
+@dataclass(frozen=True)
+class ConflictRow:
+    """A conflict with its tenant."""
+
+    tenant: str
+    conflict: Conflict
+
+
+@dataclass(frozen=True)
+class LagSample:
+    """One measured propagation lag: how long a change took to reach the other system."""
+
+    tenant: str
+    direction: str
+    seconds: float
+    at: datetime
+
+
+@dataclass(frozen=True)
+class MatchProposal:
+    """A pair ``match`` proposed, and what a person decided on it.
+
+    Attributes:
+        id: its id (``match --accept ID`` names it).
+        tenant: its tenant.
+        entity: its entity.
+        webcrm_id: the webCRM record.
+        fortnox_id: the Fortnox record.
+        key: the match key that paired them.
+        candidates: for ambiguous records, the group every candidate pair of that ambiguity
+            shares (a person chooses among them); ``None`` for an unambiguous pair.
+        webcrm_name: the webCRM record's name when proposed.
+        fortnox_name: the Fortnox record's name when proposed.
+        state: ``proposed``, ``accepted``, ``rejected`` or ``chosen`` (among candidates).
+        proposed_at: when ``match`` last proposed it.
+        decided_at: when a person decided on it.
+        decided_by: who.
+    """
+
+    id: int
+    tenant: str
+    entity: str
+    webcrm_id: str
+    fortnox_id: str
+    key: str
+    candidates: str | None
+    webcrm_name: str | None
+    fortnox_name: str | None
+    state: str
+    proposed_at: datetime
+    decided_at: datetime | None
+    decided_by: str | None
+
+
+def proposal_row(row: sa.Row[Any]) -> MatchProposal:
+    """A ``match_proposals`` row as a :class:`MatchProposal`."""
+    return MatchProposal(**{name: row._mapping[name] for name in _PROPOSAL_FIELDS})
+
+
+_PROPOSAL_FIELDS = tuple(MatchProposal.__dataclass_fields__)
+
+
+def _json_text(dialect: str, column: sa.ColumnElement[Any], key: str) -> sa.ColumnElement[str]:
+    """The text of ``key`` in a JSON object stored as text (``service_state.value``)."""
+    text = sa.type_coerce(column, sa.Text)
+    if dialect == "postgresql":
+        return sa.func.json_extract_path_text(sa.cast(text, postgresql.JSON), key)
+    return sa.func.json_extract(text, f"$.{key}")
+
+
+def _names(dialect: str, names: Sequence[str]) -> sa.Select[Any]:
+    """``names`` as rows of one column ``name``, from one bound parameter (no limit on how
+    many, unlike a compound of literal selects)."""
+    array = sa.literal(json.dumps(list(names)), sa.Text)
+    if dialect == "postgresql":
+        rows = sa.func.json_array_elements_text(sa.cast(array, postgresql.JSON))
+    else:
+        rows = sa.func.json_each(array)
+    listed = rows.table_valued("value")
+    return sa.select(listed.c.value.label("name"))
+
+
+class ReadModel:
+    """Read-only queries over a :class:`StateDatabase`, across its tenants.
+
+    Args:
+        db: the state database.
+        clock: now, for lateness (tests pass a fixed one; default the database's clock).
+    """
+
+    def __init__(self, db: StateDatabase, *, clock: Callable[[], datetime] | None = None) -> None:
+        self.db = db
+        self.clock = clock or db.clock
+
+    @property
+    def _dialect(self) -> str:
+        return self.db.engine.dialect.name
+
+    # the fleet --------------------------------------------------------------------------------
+
+    async def fleet(
+        self,
+        where: FleetFilter | None = None,
+        *,
+        configured: Sequence[str] = (),
+        offset: int = 0,
+        limit: int = DEFAULT_LIMIT,
+    ) -> Page[TenantOverview]:
+        """Every tenant, by name, one page at a time.
+
+        Args:
+            where: which tenants (default all).
+            configured: the tenants of the configuration file; listed with the registry's
+                (active and paused) tenants.
+            offset: how many matching tenants to skip.
+            limit: the most tenants to return.
+        """
+        registry = t.tenants.c
+        known = sa.select(registry.name.label("name")).where(registry.state != "removed")
+        if configured:
+            known = sa.union(known, _names(self._dialect, configured))  # type: ignore[assignment]
+        now = self.clock()
+        query = self._fleet_query(where or FleetFilter(), known)
+        async with self.db.engine.connect() as conn:
+            rows = (await conn.execute(query.offset(offset).limit(limit))).all()
+            total = rows[0].total if rows else await self._count(conn, query, offset)
+            cycles = await self._last_cycles(conn, [row.name for row in rows])
+        return Page([self._overview(row, cycles, now) for row in rows], int(total), offset, limit)
+
+    async def tenants(self, names: Sequence[str]) -> list[TenantOverview]:
+        """The overviews of exactly these tenants (registered or not), by name."""
+        query = self._fleet_query(FleetFilter(), _names(self._dialect, names))
+        now = self.clock()
+        async with self.db.engine.connect() as conn:
+            rows = (await conn.execute(query)).all()
+            cycles = await self._last_cycles(conn, [row.name for row in rows])
+        return [self._overview(row, cycles, now) for row in rows]
+
+    def _fleet_query(self, where: FleetFilter, known: sa.Select[Any]) -> sa.Select[Any]:
+        dialect = self._dialect
+        registry = t.tenants.c
+        fleet = known.subquery("fleet")
+        health = t.service_state.alias("health")
+        lag = t.service_state.alias("lag")
+        schedule = t.tenant_schedules
+        member = t.feed_members
+        token = t.tokens
+        errors = (
+            sa.select(sa.func.count())
+            .where(
+                t.record_errors.c.tenant == fleet.c.name,
+                t.record_errors.c.state == ErrorState.OPEN.value,
+            )
+            .scalar_subquery()
+        )
+        conflicts = (
+            sa.select(sa.func.count())
+            .where(t.conflicts.c.tenant == fleet.c.name, t.conflicts.c.resolved_at.is_(None))
+            .scalar_subquery()
+        )
+        state = sa.func.coalesce(_json_text(dialect, health.c.value, "state"), NEVER_RUN)
+        query = (
+            sa.select(
+                fleet.c.name,
+                registry.state.label("registry_state"),
+                health.c.value.label("health"),
+                lag.c.value.label("lag"),
+                schedule.c.next_cycle_at,
+                schedule.c.retry_at,
+                schedule.c.failures,
+                schedule.c.paused,
+                schedule.c.paused_reason,
+                schedule.c.lease_owner,
+                schedule.c.lease_until,
+                member.c.live.label("feed_live"),
+                token.c.tenant.label("fortnox_tokens"),
+                errors.label("open_errors"),
+                conflicts.label("open_conflicts"),
+                sa.func.count().over().label("total"),
+            )
+            .select_from(fleet)
+            .outerjoin(t.tenants, registry.name == fleet.c.name)
+            .outerjoin(health, (health.c.tenant == fleet.c.name) & (health.c.key == HEALTH))
+            .outerjoin(lag, (lag.c.tenant == fleet.c.name) & (lag.c.key == LAG))
+            .outerjoin(schedule, schedule.c.tenant == fleet.c.name)
+            .outerjoin(member, member.c.tenant == fleet.c.name)
+            .outerjoin(token, (token.c.tenant == fleet.c.name) & (token.c.system == "fortnox"))
+        )
+        if where.health is not None:
+            query = query.where(state == where.health)
+        if where.name:
+            query = query.where(fleet.c.name.icontains(where.name, autoescape=True))
+        if where.has_errors is not None:
+            has = sa.exists().where(
+                t.record_errors.c.tenant == fleet.c.name,
+                t.record_errors.c.state == ErrorState.OPEN.value,
+            )
+            query = query.where(has if where.has_errors else ~has)
+        return query.order_by(fleet.c.name)
+
+    @staticmethod
+    async def _count(conn: AsyncConnection, query: sa.Select[Any], offset: int) -> int:
+        """The rows of ``query`` when its page came back empty (0 without asking at offset 0)."""
+        if offset == 0:
+            return 0
+        counted = sa.select(sa.func.count()).select_from(query.order_by(None).subquery())
+        return int((await conn.execute(counted)).scalar_one())
+
+    async def _last_cycles(
+        self, conn: AsyncConnection, names: Sequence[str]
+    ) -> dict[tuple[str, str], CycleRecord]:
+        """Per tenant of ``names``: its newest ended cycle (``"ended"``) and newest completed
+        one (``"completed"``), in one statement."""
+        if not names:
+            return {}
+        cycles = t.cycles.c
+        mine = cycles.tenant.in_(names)
+        ended = sa.select(sa.func.max(cycles.id)).where(mine, cycles.status != RUNNING)
+        completed = sa.select(sa.func.max(cycles.id)).where(mine, cycles.status == COMPLETED)
+        wanted = sa.union(ended.group_by(cycles.tenant), completed.group_by(cycles.tenant))
+        rows = await conn.execute(sa.select(t.cycles).where(cycles.id.in_(wanted)))
+        found: dict[tuple[str, str], CycleRecord] = {}
+        # Newest first: the first row of a tenant in each role is its newest.
+        for row in sorted(rows, key=lambda row: -row.id):
+            found.setdefault((row.tenant, "ended"), cycle_row(row))
+            if row.status == COMPLETED:
+                found.setdefault((row.tenant, COMPLETED), cycle_row(row))
+        return found
+
+    def _overview(
+        self, row: sa.Row[Any], cycles: Mapping[tuple[str, str], CycleRecord], now: datetime
+    ) -> TenantOverview:
+        health = row.health or {}
+        lease = row.lease_until
+        syncing = row.lease_owner is not None and lease is not None and lease > now
+        due = row.retry_at if row.failures and row.retry_at else row.next_cycle_at
+        late = None
+        if due is not None and not row.paused and not syncing and due < now:
+            late = (now - due).total_seconds()
+        success = cycles.get((row.name, COMPLETED))
+        return TenantOverview(
+            name=row.name,
+            registered=row.registry_state is not None,
+            registry_state=row.registry_state,
+            health=health.get("state") or NEVER_RUN,
+            reason=health.get("reason"),
+            paused=row.paused,
+            paused_reason=row.paused_reason,
+            next_cycle_at=row.next_cycle_at,
+            retry_at=row.retry_at,
+            failures=row.failures or 0,
+            late_seconds=late,
+            syncing=syncing,
+            last_cycle=cycles.get((row.name, "ended")),
+            last_success_at=None if success is None else success.finished_at,
+            open_errors=int(row.open_errors),
+            open_conflicts=int(row.open_conflicts),
+            feed_live=None if row.feed_live is None else bool(row.feed_live),
+            fortnox_tokens=row.fortnox_tokens is not None,
+            lag=row.lag,
+        )
+
+    # one tenant's records ---------------------------------------------------------------------
+
+    async def entity_counts(self, tenant: str) -> list[EntityCount]:
+        """Per entity of ``tenant``, by name: in sync (linked), excluded, failing by error
+        kind, open conflicts."""
+        links = (
+            sa.select(t.links.c.entity, sa.func.count())
+            .where(t.links.c.tenant == tenant, t.links.c.held.is_(False))
+            .group_by(t.links.c.entity)
+        )
+        errors = (
+            sa.select(
+                t.record_errors.c.entity,
+                t.record_errors.c.kind,
+                sa.func.count(sa.distinct(t.record_errors.c.record_id)),
+            )
+            .where(
+                t.record_errors.c.tenant == tenant,
+                t.record_errors.c.state == ErrorState.OPEN.value,
+            )
+            .group_by(t.record_errors.c.entity, t.record_errors.c.kind)
+        )
+        excluded = (
+            sa.select(t.excluded_records.c.entity, sa.func.count())
+            .where(t.excluded_records.c.tenant == tenant)
+            .group_by(t.excluded_records.c.entity)
+        )
+        conflicts = (
+            sa.select(t.conflicts.c.entity, sa.func.count())
+            .where(t.conflicts.c.tenant == tenant, t.conflicts.c.resolved_at.is_(None))
+            .group_by(t.conflicts.c.entity)
+        )
+        async with self.db.engine.connect() as conn:
+            linked = {row[0]: int(row[1]) for row in await conn.execute(links)}
+            excluding = {row[0]: int(row[1]) for row in await conn.execute(excluded)}
+            waiting = {row[0]: int(row[1]) for row in await conn.execute(conflicts)}
+            failing: dict[str, dict[str, int]] = {}
+            for entity, kind, count in await conn.execute(errors):
+                failing.setdefault(entity, {})[kind] = int(count)
+        return [
+            EntityCount(
+                entity,
+                linked.get(entity, 0),
+                excluding.get(entity, 0),
+                failing.get(entity, {}),
+                waiting.get(entity, 0),
+            )
+            for entity in sorted({*linked, *failing, *excluding, *waiting})
+        ]
+
+    async def exclusions(
+        self,
+        tenant: str,
+        *,
+        entity: str | None = None,
+        offset: int = 0,
+        limit: int = DEFAULT_LIMIT,
+    ) -> Page[Exclusion]:
+        """The records configuration excludes, with why, newest first."""
+        rows = t.excluded_records.c
+        query = sa.select(t.excluded_records, *_total()).where(rows.tenant == tenant)
+        if entity is not None:
+            query = query.where(rows.entity == entity)
+        return await self._page(
+            query.order_by(rows.id.desc()),
+            offset,
+            limit,
+            lambda row: Exclusion(
+                row.tenant, row.entity, row.webcrm_id, row.fortnox_id, row.reason, row.updated_at
+            ),
+        )
+
+    async def cycles(
+        self, tenant: str, *, offset: int = 0, limit: int = DEFAULT_LIMIT
+    ) -> Page[CycleRow]:
+        """``tenant``'s cycles, newest first (a running one included)."""
+        query = sa.select(t.cycles, *_total()).where(t.cycles.c.tenant == tenant)
+        return await self._page(
+            query.order_by(t.cycles.c.id.desc()),
+            offset,
+            limit,
+            lambda row: CycleRow(row.tenant, cycle_row(row)),
+        )
+
+    async def cycle(self, cycle_id: int) -> CycleRow | None:
+        """The cycle of this id, whichever tenant's."""
+        query = sa.select(t.cycles).where(t.cycles.c.id == cycle_id)
+        async with self.db.engine.connect() as conn:
+            row = (await conn.execute(query)).first()
+        return None if row is None else CycleRow(row.tenant, cycle_row(row))
+
+    async def errors(
+        self,
+        *,
+        tenant: str | None = None,
+        entity: str | None = None,
+        open_only: bool = True,
+        offset: int = 0,
+        limit: int = DEFAULT_LIMIT,
+    ) -> Page[ErrorRow]:
+        """Record errors by tenant and id (``open_only``: those not resolved yet)."""
+        rows = t.record_errors.c
+        query = sa.select(t.record_errors, *_total())
+        if tenant is not None:
+            query = query.where(rows.tenant == tenant)
+        if entity is not None:
+            query = query.where(rows.entity == entity)
+        if open_only:
+            query = query.where(rows.state == ErrorState.OPEN.value)
+        return await self._page(
+            query.order_by(rows.tenant, rows.id),
+            offset,
+            limit,
+            lambda row: ErrorRow(row.tenant, error_row(row)),
+        )
+
+    async def error(self, error_id: int) -> ErrorRow | None:
+        """The record error of this id, whichever tenant's."""
+        query = sa.select(t.record_errors).where(t.record_errors.c.id == error_id)
+        async with self.db.engine.connect() as conn:
+            row = (await conn.execute(query)).first()
+        return None if row is None else ErrorRow(row.tenant, error_row(row))
+
+    async def conflicts(
+        self,
+        *,
+        tenant: str | None = None,
+        entity: str | None = None,
+        open_only: bool = False,
+        offset: int = 0,
+        limit: int = DEFAULT_LIMIT,
+    ) -> Page[ConflictRow]:
+        """Conflicts by tenant and id: both values, the base, the policy and how each was
+        settled (``open_only``: those waiting for a person)."""
+        rows = t.conflicts.c
+        query = sa.select(t.conflicts, *_total())
+        if tenant is not None:
+            query = query.where(rows.tenant == tenant)
+        if entity is not None:
+            query = query.where(rows.entity == entity)
+        if open_only:
+            query = query.where(rows.resolved_at.is_(None))
+        return await self._page(
+            query.order_by(rows.tenant, rows.id),
+            offset,
+            limit,
+            lambda row: ConflictRow(row.tenant, conflict_row(row)),
+        )
+
+    async def conflict(self, conflict_id: int) -> ConflictRow | None:
+        """The conflict of this id, whichever tenant's."""
+        query = sa.select(t.conflicts).where(t.conflicts.c.id == conflict_id)
+        async with self.db.engine.connect() as conn:
+            row = (await conn.execute(query)).first()
+        return None if row is None else ConflictRow(row.tenant, conflict_row(row))
+
+    async def lag_samples(
+        self, tenant: str, *, since: datetime | None = None, limit: int = 1000
+    ) -> list[LagSample]:
+        """``tenant``'s measured propagation lags, newest first (``since``: at or after)."""
+        rows = t.lag_samples.c
+        query = sa.select(t.lag_samples).where(rows.tenant == tenant)
+        if since is not None:
+            query = query.where(rows.at >= since)
+        query = query.order_by(rows.at.desc(), rows.id.desc()).limit(limit)
+        async with self.db.engine.connect() as conn:
+            return [
+                LagSample(row.tenant, row.direction, row.seconds, row.at)
+                for row in await conn.execute(query)
+            ]
+
+    async def match_proposals(
+        self,
+        tenant: str,
+        *,
+        entity: str | None = None,
+        state: str | None = None,
+        offset: int = 0,
+        limit: int = DEFAULT_LIMIT,
+    ) -> Page[MatchProposal]:
+        """``tenant``'s stored match proposals by id (``state``: only those in it)."""
+        rows = t.match_proposals.c
+        query = sa.select(t.match_proposals, *_total()).where(rows.tenant == tenant)
+        if entity is not None:
+            query = query.where(rows.entity == entity)
+        if state is not None:
+            query = query.where(rows.state == state)
+        return await self._page(query.order_by(rows.id), offset, limit, proposal_row)
+
+    async def match_proposal(self, proposal_id: int) -> MatchProposal | None:
+        """The match proposal of this id, whichever tenant's."""
+        query = sa.select(t.match_proposals).where(t.match_proposals.c.id == proposal_id)
+        async with self.db.engine.connect() as conn:
+            row = (await conn.execute(query)).first()
+        return None if row is None else proposal_row(row)
+
+    async def requests(
+        self,
+        *,
+        tenant: str | None = None,
+        state: str | None = None,
+        offset: int = 0,
+        limit: int = DEFAULT_LIMIT,
+    ) -> Page[AdminRequest]:
+        """Admin requests, newest first, with their state and outcome."""
+        rows = t.admin_requests.c
+        query = sa.select(t.admin_requests, *_total())
+        if tenant is not None:
+            query = query.where(rows.tenant == tenant)
+        if state is not None:
+            query = query.where(rows.state == state)
+        return await self._page(query.order_by(rows.id.desc()), offset, limit, request_row)
+
+    async def _page(
+        self,
+        query: sa.Select[Any],
+        offset: int,
+        limit: int,
+        convert: Callable[[sa.Row[Any]], T],
+    ) -> Page[T]:
+        """One page of ``query`` (which selects :func:`_total`)."""
+        async with self.db.engine.connect() as conn:
+            rows = (await conn.execute(query.offset(offset).limit(limit))).all()
+            total = rows[0].total if rows else await self._count(conn, query, offset)
+        return Page([convert(row) for row in rows], int(total), offset, limit)
+
+
+def _total() -> tuple[sa.Label[int]]:
+    """The column that counts a query's rows beside each row of its page."""
+    return (sa.func.count().over().label("total"),)
