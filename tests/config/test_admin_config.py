@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from tests.config.test_loading import MINIMAL, error_of, write
-from webcrm_fortnox.config import load_config
+from webcrm_fortnox.config import config_to_toml, load_config
 from webcrm_fortnox.web.security import Operators, hash_password
 
 ENV = {
@@ -92,3 +92,25 @@ def test_a_wrong_admin_setting_names_the_file_and_the_key(
 
     assert f"{path}: {key}: " in str(error) and message in str(error), str(error)
     assert "hunter2-plain" not in str(error) and "literal-token" not in str(error)
+
+
+def test_a_written_configuration_keeps_its_operators(tmp_path: Path) -> None:
+    source = _file(
+        tmp_path,
+        f"""
+[admin]
+token = "env:ADMIN_TOKEN"
+secure_cookies = true
+[[admin.user]]
+name = "rita"
+password_hash = "{HASH}"
+role = "read-only"
+""",
+    )
+    config = load_config(source, environ=ENV)
+
+    text = config_to_toml(config)
+
+    assert "the-admin-token" not in text and 'token = "env:ADMIN_TOKEN"' in text
+    again = load_config(write(tmp_path, text, "again.toml"), environ=ENV)
+    assert again.admin == config.admin
