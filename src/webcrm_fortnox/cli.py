@@ -9,6 +9,7 @@ questions.
 from __future__ import annotations
 
 import asyncio
+import getpass
 import sys
 from collections.abc import Callable, Coroutine
 from dataclasses import dataclass
@@ -349,11 +350,62 @@ def match(
         bool,
         typer.Option("--json", help="One JSON document; asks nothing (records only with --yes)."),
     ] = False,
+    list_only: Annotated[
+        bool,
+        typer.Option("--list", help="List the stored proposals and their states; read nothing."),
+    ] = False,
+    accept: Annotated[
+        list[int] | None,
+        typer.Option("--accept", help="Accept the stored proposal of this ID.", metavar="ID"),
+    ] = None,
+    reject: Annotated[
+        list[int] | None,
+        typer.Option("--reject", help="Reject the stored proposal of this ID.", metavar="ID"),
+    ] = None,
+    choose: Annotated[
+        list[int] | None,
+        typer.Option(
+            "--choose",
+            help="Choose this candidate pair among ambiguous ones (the candidates sharing a "
+            "record with it are rejected).",
+            metavar="ID",
+        ),
+    ] = None,
 ) -> None:
     """Pair records that already exist on both sides; show pairs, one-sided records and
-    ambiguous candidates; record the decisions the next sync applies."""
+    ambiguous candidates, and store them as proposals to review; record the decisions the next
+    sync applies. --list shows the stored proposals; --accept/--reject/--choose ID decide them
+    one by one (each may be given several times)."""
     from webcrm_fortnox.service import commands
+    from webcrm_fortnox.store.proposals import Verdict
 
+    decisions = [
+        (proposal_id, verdict)
+        for verdict, ids in (
+            (Verdict.ACCEPT, accept),
+            (Verdict.REJECT, reject),
+            (Verdict.CHOOSE, choose),
+        )
+        for proposal_id in ids or ()
+    ]
+    if decisions:
+        if yes or list_only or as_json:
+            typer.echo("--accept, --reject and --choose go with no other option", err=True)
+            raise typer.Exit(2)
+        by = f"{getpass.getuser()} (match)"
+        _run(
+            ctx,
+            config,
+            tenant,
+            lambda command: commands.decide_proposals(command, decisions, decided_by=by),
+        )
+        return
+    if list_only:
+        if yes:
+            typer.echo("--list reads the stored proposals; it does not go with --yes", err=True)
+            raise typer.Exit(2)
+        _run(ctx, config, tenant, lambda command: commands.list_proposals(command, as_json=as_json))
+        return
     context = ctx.obj if isinstance(ctx.obj, CliContext) else CliContext()
     interactive = sys.stdin.isatty() if context.interactive is None else context.interactive
     ask = _ask_on_terminal if interactive else None

@@ -7,7 +7,9 @@ from webcrm_fortnox.engine.apply import RecordStatus
 from webcrm_fortnox.engine.matching import MatchResult, Pair
 from webcrm_fortnox.engine.ports import MatchVerdict
 from webcrm_fortnox.service import match_tenant
+from webcrm_fortnox.service.runner import ProposalIds
 from webcrm_fortnox.store import StateDatabase
+from webcrm_fortnox.store.queries import ReadModel
 
 
 async def arrange(env: Systems) -> dict[str, str]:
@@ -71,7 +73,7 @@ async def test_match_decisions_settle_an_ambiguity(env: Systems, db: StateDataba
     await env.reset_stats()
     proposals: list[MatchResult] = []
 
-    async def decide(result: MatchResult) -> list[tuple[Pair, MatchVerdict]]:
+    async def decide(result: MatchResult, _ids: ProposalIds) -> list[tuple[Pair, MatchVerdict]]:
         proposals.append(result)
         (ambiguity,) = result.ambiguous
         one, two = sorted(ambiguity.fortnox, key=lambda r: r.fields["name"] or "")
@@ -89,6 +91,9 @@ async def test_match_decisions_settle_an_ambiguity(env: Systems, db: StateDataba
             config, db.tenant(config.name), clients.webcrm, clients.fortnox, decide
         )
     assert run.decisions == 6
+    stored = (await ReadModel(db).match_proposals(config.name)).rows
+    assert sorted(p.state for p in stored) == ["accepted"] * 4 + ["chosen", "rejected"]
+    assert {p.id for p in run.proposals} == {p.id for p in stored}
     (result,) = proposals
     assert {(p.key, p.webcrm.id, p.fortnox.id) for p in result.pairs} == {
         ("customer number", ids["w:by number"], ids["f:by number"]),

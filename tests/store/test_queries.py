@@ -176,7 +176,6 @@ async def test_entity_counts_give_in_sync_excluded_failing_and_conflicts(
     acme = db.tenant("acme")
     link = await acme.save_link("customer", "1", "2", {})
     await acme.save_link("customer", "3", "4", {})
-    await acme.save_link("customer", "5", "6", {}, held=True)  # remembered, not in sync
     await acme.record_error(error("7"))
     await acme.record_error(error("8", kind=ErrorKind.INCOMPLETE))
     await acme.record_error(error("9", entity="article"))

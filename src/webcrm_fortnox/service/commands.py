@@ -22,40 +22,42 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextC
 from rich.text import Text
 
 from webcrm_fortnox.config.models import Config, TenantConfig
-from webcrm_fortnox.domain.customer_spec import ENTITY, customer_spec
+from webcrm_fortnox.domain.customer_spec import ENTITY
 from webcrm_fortnox.engine.apply import RecordOutcome
 from webcrm_fortnox.engine.matching import MatchResult, Pair
-from webcrm_fortnox.engine.plan import Mode, system_name
+from webcrm_fortnox.engine.plan import Mode
 from webcrm_fortnox.engine.ports import (
     Conflict,
+    ErrorState,
     MatchVerdict,
     RecordError,
-    RecordSource,
     System,
 )
-from webcrm_fortnox.engine.review import ReviewError, resolve_conflict
 from webcrm_fortnox.engine.sync import Progress as ProgressCallback
-from webcrm_fortnox.service import json_output, reports
+from webcrm_fortnox.service import actions, json_output, reports
 from webcrm_fortnox.service.connect import OpenUrl, connect_fortnox, connect_webcrm
 from webcrm_fortnox.service.connections import Connector, TenantClients
 from webcrm_fortnox.service.daemon import ServiceOptions, SyncService
 from webcrm_fortnox.service.runner import (
+    ProposalIds,
     SyncOptions,
     TenantPlace,
     TenantRun,
     combined_exit_code,
-    customer_record_sources,
     match_tenant,
     sync_tenant,
 )
 from webcrm_fortnox.service.status import print_status, tenant_status
 from webcrm_fortnox.service.tenants import open_state, run_tenants
 from webcrm_fortnox.store import StateDatabase, TenantState
+from webcrm_fortnox.store.proposals import ProposalError, Verdict
+from webcrm_fortnox.store.queries import MatchProposal, Page, ReadModel
 from webcrm_fortnox.store.service import ServiceStore
-from webcrm_fortnox.transport.errors import ApiError
 
 #: Below this many actions a run is quick enough to need no progress bar.
 PROGRESS_THRESHOLD = 20
+#: Rows read per query when a command lists every stored row.
+LIST_PAGE = 500
 
 Ask = Callable[[str], str]
 Row = TypeVar("Row")
@@ -193,16 +195,22 @@ class NoSuchError(LookupError):
 async def _tenants_with_errors(
     db: StateDatabase, tenants: Sequence[TenantConfig], error_id: int | None
 ) -> list[TenantConfig]:
+    """The tenants with an open error (of any entity), or the one whose error ``error_id`` is."""
+    model = ReadModel(db)
+    if error_id is not None:
+        found = await model.error(error_id)
+        if found is None or found.error.state is not ErrorState.OPEN:
+            return []
+        return [tenant for tenant in tenants if tenant.name == found.tenant]
     chosen = []
     for tenant in tenants:
-        errors = await db.tenant(tenant.name).open_errors(ENTITY)
-        if any(error_id is None or e.id == error_id for e in errors):
+        if (await model.errors(tenant=tenant.name, limit=1)).total:
             chosen.append(tenant)
     return chosen
 
 
 async def retry(command: Command, error_id: int | None) -> int:
-    """Retry one stored error (``error_id``) or every open one (``None``).
+    """Retry one stored error (``error_id``) or every open one (``None``), of any entity.
 
     Raises:
         NoSuchError: ``error_id`` is not an open error of the selected tenants.
@@ -218,34 +226,47 @@ async def retry(command: Command, error_id: int | None) -> int:
         async def task(
             tenant: TenantConfig, state: TenantState, clients: TenantClients
         ) -> TenantRun:
-            options = SyncOptions(
-                mode=Mode.RETRY,
-                trigger="retry",
-                retry_error=error_id,
-                now=clients.now,
-                place=command.place(tenant),
+            ids = None if error_id is None else [error_id]
+            (run,) = await actions.retry_errors(
+                tenant, state, clients, ids, place=command.place(tenant)
             )
-            return await sync_tenant(tenant, state, clients.webcrm, clients.fortnox, options)
+            return run
 
         runs = await run_tenants(tenants, db, command.connector, task)
     return _report_runs(command.console, runs)
 
 
+async def _all_rows(read: Callable[[int], Awaitable[Page[Row]]]) -> list[Row]:
+    """Every row of a paged list, a page at a time."""
+    rows: list[Row] = []
+    while True:
+        page = await read(len(rows))
+        rows.extend(page.rows)
+        if not page.has_more or not page.rows:
+            return rows
+
+
 async def _list_stored(
     command: Command,
-    read: Callable[[TenantState], Awaitable[Sequence[Row]]],
+    read: Callable[[ReadModel, str, int], Awaitable[Page[Row]]],
     table: Callable[[Console, str, Sequence[Row]], None],
     entry: Callable[[str, Sequence[Row]], dict[str, Any]],
     *,
     as_json: bool,
 ) -> int:
-    """Print what ``read`` finds in each selected tenant's state, as ``table``s or as one JSON
-    document of ``entry``s; returns how many rows there were."""
+    """Print what ``read`` (a page of a tenant's rows from an offset) finds for each selected
+    tenant, as ``table``s or as one JSON document of ``entry``s; returns how many rows there
+    were."""
     found = 0
     entries = []
     async with open_state(command.config.state.url, read_only=True, existing=True) as db:
+        model = ReadModel(db)
         for tenant in command.tenants:
-            rows = await read(db.tenant(tenant.name))
+
+            async def page(offset: int, name: str = tenant.name) -> Page[Row]:
+                return await read(model, name, offset)
+
+            rows = await _all_rows(page)
             found += len(rows)
             if as_json:
                 entries.append(entry(tenant.name, rows))
@@ -260,8 +281,9 @@ async def errors(command: Command, *, as_json: bool = False) -> int:
     """List every failing record of the selected tenants (``as_json``: one JSON document);
     3 when there is any, else 0."""
 
-    async def read(state: TenantState) -> Sequence[RecordError]:
-        return await state.open_errors()
+    async def read(model: ReadModel, tenant: str, offset: int) -> Page[RecordError]:
+        page = await model.errors(tenant=tenant, offset=offset, limit=LIST_PAGE)
+        return Page([row.error for row in page.rows], page.total, page.offset, page.limit)
 
     found = await _list_stored(
         command, read, reports.print_errors, json_output.errors_tenant, as_json=as_json
@@ -273,8 +295,11 @@ async def conflicts(command: Command, *, open_only: bool, as_json: bool = False)
     """List recorded conflicts (``open_only``: those waiting for a person; ``as_json``: one
     JSON document); always 0."""
 
-    async def read(state: TenantState) -> Sequence[Conflict]:
-        return await state.conflicts(open_only=open_only)
+    async def read(model: ReadModel, tenant: str, offset: int) -> Page[Conflict]:
+        page = await model.conflicts(
+            tenant=tenant, open_only=open_only, offset=offset, limit=LIST_PAGE
+        )
+        return Page([row.conflict for row in page.rows], page.total, page.offset, page.limit)
 
     await _list_stored(
         command, read, reports.print_conflicts, json_output.conflicts_tenant, as_json=as_json
@@ -327,9 +352,11 @@ async def match(
     """
     console = command.console
 
-    async def decide(tenant: str, result: MatchResult) -> list[tuple[Pair, MatchVerdict]]:
+    async def decide(
+        tenant: str, result: MatchResult, ids: ProposalIds
+    ) -> list[tuple[Pair, MatchVerdict]]:
         if not as_json:
-            reports.print_matches(console, tenant, result)
+            reports.print_matches(console, tenant, result, ids)
         if accept_all:
             return _accept_unambiguous(result)
         if as_json:
@@ -345,8 +372,10 @@ async def match(
         return _ask_each(result, ask)
 
     async def task(tenant: TenantConfig, state: TenantState, clients: TenantClients) -> TenantRun:
-        async def deciding(result: MatchResult) -> list[tuple[Pair, MatchVerdict]]:
-            return await decide(tenant.name, result)
+        async def deciding(
+            result: MatchResult, ids: ProposalIds
+        ) -> list[tuple[Pair, MatchVerdict]]:
+            return await decide(tenant.name, result, ids)
 
         run = await match_tenant(
             tenant,
@@ -416,7 +445,8 @@ async def connect(command: Command, system: str, *, open_url: OpenUrl, port: int
 
 
 async def take_side(command: Command, winner: System, conflict_id: int | None) -> int:
-    """``conflicts --take``: settle one open conflict (or all) with ``winner``'s value.
+    """``conflicts --take``: settle one open conflict (or all), of any entity, with
+    ``winner``'s value.
 
     Raises:
         NoSuchError: ``conflict_id`` is not an open conflict of the selected tenants.
@@ -425,25 +455,10 @@ async def take_side(command: Command, winner: System, conflict_id: int | None) -
 
     async def task(tenant: TenantConfig, state: TenantState, clients: TenantClients) -> TenantRun:
         nonlocal settled
-        run = TenantRun(tenant.name)
-        sources = customer_record_sources(tenant, clients.webcrm, clients.fortnox, now=clients.now)
-        by_system: dict[System, RecordSource] = {"webcrm": sources[0], "fortnox": sources[1]}
-        for conflict in await state.conflicts(ENTITY, open_only=True):
-            if conflict_id is not None and conflict.id != conflict_id:
-                continue
-            try:
-                await resolve_conflict(customer_spec(tenant), state, by_system, conflict.id, winner)
-            except (ReviewError, ApiError) as error:
-                command.console.print(Text(f"{tenant.name}: conflict {conflict.id}: {error}"))
-                continue
-            settled += 1
-            command.console.print(
-                Text(
-                    f"{tenant.name}: conflict {conflict.id} ({conflict.report.field}) settled: "
-                    f"{system_name(winner)}'s value kept on both sides"
-                )
-            )
-        return run
+        for outcome in await actions.settle_conflicts(tenant, state, clients, winner, conflict_id):
+            settled += outcome.problem is None
+            command.console.print(Text(f"{tenant.name}: {outcome}"))
+        return TenantRun(tenant.name)
 
     async with open_state(command.config.state.url) as db:
         runs = await run_tenants(command.tenants, db, command.connector, task)
@@ -453,3 +468,45 @@ async def take_side(command: Command, winner: System, conflict_id: int | None) -
     if conflict_id is None and not settled:
         command.console.print(Text("No open conflicts."))
     return 1 if any(run.stopped for run in runs) else 0
+
+
+async def list_proposals(command: Command, *, as_json: bool = False) -> int:
+    """``match --list``: the stored match proposals of the selected tenants, with their ids
+    and states, without reading either system; always 0."""
+
+    async def read(model: ReadModel, tenant: str, offset: int) -> Page[MatchProposal]:
+        return await model.match_proposals(tenant, offset=offset, limit=LIST_PAGE)
+
+    await _list_stored(
+        command, read, reports.print_proposals, json_output.proposals_tenant, as_json=as_json
+    )
+    return 0
+
+
+async def decide_proposals(
+    command: Command, decisions: Sequence[tuple[int, Verdict]], *, decided_by: str
+) -> int:
+    """``match --accept/--reject/--choose ID``: decide stored proposals of the selected
+    tenants, in order; 0 when every one was decided.
+
+    Raises:
+        NoSuchError: an id names no proposal of the selected tenants (those before it are
+            decided).
+    """
+    names = {tenant.name for tenant in command.tenants}
+    async with open_state(command.config.state.url, existing=True) as db:
+        model = ReadModel(db)
+        for proposal_id, verdict in decisions:
+            found = await model.match_proposal(proposal_id)
+            if found is None or found.tenant not in names:
+                raise NoSuchError(
+                    f"no match proposal {proposal_id}; `webcrm-fortnox match --list` lists them"
+                )
+            try:
+                said = await actions.decide_proposal(
+                    db.tenant(found.tenant), proposal_id, verdict, decided_by
+                )
+            except ProposalError as error:
+                raise NoSuchError(str(error)) from error
+            command.console.print(Text(f"{found.tenant}: {said}"))
+    return 0

@@ -41,7 +41,13 @@ from webcrm_fortnox.service.connections import Connector, TenantClients
 from webcrm_fortnox.service.daemon import ServiceOptions, SyncService
 from webcrm_fortnox.service.http_server import serving
 from webcrm_fortnox.service.reports import refusal_line
-from webcrm_fortnox.service.runner import SyncOptions, TenantRun, match_tenant, sync_tenant
+from webcrm_fortnox.service.runner import (
+    ProposalIds,
+    SyncOptions,
+    TenantRun,
+    match_tenant,
+    sync_tenant,
+)
 from webcrm_fortnox.service.status import tenant_status
 from webcrm_fortnox.service.tenants import open_state, run_tenant
 from webcrm_fortnox.service.worker import WorkerSettings
@@ -263,7 +269,7 @@ class Demo:
     async def _match(self, tenant: TenantConfig, db: StateDatabase, connector: Connector) -> None:
         found: list[MatchResult] = []
 
-        async def accept(result: MatchResult) -> list[tuple[Pair, MatchVerdict]]:
+        async def accept(result: MatchResult, _ids: ProposalIds) -> list[tuple[Pair, MatchVerdict]]:
             found.append(result)
             return [(p, MatchVerdict.ACCEPTED) for p in result.pairs if p.key != "decision"]
 

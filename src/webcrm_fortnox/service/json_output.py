@@ -23,6 +23,7 @@ from webcrm_fortnox.engine.merge import FieldChange
 from webcrm_fortnox.engine.plan import Action
 from webcrm_fortnox.engine.ports import Conflict, ConflictReport, RecordError, SourceRecord, Value
 from webcrm_fortnox.service.runner import TenantRun
+from webcrm_fortnox.store.queries import MatchProposal
 
 
 def print_document(console: Console, tenants: Sequence[dict[str, Any]]) -> None:
@@ -184,4 +185,28 @@ def match_tenant(run: TenantRun) -> dict[str, Any]:
         "webcrm_only": [_record(r) for r in result.webcrm_only],
         "fortnox_only": [_record(r) for r in result.fortnox_only],
         "decisions_recorded": run.decisions,
+        "proposals": [proposal_json(p) for p in run.proposals],
     }
+
+
+def proposal_json(proposal: MatchProposal) -> dict[str, Any]:
+    """A stored match proposal as ``match --json`` and ``match --list --json`` show it."""
+    return {
+        "id": proposal.id,
+        "entity": proposal.entity,
+        "webcrm_id": proposal.webcrm_id,
+        "fortnox_id": proposal.fortnox_id,
+        "webcrm_name": proposal.webcrm_name,
+        "fortnox_name": proposal.fortnox_name,
+        "key": proposal.key,
+        "candidates": proposal.candidates,
+        "state": proposal.state,
+        "proposed_at": _iso(proposal.proposed_at),
+        "decided_at": _iso(proposal.decided_at),
+        "decided_by": proposal.decided_by,
+    }
+
+
+def proposals_tenant(tenant: str, proposals: Sequence[MatchProposal]) -> dict[str, Any]:
+    """A tenant's entry of ``match --list --json``: its stored proposals."""
+    return {"tenant": tenant, "proposals": [proposal_json(p) for p in proposals]}

@@ -8,7 +8,7 @@ is printed, so a secret can never end up on the screen.
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 from rich.console import Console
@@ -30,6 +30,7 @@ from webcrm_fortnox.engine.ports import (
 )
 from webcrm_fortnox.engine.sync import RunResult
 from webcrm_fortnox.service.runner import TenantRun
+from webcrm_fortnox.store.queries import MatchProposal
 
 #: A width no table reaches: how wide a table is when nothing limits it.
 _UNBOUNDED = 100_000
@@ -278,31 +279,67 @@ def print_conflicts(console: Console, tenant: str, conflicts: Iterable[Conflict]
     _print_table(console, table)
 
 
+def print_proposals(console: Console, tenant: str, proposals: Iterable[MatchProposal]) -> None:
+    """Stored match proposals with their ids (what ``match --accept ID`` takes) and states."""
+    rows = list(proposals)
+    if not rows:
+        console.print(Text(f"{tenant}: no match proposals (`webcrm-fortnox match` makes them)"))
+        return
+    table = Table(title=f"{tenant}: match proposals", title_justify="left")
+    for column in ("ID", "Entity", "webCRM", "Fortnox", "Matched by", "Candidates", "State"):
+        table.add_column(column, overflow="fold")
+    for proposal in rows:
+        table.add_row(
+            str(proposal.id),
+            proposal.entity,
+            Text(f"{proposal.webcrm_id} {proposal.webcrm_name or '(no name)'}"),
+            Text(f"{proposal.fortnox_id} {proposal.fortnox_name or '(no name)'}"),
+            proposal.key,
+            Text(proposal.candidates or ""),
+            proposal.state,
+        )
+    _print_table(console, table)
+
+
 def _record(record: SourceRecord) -> str:
     name = record.fields.get("name") or "(no name)"
     excluded = "" if record.eligible else f" [not synced: {record.excluded_reason}]"
     return f"{record.id} {name}{excluded}"
 
 
-def print_matches(console: Console, tenant: str, result: MatchResult) -> None:
-    """Proposed pairs, ambiguous candidates and records found on one side only."""
+def print_matches(
+    console: Console, tenant: str, result: MatchResult, ids: Mapping[tuple[str, str], int]
+) -> None:
+    """Proposed pairs (by their stored ids, which ``match --accept ID`` takes), ambiguous
+    candidates with the id of each candidate pair, and records found on one side only."""
     pairs = Table(title=f"{tenant}: pairs", title_justify="left")
     for column in ("#", "webCRM", "Fortnox", "Matched by"):
         pairs.add_column(column, overflow="fold")
-    for number, pair in enumerate(result.pairs, start=1):
+    for pair in result.pairs:
+        number = ids.get((pair.webcrm.id, pair.fortnox.id))
         pairs.add_row(
-            str(number), Text(_record(pair.webcrm)), Text(_record(pair.fortnox)), pair.key
+            "" if number is None else str(number),
+            Text(_record(pair.webcrm)),
+            Text(_record(pair.fortnox)),
+            pair.key,
         )
     _print_table(console, pairs)
     if result.ambiguous:
         table = Table(title=f"{tenant}: ambiguous candidates", title_justify="left")
-        for column in ("Same", "webCRM", "Fortnox"):
+        for column in ("Same", "webCRM", "Fortnox", "Candidate pairs (choose one)"):
             table.add_column(column, overflow="fold")
         for ambiguity in result.ambiguous:
+            candidates = [
+                f"#{ids[w.id, f.id]}: {w.id} = {f.id}"
+                for w in ambiguity.webcrm
+                for f in ambiguity.fortnox
+                if (w.id, f.id) in ids
+            ]
             table.add_row(
                 ambiguity.key,
                 Text("\n".join(_record(r) for r in ambiguity.webcrm)),
                 Text("\n".join(_record(r) for r in ambiguity.fortnox)),
+                Text("\n".join(candidates)),
             )
         _print_table(console, table)
     one_sided = (("webCRM", result.webcrm_only), ("Fortnox", result.fortnox_only))

@@ -38,10 +38,13 @@ from webcrm_fortnox.engine.ports import (
     StateStore,
     System,
 )
-from webcrm_fortnox.engine.review import decide_matches, propose_matches
+from webcrm_fortnox.engine.review import propose_matches
 from webcrm_fortnox.engine.sync import Progress, RunResult, RunStatus, sync_entity
 from webcrm_fortnox.fortnox.client import FortnoxClient
 from webcrm_fortnox.service.exclusions import ExclusionLog, Exclusions
+from webcrm_fortnox.store.proposals import MatchProposals, Proposed, Verdict
+from webcrm_fortnox.store.queries import MatchProposal
+from webcrm_fortnox.store.state import TenantState
 from webcrm_fortnox.transport.errors import ApiError, NoAnswer, PermissionDenied, ReconnectNeeded
 from webcrm_fortnox.transport.http import masked_url
 from webcrm_fortnox.webcrm.classify import TOKEN_SETTINGS
@@ -62,6 +65,7 @@ class TenantRun:
         setup_problems: what webCRM's field setup lacks; the run stopped before syncing.
         message: why the tenant stopped before or during its run, in plain English.
         matches: for ``match``: the proposed pairs, ambiguous candidates and one-sided records.
+        proposals: for ``match``: the proposals as stored (their ids and states).
         decisions: for ``match``: how many decisions were recorded.
         error: the error that stopped the run, when one did.
     """
@@ -71,6 +75,7 @@ class TenantRun:
     setup_problems: list[SetupProblem] = field(default_factory=list)
     message: str | None = None
     matches: MatchResult | None = None
+    proposals: list[MatchProposal] = field(default_factory=list)
     decisions: int = 0
     error: ApiError | None = None
 
@@ -503,34 +508,70 @@ async def _setup_is_complete(
     return True
 
 
-#: Given the proposals, the decisions to record: (pair, verdict) for each pair decided.
-Decide = Callable[[MatchResult], Awaitable[Sequence[tuple[Pair, MatchVerdict]]]]
+#: Proposal ids by (webCRM id, Fortnox id), as :func:`match_tenant` stored them.
+ProposalIds = Mapping[tuple[str, str], int]
+#: Given the proposals (and their stored ids), the decisions to record: (pair, verdict) each.
+Decide = Callable[[MatchResult, ProposalIds], Awaitable[Sequence[tuple[Pair, MatchVerdict]]]]
+
+
+def proposed_pairs(result: MatchResult) -> list[tuple[Pair, Proposed]]:
+    """The pairs of ``result`` to store for review: each unambiguous pair found by a key, and
+    each candidate pair of an ambiguity (grouped by the ambiguity; a record is in at most one).
+    Pairs found by an earlier decision are decided already."""
+
+    def stored(pair: Pair, candidates: str | None) -> tuple[Pair, Proposed]:
+        return pair, Proposed(
+            pair.webcrm.id,
+            pair.fortnox.id,
+            pair.key,
+            candidates,
+            _name(pair.webcrm.fields.get("name")),
+            _name(pair.fortnox.fields.get("name")),
+        )
+
+    found = [stored(pair, None) for pair in result.pairs if pair.key != "decision"]
+    for ambiguity in result.ambiguous:
+        group = f"{ambiguity.key}: webCRM {min(r.id for r in ambiguity.webcrm)}"
+        found += [
+            stored(Pair(webcrm, fortnox, ambiguity.key), group)
+            for webcrm in ambiguity.webcrm
+            for fortnox in ambiguity.fortnox
+        ]
+    return found
+
+
+def _name(value: object) -> str | None:
+    return None if value is None else str(value)
 
 
 async def match_tenant(
     tenant: TenantConfig,
-    state: StateStore,
+    state: TenantState,
     webcrm: WebcrmClient,
     fortnox: FortnoxClient,
     decide: Decide,
     *,
     now: Callable[[], datetime] = _utcnow,
     place: TenantPlace | None = None,
+    decided_by: str = "match",
 ) -> TenantRun:
-    """Propose pairs of existing records on both sides, and record the decisions taken on them.
+    """Propose pairs of existing records on both sides, store the proposals for review, and
+    record the decisions taken on them.
 
     Nothing is written to either system: the next sync links the accepted pairs (and never
-    pairs a rejected one automatically).
+    pairs a rejected one automatically). The proposals stay in the store (see
+    :mod:`webcrm_fortnox.store.proposals`), so they can be decided later, one by one.
 
     Args:
         tenant: the tenant's configuration.
-        state: its state store (only match decisions are written).
+        state: its state store (only match proposals and decisions are written).
         webcrm: its webCRM client.
         fortnox: its Fortnox client.
         decide: shown the proposals, returns the decisions (``--yes``: accept every unambiguous
             pair; a terminal: ask; neither: none).
         now: the clock Fortnox cursors are taken from.
         place: where the tenant's settings are written, named when one of them is at fault.
+        decided_by: who decides, recorded with each decision.
     """
     organisations, customers = customer_record_sources(tenant, webcrm, fortnox, now=now)
     run = TenantRun(tenant.name)
@@ -542,8 +583,12 @@ async def match_tenant(
     except ApiError as error:
         run.message = stopped_message(error, tenant, place)
         return run
-    decided = await decide(run.matches)
-    for verdict in (MatchVerdict.ACCEPTED, MatchVerdict.REJECTED):
-        chosen = [pair for pair, given in decided if given is verdict]
-        run.decisions += await decide_matches(state, ENTITY, chosen, verdict)
+    store = MatchProposals(state.db)
+    pairs = proposed_pairs(run.matches)
+    run.proposals = await store.propose(tenant.name, ENTITY, [p for _, p in pairs])
+    ids = {(p.webcrm_id, p.fortnox_id): p.id for p in run.proposals}
+    for pair, verdict in await decide(run.matches, ids):
+        chosen = Verdict.ACCEPT if verdict is MatchVerdict.ACCEPTED else Verdict.REJECT
+        await store.decide(tenant.name, ids[pair.webcrm.id, pair.fortnox.id], chosen, decided_by)
+        run.decisions += 1
     return run

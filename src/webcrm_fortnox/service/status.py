@@ -1,4 +1,4 @@
-"""``status``: per tenant, how the sync stands, read from the state store.
+"""``status``: per tenant, how the sync stands, from the read model (:mod:`.store.queries`).
 
 Works whether or not ``run`` is running: the last cycles by id (whoever ran them: ``run``,
 ``sync --once``, ``retry``) with their trigger and counts per entity, the last success, the next
@@ -19,11 +19,10 @@ from rich.text import Text
 
 from webcrm_fortnox.config.models import TenantConfig
 from webcrm_fortnox.domain.customer_spec import ENTITY as CUSTOMER
-from webcrm_fortnox.service.runner import COMPLETED
 from webcrm_fortnox.service.vault import TokenKeyError, TokenVault
 from webcrm_fortnox.store import StateDatabase
-from webcrm_fortnox.store.service import ServiceStore
-from webcrm_fortnox.store.state import HEALTH, CycleRecord
+from webcrm_fortnox.store.queries import EntityCount, ReadModel
+from webcrm_fortnox.store.state import CycleRecord
 
 #: How many of a tenant's newest cycles ``status --json`` lists.
 CYCLES_SHOWN = 5
@@ -63,28 +62,22 @@ async def tenant_status(
     ``not connected``; ``never run`` before any. An authorization-code tenant without tokens is
     ``not connected`` whatever ran.
     """
-    store = ServiceStore(db)
-    state_store = db.tenant(tenant.name)
-    values = await store.values(tenant.name)
-    counts = await store.entity_counts(tenant.name)
-    conflicts = await store.open_conflicts(tenant.name)
+    model = ReadModel(db)
+    (overview,) = await model.tenants([tenant.name])
+    counts = {count.entity: count for count in await model.entity_counts(tenant.name)}
     entities: dict[str, dict[str, int]] = {}
-    for entity in sorted({CUSTOMER, *counts, *conflicts}):
-        count = counts.get(entity)
+    for entity in sorted({CUSTOMER, *counts}):
+        count = counts.get(entity) or EntityCount(entity, 0, 0)
         entities[entity] = {
-            "in_sync": count.linked if count else 0,
-            "excluded": count.excluded if count else 0,
-            "failing": sum(count.failing.values()) if count else 0,
-            "open_conflicts": conflicts.get(entity, 0),
+            "in_sync": count.in_sync,
+            "excluded": count.excluded,
+            "failing": count.failing,
+            "open_conflicts": count.open_conflicts,
         }
-    recent = await state_store.cycles(CYCLES_SHOWN)
-    ended = next(iter(await state_store.cycles(1, ended=True)), None)
-    success = next(iter(await state_store.cycles(1, status=COMPLETED)), None)
-    last_success = None if success is None else success.finished_at
-    schedule = await store.schedule(tenant.name)
-    next_cycle = None if schedule is None else schedule.next_cycle_at
-    health = values.get(HEALTH) or {}
-    state, reason = health.get("state") or "never run", health.get("reason")
+    recent = (await model.cycles(tenant.name, limit=CYCLES_SHOWN)).rows
+    ended, last_success = overview.last_cycle, overview.last_success_at
+    next_cycle = overview.next_cycle_at
+    state, reason = overview.health, overview.reason
     fortnox = "service account"
     if tenant.fortnox.auth == "authorization-code":
         fortnox = await _fortnox_connection(tenant, vault)
@@ -97,11 +90,11 @@ async def tenant_status(
         "last_cycle": None if ended is None else cycle_json(ended),
         "last_success_at": None if last_success is None else _iso(last_success),
         "next_cycle_at": None if next_cycle is None else _iso(next_cycle),
-        "cycles": [cycle_json(cycle) for cycle in recent],
+        "cycles": [cycle_json(row.cycle) for row in recent],
         "entities": entities,
-        "open_conflicts": sum(conflicts.values()),
+        "open_conflicts": overview.open_conflicts,
         "connections": {"fortnox": fortnox, "webcrm": "api token"},
-        "lag": values.get("lag"),
+        "lag": overview.lag,
     }
 
 

@@ -450,7 +450,7 @@ class ReadModel:
         kind, open conflicts."""
         links = (
             sa.select(t.links.c.entity, sa.func.count())
-            .where(t.links.c.tenant == tenant, t.links.c.held.is_(False))
+            .where(t.links.c.tenant == tenant)
             .group_by(t.links.c.entity)
         )
         errors = (

@@ -7,7 +7,6 @@
   offsets (under a pseudo-tenant ``feed:<client id>``).
 - **Schedules** (``tenant_schedules``): per tenant, when ``run`` syncs it next, its failures
   and backoff, and whether it is paused, so that a restarted ``run`` carries on.
-- **Counts** for ``status``: links and open errors per entity, open conflicts.
 
 Every write is one transaction, so a token rotation or an offset is stored whole or not at all.
 """
@@ -22,7 +21,6 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
 
-from webcrm_fortnox.engine.ports import ErrorState
 from webcrm_fortnox.store import schema as t
 from webcrm_fortnox.store.sql import upsert
 from webcrm_fortnox.store.state import StateDatabase
@@ -34,16 +32,6 @@ class StoredSecret:
 
     ciphertext: str
     updated_at: datetime
-
-
-@dataclass(frozen=True)
-class EntityCounts:
-    """Per entity of one tenant: linked pairs, records with an open error by error kind, and
-    records excluded by configuration."""
-
-    linked: int
-    failing: Mapping[str, int]
-    excluded: int = 0
 
 
 @dataclass(frozen=True)
@@ -191,52 +179,3 @@ class ServiceStore:
                 .where(rows.tenant == tenant, rows.lease_owner == owner)
                 .values(lease_owner=None, lease_until=None)
             )
-
-    # counts for status ------------------------------------------------------------------------
-
-    async def entity_counts(self, tenant: str) -> dict[str, EntityCounts]:
-        """Links, open errors and excluded records per entity of ``tenant``."""
-        links = (
-            sa.select(t.links.c.entity, sa.func.count())
-            .where(t.links.c.tenant == tenant)
-            .group_by(t.links.c.entity)
-        )
-        errors = (
-            sa.select(
-                t.record_errors.c.entity,
-                t.record_errors.c.kind,
-                sa.func.count(sa.distinct(t.record_errors.c.record_id)),
-            )
-            .where(
-                t.record_errors.c.tenant == tenant,
-                t.record_errors.c.state == ErrorState.OPEN.value,
-            )
-            .group_by(t.record_errors.c.entity, t.record_errors.c.kind)
-        )
-        excluded = (
-            sa.select(t.excluded_records.c.entity, sa.func.count())
-            .where(t.excluded_records.c.tenant == tenant)
-            .group_by(t.excluded_records.c.entity)
-        )
-        async with self.db.engine.connect() as conn:
-            linked = {row[0]: int(row[1]) for row in await conn.execute(links)}
-            excluding = {row[0]: int(row[1]) for row in await conn.execute(excluded)}
-            failing: dict[str, dict[str, int]] = {}
-            for entity, kind, count in await conn.execute(errors):
-                failing.setdefault(entity, {})[kind] = int(count)
-        return {
-            entity: EntityCounts(
-                linked.get(entity, 0), failing.get(entity, {}), excluding.get(entity, 0)
-            )
-            for entity in sorted(set(linked) | set(failing) | set(excluding))
-        }
-
-    async def open_conflicts(self, tenant: str) -> dict[str, int]:
-        """Conflicts waiting for a person, per entity."""
-        query = (
-            sa.select(t.conflicts.c.entity, sa.func.count())
-            .where(t.conflicts.c.tenant == tenant, t.conflicts.c.resolved_at.is_(None))
-            .group_by(t.conflicts.c.entity)
-        )
-        async with self.db.engine.connect() as conn:
-            return {row[0]: int(row[1]) for row in await conn.execute(query)}

@@ -152,6 +152,22 @@ def cycle_row(row: sa.Row[Any]) -> CycleRecord:
     return CycleRecord(**{name: row._mapping[name] for name in _CYCLE_FIELDS})
 
 
+async def save_match_decision(conn: AsyncConnection, tenant: str, decision: MatchDecision) -> None:
+    """Store (or replace) a decision on a pair, in ``conn``'s transaction."""
+    pair = {
+        "tenant": tenant,
+        "entity": decision.entity,
+        "webcrm_id": decision.webcrm_id,
+        "fortnox_id": decision.fortnox_id,
+    }
+    values = {
+        "verdict": decision.verdict.value,
+        "key": decision.key,
+        "decided_at": decision.decided_at,
+    }
+    await conn.execute(upsert(conn.dialect.name, t.match_decisions, pair, values))
+
+
 def _link(row: sa.Row[Any]) -> Link:
     return Link(
         id=row.id,
@@ -543,21 +559,9 @@ class TenantState:
     async def save_match_decision(
         self, entity: str, webcrm_id: str, fortnox_id: str, verdict: MatchVerdict, key: str
     ) -> None:
-        pair = {
-            "tenant": self.tenant,
-            "entity": entity,
-            "webcrm_id": webcrm_id,
-            "fortnox_id": fortnox_id,
-        }
+        decision = MatchDecision(entity, webcrm_id, fortnox_id, verdict, key, self._now())
         async with self.db.begin() as conn:
-            await conn.execute(
-                upsert(
-                    conn.dialect.name,
-                    t.match_decisions,
-                    pair,
-                    {"verdict": verdict.value, "key": key, "decided_at": self._now()},
-                )
-            )
+            await save_match_decision(conn, self.tenant, decision)
 
     async def match_decisions(self, entity: str) -> list[MatchDecision]:
         query = sa.select(t.match_decisions).where(
