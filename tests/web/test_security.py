@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.web.site import PASSWORDS, TOKEN, Site, csrf_of, site
+from tests.web.site import PASSWORDS, TOKEN, Site, csrf_of, settings, site
 from webcrm_fortnox.store.queries import ReadModel
 from webcrm_fortnox.web.app import SESSION_COOKIE
 from webcrm_fortnox.web.security import SECURITY_HEADERS, LoginLimiter
@@ -185,3 +185,17 @@ def _cookie_payloads(cookie: str | None) -> list[str]:
     assert cookie
     payload = cookie.split(".")[0]
     return [cookie, base64.b64decode(payload + "=" * (-len(payload) % 4)).decode()]
+
+
+async def test_the_session_cookie_is_http_only_same_site_and_secure_when_asked(
+    tmp_path: Path,
+) -> None:
+    async with site(tmp_path) as s, s.client() as http:
+        plain = (await http.get("/login")).headers["set-cookie"].lower()
+    (tmp_path / "tls").mkdir()
+    async with site(tmp_path / "tls", admin=settings(secure_cookies=True)) as s, s.client() as http:
+        # a browser sends a secure cookie back over HTTPS only: the form's answer shows it
+        secure = (await http.get("/login")).headers["set-cookie"].lower()
+
+    assert "httponly" in plain and "samesite=strict" in plain and "secure" not in plain
+    assert "httponly" in secure and "samesite=strict" in secure and "secure" in secure
