@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import pytest
+
 from tests.service.live import Live, eventually, quick, running
 from webcrm_fortnox.fortnox.models import Customer
 from webcrm_fortnox.service.daemon import SyncService
 from webcrm_fortnox.store import StateDatabase
+from webcrm_fortnox.store.queries import ReadModel
 
 HOUR = 3600.0
 
@@ -75,3 +78,9 @@ async def test_a_fortnox_edit_is_timed_from_its_own_announcement_not_an_earlier_
     assert count == 1
     # Seconds after its own announcement, not the hour since the comment's.
     assert 0.0 < seconds < 600.0
+    # Each measurement is kept in the store too, for the read model's percentiles.
+    samples = await ReadModel(db).lag_samples(tenant.name)
+    assert [s.seconds for s in samples if s.direction == "fortnox->webcrm"] == [
+        pytest.approx(seconds, abs=0.001)
+    ]
+    assert len(samples) == sum(lag(service, d)[0] for d in ("fortnox->webcrm", "webcrm->fortnox"))

@@ -36,6 +36,7 @@ from webcrm_fortnox.service.http_server import serving
 from webcrm_fortnox.service.logs import redact_everywhere
 from webcrm_fortnox.service.metrics import ServiceMetrics
 from webcrm_fortnox.service.registry import Registry
+from webcrm_fortnox.service.requests import carry_out_for_paused
 from webcrm_fortnox.service.roster import DEFAULT_REGISTRY_POLL, Roster
 from webcrm_fortnox.service.runner import TenantPlace
 from webcrm_fortnox.service.worker import TenantWorker, WorkerSettings
@@ -233,6 +234,7 @@ class SyncService:
         first = True
         while not self.stopping.is_set():
             try:
+                await carry_out_for_paused(self.db, "run")  # e.g. resume a paused tenant
                 changes = await self.roster.changes()
             except Exception:
                 # The store may be briefly unreachable; the tenants running keep running.

@@ -41,6 +41,7 @@ from webcrm_fortnox.engine.apply import RecordOutcome, RecordStatus
 from webcrm_fortnox.engine.plan import Mode
 from webcrm_fortnox.service.connections import Connector, NotConnectedError, TenantClients
 from webcrm_fortnox.service.metrics import ServiceMetrics
+from webcrm_fortnox.service.requests import carry_out_pending
 from webcrm_fortnox.service.runner import (
     FAILING,
     OK,
@@ -54,6 +55,7 @@ from webcrm_fortnox.service.runner import (
 from webcrm_fortnox.service.vault import TokenKeyError, TokenVault
 from webcrm_fortnox.store import StateDatabase
 from webcrm_fortnox.store.feed import FeedSnapshot, FeedStore
+from webcrm_fortnox.store.lag import LagSamples
 from webcrm_fortnox.store.service import Schedule, ServiceStore
 from webcrm_fortnox.store.state import HEALTH
 from webcrm_fortnox.transport.errors import (
@@ -183,6 +185,8 @@ class TenantWorker:
         self._next_full = 0.0
         self._company: int | None = None
         self._last_lag: dict[str, Any] | None = None
+        #: lags measured since the last sync's samples were stored (direction, seconds)
+        self._lag_samples: list[tuple[str, float]] = []
         #: the schedule: when the next cycle, full reconciliation and retry are due (on
         #: ``monotonic``), read from the store before the first sync
         self._scheduled = False
@@ -276,6 +280,7 @@ class TenantWorker:
                         await self._sleep_until(wake_at, stop_waiter)
                     if stopping.is_set():
                         break
+                    await carry_out_pending(self)  # what operators asked (admin requests)
                     now = self.monotonic()
                     if self.health in (RECONNECT, NOT_CONNECTED):
                         if not await self._may_resume():
@@ -609,6 +614,7 @@ class TenantWorker:
         seconds = max(0.0, seconds)
         self.metrics.lag.labels(tenant=self.name, direction=direction).observe(seconds)
         self._last_lag = {"seconds": round(seconds, 3), "direction": direction, "at": _iso()}
+        self._lag_samples.append((direction, round(seconds, 3)))
 
     async def _account(self, run: TenantRun, mode: Mode, trigger: str, seconds: float) -> bool:
         """Metrics and health after a sync (its cycle is recorded); true when it completed."""
@@ -626,6 +632,8 @@ class TenantWorker:
         self.metrics.syncs.labels(tenant=self.name, trigger=trigger, result=result_name).inc()
         if self._last_lag is not None:
             await self.store.put(self.name, "lag", self._last_lag)
+        samples, self._lag_samples = self._lag_samples, []
+        await LagSamples(self.db).record(self.name, samples)
         if mode is Mode.FULL and not run.stopped:
             self._next_full = self.monotonic() + self.settings.full_every
         self.health, self.reason = health_after(run)

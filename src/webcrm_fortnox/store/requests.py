@@ -10,7 +10,7 @@ so two runners never carry out one request twice.
 from __future__ import annotations
 
 import enum
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -129,13 +129,19 @@ class AdminRequests:
         async with self.db.begin() as conn:
             return request_row((await conn.execute(insert)).one())
 
-    async def claim(self, tenant: str, owner: str) -> AdminRequest | None:
-        """Mark ``tenant``'s oldest pending request running for ``owner`` and return it;
-        ``None`` when none waits. One statement: of two claimants, one gets it."""
+    async def claim(
+        self, tenant: str, owner: str, kinds: Collection[RequestKind] | None = None
+    ) -> AdminRequest | None:
+        """Mark ``tenant``'s oldest pending request (of ``kinds``, default any) running for
+        ``owner`` and return it; ``None`` when none waits. One statement: of two claimants, one
+        gets it."""
         rows = t.admin_requests.c
+        pending = (rows.tenant == tenant) & (rows.state == RequestState.PENDING.value)
+        if kinds is not None:
+            pending &= rows.kind.in_([kind.value for kind in kinds])
         oldest = (
             sa.select(rows.id)
-            .where(rows.tenant == tenant, rows.state == RequestState.PENDING.value)
+            .where(pending)
             .order_by(rows.id)
             .limit(1)
             .with_for_update(skip_locked=True)
@@ -160,11 +166,17 @@ class AdminRequests:
                 .values(state=state.value, outcome=outcome, done_at=self.db.clock())
             )
 
-    async def pending(self, tenant: str) -> bool:
-        """Whether a request of ``tenant`` waits to be claimed."""
+    async def waiting_tenants(self, kinds: Collection[RequestKind]) -> list[str]:
+        """The tenants with a pending request of ``kinds``, by name."""
         rows = t.admin_requests.c
-        query = sa.select(
-            sa.exists().where(rows.tenant == tenant, rows.state == RequestState.PENDING.value)
+        query = (
+            sa.select(rows.tenant)
+            .where(
+                rows.state == RequestState.PENDING.value,
+                rows.kind.in_([kind.value for kind in kinds]),
+            )
+            .distinct()
+            .order_by(rows.tenant)
         )
         async with self.db.engine.connect() as conn:
-            return bool((await conn.execute(query)).scalar())
+            return [row.tenant for row in await conn.execute(query)]

@@ -23,8 +23,9 @@ a booked (or cancelled) document is refused here, before anything is sent.
 
 from __future__ import annotations
 
+import contextlib
 import logging
-from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Mapping
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
@@ -42,6 +43,7 @@ from webcrm_fortnox.domain.document import (
     split_id,
 )
 from webcrm_fortnox.domain.line import (
+    LINES,
     QuotationLineMapping,
     decode_lines,
     encode_lines,
@@ -59,6 +61,7 @@ from webcrm_fortnox.engine.adapters.webcrm_feed import (
 from webcrm_fortnox.engine.plan import ActionKind, Plan
 from webcrm_fortnox.engine.ports import ChangeBatch, Fields, SourceRecord, StateStore, System
 from webcrm_fortnox.fortnox.models import Invoice, Order
+from webcrm_fortnox.fortnox.refusals import about_rows
 from webcrm_fortnox.transport.errors import BookedInvoiceError, NotFound, ValidationError
 from webcrm_fortnox.webcrm.models import (
     DELIVERY,
@@ -591,10 +594,11 @@ class FortnoxDocuments:
         body = document_payload(kind, fields, fields)
         body["ExternalInvoiceReference1"] = idempotency_key
         body[_rows(kind)] = rows_from_lines(decode_lines(fields.get("lines")), _quantity(kind))
-        if kind == "order":
-            order = await self.client.orders.create(Order.model_validate(body))
-            return self._record("order", order, None)
-        invoice = await self.client.invoices.create(Invoice.model_validate(body))
+        with _rows_blamed():
+            if kind == "order":
+                order = await self.client.orders.create(Order.model_validate(body))
+                return self._record("order", order, None)
+            invoice = await self.client.invoices.create(Invoice.model_validate(body))
         return self._record("invoice", invoice, None)
 
     async def update(self, id: str, changes: Fields, current: SourceRecord) -> SourceRecord:
@@ -606,12 +610,13 @@ class FortnoxDocuments:
             body[_rows(kind)] = rows_from_lines(decode_lines(changes["lines"]), _quantity(kind))
         if not body:
             return current
-        if kind == "order":
-            written: Order | Invoice = await self.client.orders.update(
-                number, Order.model_validate(body)
-            )
-        else:
-            written = await self.client.invoices.update(number, Invoice.model_validate(body))
+        with _rows_blamed():
+            if kind == "order":
+                written: Order | Invoice = await self.client.orders.update(
+                    number, Order.model_validate(body)
+                )
+            else:
+                written = await self.client.invoices.update(number, Invoice.model_validate(body))
         record = self._record(kind, written, None)
         # An order's invoice did not change with it: keep what was read.
         invoice_fields = ("invoice_number", "invoice_date", "invoice_booked")
@@ -646,6 +651,18 @@ def refuse_locked(kind: Kind, number: str, current: SourceRecord) -> None:
             "stays in webCRM",
             system="fortnox",
         )
+
+
+@contextlib.contextmanager
+def _rows_blamed() -> Iterator[None]:
+    """A refusal about the rows that names no field blames the document's ``lines``, so that
+    ``errors`` says which part of the document to fix."""
+    try:
+        yield
+    except ValidationError as error:
+        if error.field is None and about_rows(error.code, error.vendor_message):
+            error.field = LINES
+        raise
 
 
 def _rows(kind: Kind) -> str:
