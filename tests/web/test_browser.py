@@ -212,6 +212,62 @@ def test_sign_in_and_filter_the_fleet(world: World, browser: Browser) -> None:
     context.close()
 
 
+def test_retry_an_error_and_see_it_clear(world: World, page: Page) -> None:
+    page.goto(f"{world.url}/tenants/shop")
+    error = page.locator("#errors tr", has_text="Villkor AB")
+    expect(error).to_have_count(1)
+    # the accountant adds the terms to Fortnox's register; nothing about the customer changed
+    world.fortnox.call(
+        "POST",
+        "/3/termsofpayments",
+        json={"TermsOfPayment": {"Code": "K45", "Description": "45 dagar"}},
+    )
+
+    error.get_by_role("button", name="Retry").click()
+
+    expect(page.locator("#requests tr", has_text="retry")).to_contain_text("done")
+    expect(page.locator("#errors tr", has_text="Villkor AB")).to_have_count(0)
+    created = world.fortnox.call("GET", "/3/customers", params={"name": "Villkor AB"})
+    assert [c["Name"] for c in created["Customers"]] == ["Villkor AB"]
+
+
+def test_take_a_side_in_a_conflict_and_see_both_systems_agree(world: World, page: Page) -> None:
+    page.goto(f"{world.url}/tenants/shop")
+    conflict = page.locator("#conflicts tr", has_text="phone")
+    expect(conflict).to_contain_text("08-111 11 11")
+    expect(conflict).to_contain_text("08-222 22 22")
+
+    conflict.get_by_role("button", name="Take webCRM").click()
+
+    expect(page.locator("#requests tr", has_text="take")).to_contain_text("done")
+    expect(page.locator("#conflicts tr", has_text="phone")).to_have_count(0)
+    customer = world.fortnox.call("GET", f"/3/customers/{world.conflict_customer}")["Customer"]
+    organisation = world.webcrm.call("GET", f"/Organisations/{world.conflict_organisation}")
+    assert customer["Phone1"] == organisation["OrganisationTelephone"] == "08-111 11 11"
+
+
+def test_choose_a_match_and_watch_the_import_finish(world: World, page: Page) -> None:
+    page.goto(f"{world.url}/tenants/shop")
+    candidates = page.locator("#matches tr", has_text="one of several candidates")
+    expect(candidates).to_have_count(2)
+    chosen = page.locator("#matches tr", has_text="Dubbel AB (gamla)")
+    chosen.get_by_role("button", name="Choose this one").click()
+    expect(page.locator("#requests tr", has_text="choose")).to_contain_text("done")
+
+    page.get_by_role("button", name="Start the import").click()
+
+    expect(page.locator("#requests tr", has_text="import")).to_contain_text("done")
+    expect(page.locator("#matches tr", has_text="Dubbel AB (gamla)")).to_contain_text("chosen")
+    _shot(page, "tenant-after-import")
+    number = world.fortnox.call("GET", "/3/customers", params={"name": "Dubbel AB"})
+    customer_number = number["Customers"][0]["CustomerNumber"]
+    found = world.webcrm.call("GET", "/Organisations", params={"Page": 1, "Size": 100})
+    linked = [
+        o["OrganisationName"] for o in found if o.get("OrganisationExtraCustom1") == customer_number
+    ]
+    assert linked == ["Dubbel AB (gamla)"]
+
+
 def test_screenshots_are_where_the_readme_says() -> None:
     readme = (Path(__file__).resolve().parents[2] / "README.md").read_text(encoding="utf-8")
     assert (
