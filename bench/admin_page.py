@@ -54,7 +54,7 @@ async def _pages(url: str, count: int, repeats: int) -> dict[str, float]:
             "first page": "/fleet",
             "late page": f"/fleet?page={count // 50 - 1}",
             "failing": "/fleet/rows?health=failing",
-            "name": "/fleet/rows?name=00-9",
+            "name": "/fleet/rows?name=0042",
             "has errors": "/fleet/rows?errors=yes",
         }
         return {name: await _median_ms(http, path, repeats) for name, path in shapes.items()}
