@@ -62,6 +62,13 @@ async def test_a_first_sync_pairs_unique_matches_and_reports_ambiguous_ones(
         (None, ids["f:ambiguous 1"]),
         (None, ids["f:ambiguous 2"]),
     }
+    # Their candidate pairs are stored for a person to choose among, without `match`.
+    proposals = (await ReadModel(db).match_proposals("acme")).rows
+    assert sorted((p.webcrm_id, p.fortnox_id, p.state) for p in proposals) == sorted(
+        (ids["w:ambiguous"], ids[f"f:ambiguous {n}"], "proposed") for n in (1, 2)
+    )
+    assert len({p.candidates for p in proposals}) == 1
+    assert {p.fortnox_name for p in proposals} == {"Twin One", "Twin Two"}
     await env.reset_stats()
     env.clock.advance(60)
     await env.sync(tenant(), db)

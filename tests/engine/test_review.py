@@ -9,7 +9,6 @@ from webcrm_fortnox.engine.plan import ActionKind
 from webcrm_fortnox.engine.ports import MatchVerdict
 from webcrm_fortnox.engine.review import (
     ReviewError,
-    decide_matches,
     propose_matches,
     resolve_conflict,
 )
@@ -34,7 +33,10 @@ async def test_proposals_write_nothing_and_accepted_pairs_are_linked_by_the_next
     assert [r.id for r in proposal.fortnox_only] == [lonely]
     assert systems.writes == 0 and await state.match_decisions("customer") == []
 
-    assert await decide_matches(state, "customer", proposal.pairs, MatchVerdict.ACCEPTED) == 1
+    for pair in proposal.pairs:
+        await state.save_match_decision(
+            "customer", pair.webcrm.id, pair.fortnox.id, MatchVerdict.ACCEPTED, pair.key
+        )
     result = await sync_entity(SPEC, state, systems.sources)
 
     kinds = {(o.action.kind, o.action.key) for o in result.outcomes if o.fortnox_id == customer}
@@ -49,7 +51,10 @@ async def test_a_rejected_proposal_is_not_proposed_again(
     systems.fortnox.add(name="Acme AB", email="a@acme.se")
     proposal = await propose_matches(SPEC, state, systems.sources)
 
-    await decide_matches(state, "customer", proposal.pairs, MatchVerdict.REJECTED)
+    for pair in proposal.pairs:
+        await state.save_match_decision(
+            "customer", pair.webcrm.id, pair.fortnox.id, MatchVerdict.REJECTED, pair.key
+        )
 
     again = await propose_matches(SPEC, state, systems.sources)
     assert again.pairs == [] and len(again.webcrm_only) == len(again.fortnox_only) == 1

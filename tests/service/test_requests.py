@@ -48,12 +48,16 @@ async def test_requests_recorded_while_nothing_runs_are_carried_out_once_run_sta
     unknown = await requests.record(
         config.name, RequestKind.ACCEPT, {"proposal_id": 999}, "ops@example.com"
     )
+    elsewhere = await requests.record(
+        config.name, RequestKind.RETRY, {"error_ids": [error.error.id + 99]}, "ops@example.com"
+    )
     pause = await requests.record(config.name, RequestKind.PAUSE, {}, "ops@example.com")
-    assert not await settled(db, take, retry, unknown, pause)  # nothing runs: they wait
+    assert not await settled(db, take, retry, unknown, elsewhere, pause)  # nothing runs: they wait
 
     service = SyncService([config], db, env.connector(), quick(feed=False))
     async with running(service):
-        await eventually(lambda: settled(db, take, retry, unknown, pause), "requests carried out")
+        everything = (take, retry, unknown, elsewhere, pause)
+        await eventually(lambda: settled(db, *everything), "requests carried out")
 
     done = {r.id: r for r in (await model.requests(tenant=config.name)).rows}
     assert (done[take.id].state, done[take.id].outcome) == (
@@ -70,6 +74,10 @@ async def test_requests_recorded_while_nothing_runs_are_carried_out_once_run_sta
     assert again.error.attempts == error.error.attempts + 1
     assert done[unknown.id].state is RequestState.FAILED
     assert "no match proposal 999" in (done[unknown.id].outcome or "")
+    assert (done[elsewhere.id].state, done[elsewhere.id].outcome) == (
+        RequestState.FAILED,
+        f"no error {error.error.id + 99} of tenant 'acme'",
+    )
     assert done[pause.id].state is RequestState.FAILED
     assert "configuration file" in (done[pause.id].outcome or "")
     assert all(r.claimed_by and r.done_at for r in done.values())

@@ -13,7 +13,6 @@ from webcrm_fortnox.engine.merge import FieldChange, merge
 from webcrm_fortnox.engine.plan import Action, ActionKind, Mode, Plan, plan_run
 from webcrm_fortnox.engine.review import (
     ReviewError,
-    decide_matches,
     propose_matches,
     resolve_conflict,
 )
@@ -33,7 +32,6 @@ __all__ = [
     "ReviewError",
     "RunResult",
     "RunStatus",
-    "decide_matches",
     "match_records",
     "merge",
     "plan_run",

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field, replace
 from enum import StrEnum
 from typing import Any, TypedDict
 
-from webcrm_fortnox.engine.matching import match_records
+from webcrm_fortnox.engine.matching import Ambiguity, match_records
 from webcrm_fortnox.engine.merge import FieldChange, Merge, merge
 from webcrm_fortnox.engine.ports import (
     SYSTEMS,
@@ -128,6 +128,8 @@ class Plan:
     actions: list[Action] = field(default_factory=list)
     #: per system: the cursor to store after applying (absent: leave the cursor as it is)
     cursors: dict[System, str | None] = field(default_factory=dict)
+    #: the ambiguities this run's matching found (their records are held for review)
+    ambiguous: list[Ambiguity] = field(default_factory=list)
 
     def of_kind(self, *kinds: ActionKind) -> list[Action]:
         """The actions of the given kinds, in plan order."""
@@ -449,6 +451,7 @@ class _Planner:
         )
         for pair in matched.pairs:
             self._link({"webcrm": pair.webcrm, "fortnox": pair.fortnox}, pair.key)
+        self.plan.ambiguous += matched.ambiguous
         for ambiguity in matched.ambiguous:
             sides: tuple[tuple[System, tuple[SourceRecord, ...]], ...] = (
                 ("webcrm", ambiguity.webcrm),

@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 
-from webcrm_fortnox.engine.matching import MatchResult, Pair, match_records
+from webcrm_fortnox.engine.matching import MatchResult, match_records
 from webcrm_fortnox.engine.ports import (
     Conflict,
     EntitySpec,
-    MatchVerdict,
     RecordSource,
     StateStore,
     System,
@@ -38,23 +37,6 @@ async def propose_matches(
     }
     decisions = await state.match_decisions(spec.entity)
     return match_records(spec.match_keys, unlinked["webcrm"], unlinked["fortnox"], decisions)
-
-
-async def decide_matches(
-    state: StateStore, entity: str, pairs: Iterable[Pair], verdict: MatchVerdict
-) -> int:
-    """Record a verdict on each pair (``match --yes`` accepts every unambiguous one).
-
-    The next sync links accepted pairs; nothing is written to either system here.
-
-    Returns:
-        How many decisions were recorded.
-    """
-    count = 0
-    for pair in pairs:
-        await state.save_match_decision(entity, pair.webcrm.id, pair.fortnox.id, verdict, pair.key)
-        count += 1
-    return count
 
 
 async def resolve_conflict(

@@ -259,14 +259,15 @@ def print_conflicts(console: Console, tenant: str, conflicts: Iterable[Conflict]
         console.print(Text(f"{tenant}: no conflicts"))
         return
     table = Table(title=f"{tenant}: conflicts", show_lines=True, title_justify="left")
-    columns = ("ID", "webCRM", "Fortnox", "Field", "webCRM value", "Fortnox value", "Base")
-    for column in (*columns, "Policy", "Outcome"):
+    columns = ("ID", "Entity", "webCRM", "Fortnox", "Field", "webCRM value", "Fortnox value")
+    for column in (*columns, "Base", "Policy", "Outcome"):
         table.add_column(column, overflow="fold")
     for conflict in rows:
         report = conflict.report
         outcome = "open" if report.resolution is None else f"{system_name(report.resolution)} kept"
         table.add_row(
             str(conflict.id),
+            conflict.entity,
             conflict.webcrm_id,
             conflict.fortnox_id,
             report.field,

@@ -22,11 +22,13 @@ from typing import Any, Protocol
 
 from webcrm_fortnox.config.models import TenantConfig
 from webcrm_fortnox.engine.plan import Mode
+from webcrm_fortnox.engine.ports import ErrorState
 from webcrm_fortnox.service import actions
 from webcrm_fortnox.service.connections import TenantClients
 from webcrm_fortnox.service.runner import TenantPlace, TenantRun
 from webcrm_fortnox.store import StateDatabase
 from webcrm_fortnox.store.proposals import Verdict
+from webcrm_fortnox.store.queries import ReadModel
 from webcrm_fortnox.store.registry import TenantRegistry
 from webcrm_fortnox.store.registry import TenantState as RegistryState
 from webcrm_fortnox.store.requests import AdminRequest, AdminRequests, RequestKind, RequestState
@@ -143,13 +145,10 @@ async def _outcome(runner: TenantRunner, request: AdminRequest) -> str:
     async with runner.lock:
         clients = await runner.open()
         if kind is RequestKind.RETRY:
-            ids = arguments.get("error_ids")
+            given = arguments.get("error_ids")
+            ids = None if given is None else await _open_errors(runner, _ids(given))
             runs = await actions.retry_errors(
-                runner.tenant,
-                state,
-                clients,
-                None if ids is None else _ids(ids),
-                place=runner.place,
+                runner.tenant, state, clients, ids, place=runner.place
             )
             return _retried(runs)
         if kind is RequestKind.TAKE:
@@ -203,6 +202,18 @@ def _ids(values: object) -> list[int]:
     if not isinstance(values, list) or not values:
         raise RequestError(f"the request's error_ids must be a list of ids, not {values!r}")
     return [_id({"id": value}, "id") for value in values]
+
+
+async def _open_errors(runner: TenantRunner, ids: Sequence[int]) -> list[int]:
+    """``ids``, each checked to be an open error of the runner's tenant."""
+    model = ReadModel(runner.db)
+    for error_id in ids:
+        found = await model.error(error_id)
+        if found is None or found.tenant != runner.tenant.name:
+            raise RequestError(f"no error {error_id} of tenant {runner.tenant.name!r}")
+        if found.error.state is not ErrorState.OPEN:
+            raise RequestError(f"error {error_id} is no longer open: nothing to retry")
+    return list(ids)
 
 
 def _retried(runs: Sequence[TenantRun]) -> str:

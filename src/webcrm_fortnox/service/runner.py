@@ -44,7 +44,7 @@ from webcrm_fortnox.fortnox.client import FortnoxClient
 from webcrm_fortnox.service.exclusions import ExclusionLog, Exclusions
 from webcrm_fortnox.store.proposals import MatchProposals, Proposed, Verdict
 from webcrm_fortnox.store.queries import MatchProposal
-from webcrm_fortnox.store.state import TenantState
+from webcrm_fortnox.store.state import StateDatabase, TenantState
 from webcrm_fortnox.transport.errors import ApiError, NoAnswer, PermissionDenied, ReconnectNeeded
 from webcrm_fortnox.transport.http import masked_url
 from webcrm_fortnox.webcrm.classify import TOKEN_SETTINGS
@@ -273,7 +273,11 @@ class CycleLog(Protocol):
 
 
 class SyncState(StateStore, CycleLog, ExclusionLog, Protocol):
-    """A tenant's state store that also records its cycles and excluded records."""
+    """A tenant's state store that also records its cycles and excluded records; its match
+    proposals are stored beside it, in its database."""
+
+    db: StateDatabase
+    tenant: str
 
 
 #: How a cycle ended: every entity's run completed (records may have failed), or not.
@@ -314,7 +318,9 @@ async def sync_tenant(
 
     Unless it is a dry run, the sync is recorded as one cycle (its trigger, start and end,
     ``completed`` or ``stopped``, counts per entity, why it stopped) together with the tenant's
-    health after it, whoever runs it: ``run``, ``sync --once``, ``retry``.
+    health after it, whoever runs it: ``run``, ``sync --once``, ``retry``. The candidate pairs
+    of the ambiguous records its matching found (a first import holds them back) are stored as
+    match proposals for a person to choose among.
 
     Args:
         tenant: the tenant's configuration.
@@ -346,6 +352,7 @@ async def sync_tenant(
             await _sync_tenant(
                 run, tenant, state, webcrm, fortnox, replace(options, progress=progress)
             )
+            await _propose_ambiguous(state, run)
         finally:
             await exclusions.save()
     except BaseException as error:
@@ -363,6 +370,17 @@ async def sync_tenant(
         cycle_id, status, _counts(run), run.reason, {"state": health, "reason": reason}
     )
     return run
+
+
+async def _propose_ambiguous(state: SyncState, run: TenantRun) -> None:
+    """Store the candidate pairs of the ambiguities the sync's matching found (a first import
+    holds those records back), so that a person can choose among them without ``match``."""
+    for result in run.results:
+        if result.plan is not None and result.plan.ambiguous:
+            pairs = proposed_pairs(MatchResult(ambiguous=result.plan.ambiguous))
+            await MatchProposals(state.db).propose(
+                state.tenant, result.entity, [p for _, p in pairs], every=False
+            )
 
 
 def _counts(run: TenantRun) -> dict[str, dict[str, int]]:

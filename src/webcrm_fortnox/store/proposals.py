@@ -77,12 +77,19 @@ class MatchProposals:
         self.db = db
 
     async def propose(
-        self, tenant: str, entity: str, proposed: Sequence[Proposed]
+        self,
+        tenant: str,
+        entity: str,
+        proposed: Sequence[Proposed],
+        *,
+        every: bool = True,
     ) -> list[MatchProposal]:
         """Store what ``match`` proposes now, in one transaction.
 
-        A pair already stored keeps its id and its decision; a pair still only proposed that
-        ``match`` no longer proposes (linked since, or gone) is dropped.
+        A pair already stored keeps its id and its decision. With ``every`` (``match``, which
+        proposes for every unlinked record), a pair still only proposed that is no longer
+        proposed (linked since, or gone) is dropped; without it (a sync, which proposes for the
+        ambiguous records it read), the others are left as they are.
 
         Returns:
             The stored rows of ``proposed``, in its order.
@@ -101,7 +108,7 @@ class MatchProposals:
                 for pair, row in stored.items()
                 if pair not in wanted and row.state == ProposalState.PROPOSED.value
             ]
-            if gone:
+            if gone and every:
                 await conn.execute(sa.delete(t.match_proposals).where(rows.id.in_(gone)))
             for pair, p in wanted.items():
                 values = {

@@ -303,26 +303,63 @@ class ReadModel:
         if configured:
             known = sa.union(known, _names(self._dialect, configured))  # type: ignore[assignment]
         now = self.clock()
-        query = self._fleet_query(where or FleetFilter(), known)
+        query, matching = self._fleet_query(where or FleetFilter(), known, offset, limit)
         async with self.db.engine.connect() as conn:
-            rows = (await conn.execute(query.offset(offset).limit(limit))).all()
-            total = rows[0].total if rows else await self._count(conn, query, offset)
+            rows = (await conn.execute(query)).all()
+            if rows:
+                total = int(rows[0].total)
+            elif offset == 0:
+                total = 0
+            else:  # past the end: the page holds no row to carry the count
+                counted = sa.select(sa.func.count()).select_from(matching)
+                total = int((await conn.execute(counted)).scalar_one())
             cycles = await self._last_cycles(conn, [row.name for row in rows])
-        return Page([self._overview(row, cycles, now) for row in rows], int(total), offset, limit)
+        return Page([self._overview(row, cycles, now) for row in rows], total, offset, limit)
 
     async def tenants(self, names: Sequence[str]) -> list[TenantOverview]:
         """The overviews of exactly these tenants (registered or not), by name."""
-        query = self._fleet_query(FleetFilter(), _names(self._dialect, names))
+        known = _names(self._dialect, names)
+        query, _ = self._fleet_query(FleetFilter(), known, 0, max(1, len(names)))
         now = self.clock()
         async with self.db.engine.connect() as conn:
             rows = (await conn.execute(query)).all()
             cycles = await self._last_cycles(conn, [row.name for row in rows])
         return [self._overview(row, cycles, now) for row in rows]
 
-    def _fleet_query(self, where: FleetFilter, known: sa.Select[Any]) -> sa.Select[Any]:
-        dialect = self._dialect
-        registry = t.tenants.c
+    def _fleet_query(
+        self, where: FleetFilter, known: sa.Select[Any], offset: int, limit: int
+    ) -> tuple[sa.Select[Any], sa.CTE]:
+        """One page of the fleet with its details and the count of all matching tenants, in
+        one statement; and the matching tenants' names (to count them apart).
+
+        Only the names are filtered, counted and paged; the details are joined to the page's
+        rows alone, so a page costs about the same at any size of the fleet.
+        """
         fleet = known.subquery("fleet")
+        names = sa.select(fleet.c.name)
+        if where.health is not None:
+            health = t.service_state.alias("health_filter")
+            state = sa.func.coalesce(_json_text(self._dialect, health.c.value, "state"), NEVER_RUN)
+            names = names.outerjoin(
+                health, (health.c.tenant == fleet.c.name) & (health.c.key == HEALTH)
+            ).where(state == where.health)
+        if where.name:
+            names = names.where(fleet.c.name.icontains(where.name, autoescape=True))
+        if where.has_errors is not None:
+            has = sa.exists().where(
+                t.record_errors.c.tenant == fleet.c.name,
+                t.record_errors.c.state == ErrorState.OPEN.value,
+            )
+            names = names.where(has if where.has_errors else ~has)
+        matching = names.cte("matching")
+        page = (
+            sa.select(matching.c.name)
+            .order_by(matching.c.name)
+            .offset(offset)
+            .limit(limit)
+            .subquery("page")
+        )
+        registry = t.tenants.c
         health = t.service_state.alias("health")
         lag = t.service_state.alias("lag")
         schedule = t.tenant_schedules
@@ -331,20 +368,20 @@ class ReadModel:
         errors = (
             sa.select(sa.func.count())
             .where(
-                t.record_errors.c.tenant == fleet.c.name,
+                t.record_errors.c.tenant == page.c.name,
                 t.record_errors.c.state == ErrorState.OPEN.value,
             )
             .scalar_subquery()
         )
         conflicts = (
             sa.select(sa.func.count())
-            .where(t.conflicts.c.tenant == fleet.c.name, t.conflicts.c.resolved_at.is_(None))
+            .where(t.conflicts.c.tenant == page.c.name, t.conflicts.c.resolved_at.is_(None))
             .scalar_subquery()
         )
-        state = sa.func.coalesce(_json_text(dialect, health.c.value, "state"), NEVER_RUN)
+        total = sa.select(sa.func.count()).select_from(matching).scalar_subquery()
         query = (
             sa.select(
-                fleet.c.name,
+                page.c.name,
                 registry.state.label("registry_state"),
                 health.c.value.label("health"),
                 lag.c.value.label("lag"),
@@ -359,27 +396,18 @@ class ReadModel:
                 token.c.tenant.label("fortnox_tokens"),
                 errors.label("open_errors"),
                 conflicts.label("open_conflicts"),
-                sa.func.count().over().label("total"),
+                total.label("total"),
             )
-            .select_from(fleet)
-            .outerjoin(t.tenants, registry.name == fleet.c.name)
-            .outerjoin(health, (health.c.tenant == fleet.c.name) & (health.c.key == HEALTH))
-            .outerjoin(lag, (lag.c.tenant == fleet.c.name) & (lag.c.key == LAG))
-            .outerjoin(schedule, schedule.c.tenant == fleet.c.name)
-            .outerjoin(member, member.c.tenant == fleet.c.name)
-            .outerjoin(token, (token.c.tenant == fleet.c.name) & (token.c.system == "fortnox"))
+            .select_from(page)
+            .outerjoin(t.tenants, registry.name == page.c.name)
+            .outerjoin(health, (health.c.tenant == page.c.name) & (health.c.key == HEALTH))
+            .outerjoin(lag, (lag.c.tenant == page.c.name) & (lag.c.key == LAG))
+            .outerjoin(schedule, schedule.c.tenant == page.c.name)
+            .outerjoin(member, member.c.tenant == page.c.name)
+            .outerjoin(token, (token.c.tenant == page.c.name) & (token.c.system == "fortnox"))
+            .order_by(page.c.name)
         )
-        if where.health is not None:
-            query = query.where(state == where.health)
-        if where.name:
-            query = query.where(fleet.c.name.icontains(where.name, autoescape=True))
-        if where.has_errors is not None:
-            has = sa.exists().where(
-                t.record_errors.c.tenant == fleet.c.name,
-                t.record_errors.c.state == ErrorState.OPEN.value,
-            )
-            query = query.where(has if where.has_errors else ~has)
-        return query.order_by(fleet.c.name)
+        return query, matching
 
     @staticmethod
     async def _count(conn: AsyncConnection, query: sa.Select[Any], offset: int) -> int:
