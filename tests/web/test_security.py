@@ -199,3 +199,11 @@ async def test_the_session_cookie_is_http_only_same_site_and_secure_when_asked(
 
     assert "httponly" in plain and "samesite=strict" in plain and "secure" not in plain
     assert "httponly" in secure and "samesite=strict" in secure and "secure" in secure
+
+
+async def test_an_unknown_address_is_the_pages_own_refusal_with_its_headers(tmp_path: Path) -> None:
+    async with site(tmp_path) as s, s.client() as http:
+        answer = await http.get("/no/such/page")
+
+    assert answer.status_code == 404 and "<html" in answer.text and "Not Found" in answer.text
+    assert answer.headers["Content-Security-Policy"] == SECURITY_HEADERS["Content-Security-Policy"]

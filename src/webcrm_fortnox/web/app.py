@@ -30,6 +30,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
 from starlette.datastructures import FormData
+from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.middleware.sessions import SessionMiddleware
 
 from webcrm_fortnox.config.models import AdminSettings
@@ -300,7 +301,7 @@ def create_app(
         request: Request, name: str, kind: RequestKind, arguments: dict[str, Any]
     ) -> Response:
         operator = await _guard(request, act=True)
-        await tenant_or_404(name)
+        overview = await tenant_or_404(name)
         made = await site.data.request(name, kind, arguments, operator.name)
         log.info(
             "admin request recorded",
@@ -310,7 +311,7 @@ def create_app(
         if request.headers.get("HX-Request") != "true":
             return RedirectResponse(f"{root}/tenants/{name}#requests", status_code=303)
         shown = (await site.data.recent_requests(name)).rows
-        return render(request, "_requests.html", tenant=await tenant_or_404(name), requests=shown)
+        return render(request, "_requests.html", tenant=overview, requests=shown)
 
     @app.post("/tenants/{name}/errors/retry")
     async def retry(request: Request, name: str) -> Response:
@@ -395,8 +396,9 @@ def create_app(
                 raise HTTPException(403, f"{who.name} may only read (role {who.role})")
         return who
 
-    @app.exception_handler(HTTPException)
-    async def refused(request: Request, error: HTTPException) -> Response:
+    # Starlette's own (an unknown address) as well as the routes' refusals: one page for all.
+    @app.exception_handler(StarletteHTTPException)
+    async def refused(request: Request, error: StarletteHTTPException) -> Response:
         response = render(
             request, "refused.html", status_code=error.status_code, message=error.detail
         )
