@@ -11,6 +11,7 @@ from pathlib import Path
 
 import httpx
 
+from tests.e2e.harness import state_url
 from webcrm_fortnox.config.models import AdminSettings
 from webcrm_fortnox.engine.ports import ConflictReport, ErrorReport, Policy
 from webcrm_fortnox.store import StateDatabase
@@ -107,14 +108,19 @@ async def seed(db: StateDatabase) -> None:
 
 @asynccontextmanager
 async def site(
-    tmp_path: Path, *, admin: AdminSettings | None = None, configured: list[str] | None = None
+    tmp_path: Path,
+    *,
+    admin: AdminSettings | None = None,
+    configured: list[str] | None = None,
+    backend: str = "sqlite",
 ) -> AsyncIterator[Site]:
-    """The page over a seeded store in ``tmp_path``."""
-    db = await StateDatabase.open(f"sqlite:///{tmp_path / 'state.db'}")
-    try:
-        await seed(db)
-        names = ["acme", "bolt", "cedar"] if configured is None else configured
-        async with admin_site(db, admin or settings(), configured=names) as url:
-            yield Site(url, db)
-    finally:
-        await db.close()
+    """The page over a seeded store: a SQLite file in ``tmp_path``, or a PostgreSQL schema."""
+    with state_url(backend, tmp_path) as url:
+        db = await StateDatabase.open(url)
+        try:
+            await seed(db)
+            names = ["acme", "bolt", "cedar"] if configured is None else configured
+            async with admin_site(db, admin or settings(), configured=names) as address:
+                yield Site(address, db)
+        finally:
+            await db.close()

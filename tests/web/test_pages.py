@@ -6,6 +6,7 @@ import re
 from pathlib import Path
 
 import httpx
+import pytest
 
 from tests.web.site import Site, csrf_of, site
 from webcrm_fortnox.store.queries import ReadModel
@@ -21,8 +22,11 @@ async def _signed_in(s: Site, http: httpx.AsyncClient, name: str = "anna") -> st
     return await s.csrf(http)
 
 
-async def test_the_fleet_filters_by_name_health_and_errors_on_the_server(tmp_path: Path) -> None:
-    async with site(tmp_path) as s, s.client() as http:
+@pytest.mark.parametrize("backend", ["sqlite", "postgresql"])
+async def test_the_fleet_filters_by_name_health_and_errors_on_the_server(
+    tmp_path: Path, backend: str
+) -> None:
+    async with site(tmp_path, backend=backend) as s, s.client() as http:
         await _signed_in(s, http)
 
         everyone = await http.get("/fleet")
@@ -95,8 +99,9 @@ async def test_a_revoked_grant_shows_how_to_reconnect(tmp_path: Path) -> None:
     assert "connect fortnox" not in acme.text
 
 
-async def test_actions_record_requests_for_the_runner(tmp_path: Path) -> None:
-    async with site(tmp_path) as s, s.client() as http:
+@pytest.mark.parametrize("backend", ["sqlite", "postgresql"])
+async def test_actions_record_requests_for_the_runner(tmp_path: Path, backend: str) -> None:
+    async with site(tmp_path, backend=backend) as s, s.client() as http:
         csrf = await _signed_in(s, http)
         read = ReadModel(s.db)
         error = (await read.errors(tenant="acme")).rows[0].error
