@@ -126,6 +126,8 @@ async def test_requests_are_claimed_oldest_first_once_each_and_finished_with_an_
     ]
     assert page.rows[0].done_at == NOW
     assert await requests.claim("acme", "late") is None
+    assert not await requests.waiting("acme")
+    assert await requests.waiting("other")
 
 
 async def test_a_claim_of_some_kinds_leaves_the_others_waiting(db: StateDatabase) -> None:

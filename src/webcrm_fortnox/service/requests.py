@@ -87,6 +87,8 @@ async def carry_out_pending(runner: TenantRunner) -> int:
     """Carry out the runner's tenant's pending requests, oldest first; returns how many."""
     requests = AdminRequests(runner.db)
     done = 0
+    if not await requests.waiting(runner.tenant.name):
+        return done  # the usual case: no write each time the worker wakes
     while (request := await requests.claim(runner.tenant.name, runner.owner)) is not None:
         await _carry_out(requests, request, _outcome(runner, request))
         done += 1

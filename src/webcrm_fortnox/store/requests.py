@@ -166,6 +166,16 @@ class AdminRequests:
                 .values(state=state.value, outcome=outcome, done_at=self.db.clock())
             )
 
+    async def waiting(self, tenant: str) -> bool:
+        """Whether a request of ``tenant`` waits: a read, cheaper than a claim (which writes)
+        for a runner that looks each time it wakes."""
+        rows = t.admin_requests.c
+        query = sa.select(
+            sa.exists().where(rows.tenant == tenant, rows.state == RequestState.PENDING.value)
+        )
+        async with self.db.engine.connect() as conn:
+            return bool((await conn.execute(query)).scalar())
+
     async def waiting_tenants(self, kinds: Collection[RequestKind]) -> list[str]:
         """The tenants with a pending request of ``kinds``, by name."""
         rows = t.admin_requests.c
