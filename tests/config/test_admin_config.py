@@ -114,3 +114,13 @@ role = "read-only"
     assert "the-admin-token" not in text and 'token = "env:ADMIN_TOKEN"' in text
     again = load_config(write(tmp_path, text, "again.toml"), environ=ENV)
     assert again.admin == config.admin
+
+
+def test_the_readmes_operators_example_is_valid(tmp_path: Path) -> None:
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text(encoding="utf-8")
+    (example,) = [b for b in readme.split("```toml\n")[1:] if b.startswith("[admin]")]
+    path = _file(tmp_path, example.split("```", 1)[0])
+
+    admin = load_config(path, environ={**ENV, "WEBCRM_FORTNOX_ADMIN_TOKEN": "t"}).admin
+
+    assert [(u.name, u.role) for u in admin.user] == [("anna", "operator"), ("rita", "read-only")]
