@@ -99,6 +99,24 @@ async def test_a_revoked_grant_shows_how_to_reconnect(tmp_path: Path) -> None:
     assert "connect fortnox" not in acme.text
 
 
+async def test_a_refused_webcrm_token_says_which_key_to_fix_not_to_connect_fortnox(
+    tmp_path: Path,
+) -> None:
+    async with site(tmp_path) as s, s.client() as http:
+        cedar = s.db.tenant("cedar")
+        cycle = await cedar.start_cycle("cycle", "incremental")
+        reason = "webCRM: the API token was refused; check tenant[2].webcrm.api_token in x.toml"
+        await cedar.finish_cycle(
+            cycle, "stopped", {}, reason, {"state": "reconnect needed", "reason": reason}
+        )
+        await _signed_in(s, http)
+
+        page = await http.get("/tenants/cedar")
+
+    assert "check tenant[2].webcrm.api_token in x.toml" in page.text
+    assert "connect fortnox" not in page.text
+
+
 @pytest.mark.parametrize("backend", ["sqlite", "postgresql"])
 async def test_actions_record_requests_for_the_runner(tmp_path: Path, backend: str) -> None:
     async with site(tmp_path, backend=backend) as s, s.client() as http:

@@ -34,7 +34,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.middleware.sessions import SessionMiddleware
 
 from webcrm_fortnox.config.models import AdminSettings
-from webcrm_fortnox.store.queries import FleetFilter
+from webcrm_fortnox.store.queries import FleetFilter, TenantOverview
 from webcrm_fortnox.store.requests import RequestKind, RequestState
 from webcrm_fortnox.web import charts
 from webcrm_fortnox.web.data import SiteData
@@ -242,7 +242,7 @@ def create_app(
             conflicts=await site.data.conflicts(name, 0),
             proposals=await site.data.proposals(name, 0),
             requests=(await site.data.recent_requests(name)).rows,
-            reconnect=overview.health in RECONNECT or overview.paused in RECONNECT,
+            reconnect=_needs_fortnox_grant(overview),
             config_file=site.config_file,
             now=site.data.now(),
         )
@@ -405,6 +405,13 @@ def create_app(
         return response
 
     return app
+
+
+def _needs_fortnox_grant(overview: TenantOverview) -> bool:
+    """Whether the tenant waits for Fortnox to be connected again. A refused webCRM token is
+    "reconnect needed" too, but its reason already says which key of which file to fix."""
+    waiting = overview.health in RECONNECT or overview.paused in RECONNECT
+    return waiting and not (overview.reason or overview.paused_reason or "").startswith("webCRM")
 
 
 def _signed_in(request: Request) -> Operator | None:
