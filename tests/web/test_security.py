@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from tests.web.site import PASSWORDS, TOKEN, Site, csrf_of, settings, site
+from webcrm_fortnox.engine.ports import ErrorReport
 from webcrm_fortnox.store.queries import ReadModel
 from webcrm_fortnox.web.app import SESSION_COOKIE
 from webcrm_fortnox.web.security import SECURITY_HEADERS, LoginLimiter
@@ -207,3 +208,16 @@ async def test_an_unknown_address_is_the_pages_own_refusal_with_its_headers(tmp_
 
     assert answer.status_code == 404 and "<html" in answer.text and "Not Found" in answer.text
     assert answer.headers["Content-Security-Policy"] == SECURITY_HEADERS["Content-Security-Policy"]
+
+
+async def test_a_vendors_message_is_shown_as_text_never_as_markup(tmp_path: Path) -> None:
+    async with site(tmp_path) as s, s.client() as http:
+        await s.db.tenant("acme").record_error(
+            ErrorReport("customer", "webcrm", "9", "refused", vendor_message="<script>x()</script>")
+        )
+        await s.sign_in(http)
+
+        page = await http.get("/tenants/acme")
+
+    assert "<script>x()</script>" not in page.text
+    assert "&lt;script&gt;x()&lt;/script&gt;" in page.text
