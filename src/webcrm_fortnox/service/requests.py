@@ -24,14 +24,16 @@ from webcrm_fortnox.config.models import TenantConfig
 from webcrm_fortnox.engine.plan import Mode
 from webcrm_fortnox.engine.ports import ErrorState
 from webcrm_fortnox.service import actions
-from webcrm_fortnox.service.connections import TenantClients
+from webcrm_fortnox.service.connections import NotConnectedError, TenantClients
 from webcrm_fortnox.service.runner import TenantPlace, TenantRun
+from webcrm_fortnox.service.vault import TokenKeyError
 from webcrm_fortnox.store import StateDatabase
 from webcrm_fortnox.store.proposals import Verdict
 from webcrm_fortnox.store.queries import ReadModel
 from webcrm_fortnox.store.registry import TenantRegistry
 from webcrm_fortnox.store.registry import TenantState as RegistryState
 from webcrm_fortnox.store.requests import AdminRequest, AdminRequests, RequestKind, RequestState
+from webcrm_fortnox.transport.errors import ApiError
 
 log = logging.getLogger(__name__)
 
@@ -121,7 +123,8 @@ async def _carry_out(
     )
     try:
         state, said = RequestState.DONE, await outcome
-    except (RequestError, LookupError) as error:
+    except (RequestError, LookupError, NotConnectedError, TokenKeyError, ApiError) as error:
+        # Told as the CLI tells them: what is missing or refused, in plain English.
         state, said = RequestState.FAILED, str(error)
     except Exception as error:
         log.exception("admin request failed", extra={"request": request.id})
