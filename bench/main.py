@@ -5,8 +5,8 @@ idle and incremental API cost with 10,000 linked customers, the initial import a
 limits for 65 s, propagation latency with the service running, the engine's diff + plan at
 1,000 / 10,000 / 100,000 records per side, what ten idle tenants of one Fortnox integration
 cost in one ``run`` between their cycles (``idle-tenants``), and one page of the admin fleet at
-5,000 tenants (``fleet``, read from the state store). ``--quick`` runs the same code on small
-sizes, only to prove it works; its figures mean little.
+5,000 tenants (``fleet``, read from the state store; ``admin-page``, the page over HTTP).
+``--quick`` runs the same code on small sizes, only to prove it works; its figures mean little.
 """
 
 from __future__ import annotations
@@ -19,6 +19,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+from bench.admin_page import run_admin_page
 from bench.api_cost import CostSizes, run_api_cost
 from bench.engine_scale import run_engine_scale
 from bench.figures import ScenarioResult
@@ -29,7 +30,7 @@ from bench.rate_limit import run_rate_limit
 from bench.report import table, write_results
 
 RESULTS = Path(__file__).parent / "results"
-SCENARIOS = ("cost", "rate", "latency", "engine", "idle-tenants", "fleet")
+SCENARIOS = ("cost", "rate", "latency", "engine", "idle-tenants", "fleet", "admin-page")
 
 
 @dataclass(frozen=True)
@@ -89,6 +90,7 @@ def run(sizes: Sizes, only: tuple[str, ...], workdir: Path) -> dict[str, Scenari
         "engine": lambda: run_engine_scale(sizes.engine),
         "idle-tenants": lambda: asyncio.run(run_idle_tenants(workdir, sizes.idle_tenants)),
         "fleet": lambda: asyncio.run(run_fleet(workdir, sizes.fleet)),
+        "admin-page": lambda: asyncio.run(run_admin_page(workdir, sizes.fleet)),
     }
     results: dict[str, ScenarioResult] = {}
     for name, scenario in scenarios.items():

@@ -10,8 +10,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from bench.charts import write_chart, write_distributions
 from bench.figures import Figure, ScenarioResult
-from bench.png import write_chart, write_distributions
 
 
 def _commit() -> str:

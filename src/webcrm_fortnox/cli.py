@@ -844,6 +844,87 @@ def copy_state(
     raise typer.Exit(code)
 
 
+# --- the administrator's page ----------------------------------------------------------------
+
+admin_app = typer.Typer(
+    help="The administrator's web page: every tenant's health, errors, conflicts and match "
+    "review, with actions carried out by whatever runs the tenant. Operators are "
+    "configured in the admin table of the configuration (see the README).",
+    invoke_without_command=True,
+)
+app.add_typer(admin_app, name="admin")
+
+
+@admin_app.callback()
+def admin(
+    ctx: typer.Context,
+    host: Annotated[
+        str, typer.Option(help="Address to listen on (loopback by default: see the README).")
+    ] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port to listen on.")] = 8780,
+    root_path: Annotated[
+        str,
+        typer.Option(help="The path it is served under behind a reverse proxy, e.g. /sync."),
+    ] = "",
+    config: ConfigOption = None,
+) -> None:
+    """Serve the administrator's page over the configured state store until stopped."""
+    if ctx.invoked_subcommand is not None:
+        return
+    from webcrm_fortnox.config import ConfigError, config_path, load_config
+    from webcrm_fortnox.service.tenants import StateStoreError
+    from webcrm_fortnox.transport.listening import PortUnavailableError
+    from webcrm_fortnox.web.serve import AdminSetupError, is_loopback, run_admin
+
+    if config is None:
+        config = ctx.meta.get(_CONFIG_BEFORE)
+    path = config_path(config)
+    try:
+        loaded = load_config(config)
+    except ConfigError as error:
+        raise _fail(str(error)) from None
+
+    def listening(url: str) -> None:
+        typer.echo(f"Administrator's page on {url}{root_path}/ (Ctrl-C stops it)")
+        if not is_loopback(host) and not loaded.admin.secure_cookies:
+            typer.echo(
+                "  warning: listening beyond this machine without admin.secure_cookies: put it "
+                "behind an HTTPS reverse proxy (see the README)",
+                err=True,
+            )
+
+    try:
+        asyncio.run(run_admin(loaded, path, host, port, root_path=root_path, listening=listening))
+    except StateStoreError as error:
+        raise _fail(f"{path}: state.url: {error}") from None
+    except AdminSetupError as error:
+        raise _fail(f"{path}: {error}") from None
+    except PortUnavailableError as error:
+        raise _fail(f"{error}; choose another with --port") from None
+
+
+@admin_app.command("hash-password")
+def admin_hash_password(
+    password: Annotated[
+        str,
+        typer.Option(
+            prompt=True,
+            hide_input=True,
+            confirmation_prompt=True,
+            help="The password (asked for, unseen, when not given).",
+        ),
+    ],
+) -> None:
+    """Print an Argon2 hash of a password: the password_hash of an operator in the admin
+    table of the configuration."""
+    from webcrm_fortnox.web.security import hash_password
+
+    try:
+        typer.echo(hash_password(password))
+    except ValueError as error:
+        raise _fail(str(error)) from None
+
+
 @app.command()
 def demo(
     folder: Annotated[

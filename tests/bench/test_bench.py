@@ -3,12 +3,9 @@
 from __future__ import annotations
 
 import json
-import struct
-import zlib
 from pathlib import Path
 
 from bench.main import SCENARIOS, main
-from bench.png import Canvas
 
 
 def test_the_quick_benchmark_writes_every_figure_with_machine_and_commit(
@@ -29,19 +26,3 @@ def test_the_quick_benchmark_writes_every_figure_with_machine_and_commit(
     assert all(edit["latency"] is not None for edit in latency["edits"])
     assert latency["service_exit_status"] == 0
     assert (tmp_path / "latency.png").read_bytes().startswith(b"\x89PNG\r\n\x1a\n")
-
-
-def test_the_png_writer_writes_the_pixels_drawn() -> None:
-    canvas = Canvas(4, 3)
-    canvas.rect(1, 1, 2, 1, (10, 20, 30))
-
-    data = canvas.png()
-
-    width, height = struct.unpack(">II", data[16:24])
-    assert (width, height) == (4, 3)
-    length = struct.unpack(">I", data[33:37])[0]
-    assert data[37:41] == b"IDAT"
-    raw = zlib.decompress(data[41 : 41 + length])
-    rows = [raw[i * 13 + 1 : (i + 1) * 13] for i in range(3)]
-    assert rows[1][3:9] == bytes((10, 20, 30, 10, 20, 30))
-    assert rows[0] == b"\xff" * 12 and rows[2] == b"\xff" * 12

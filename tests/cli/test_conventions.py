@@ -54,6 +54,8 @@ COMMANDS = [
     ["status"],
     ["connect"],
     ["demo"],
+    ["admin"],
+    ["admin", "hash-password"],
     ["emulate", "fortnox"],
     ["emulate", "webcrm"],
 ]

@@ -44,6 +44,17 @@ def check_config(config: Config) -> list[Problem]:
         else:
             seen[tenant.name] = index
         problems.extend(_check_tenant(tenant, where))
+    operators: dict[str, int] = {}
+    for index, user in enumerate(config.admin.user):
+        if user.name in operators:
+            problems.append(
+                Problem(
+                    f"admin.user[{index}].name",
+                    f"{user.name!r} is already the name of admin.user[{operators[user.name]}]; "
+                    "operator names must be unique",
+                )
+            )
+        operators.setdefault(user.name, index)
     return problems
 
 

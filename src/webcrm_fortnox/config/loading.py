@@ -176,7 +176,7 @@ def problem_of(error: ErrorDetails) -> Problem:
 
 
 def _secret(key: str) -> bool:
-    return key.endswith(("secret", "token"))
+    return key.endswith(("secret", "token", "password_hash", "session_key"))
 
 
 def _toml_kind(value: Any, *, secret: bool) -> str:

@@ -1,4 +1,5 @@
-"""The shape of ``webcrm-fortnox.toml``: one ``[state]`` table and one ``[[tenant]]`` per company.
+"""The shape of ``webcrm-fortnox.toml``: one ``[state]`` table, one ``[[tenant]]`` per company and
+the ``[admin]`` table of the administrator's page.
 
 Every table forbids unknown keys, so a misspelt setting is an error rather than silently
 ignored. Checks that involve several keys (unique tenant names, private types among the customer
@@ -20,7 +21,7 @@ from pydantic import (
     model_validator,
 )
 
-from webcrm_fortnox.config.secrets import Secret
+from webcrm_fortnox.config.secrets import ConfigSecret, Secret
 from webcrm_fortnox.domain.fields import ACCOUNTING_FIELDS, MAPPABLE_FIELDS
 from webcrm_fortnox.domain.types import type_key
 
@@ -293,11 +294,72 @@ def default_policy(field: str, customer_number_owner: str = "fortnox") -> Resolv
     return ResolvedPolicy(direction="both", conflict=conflict, blank_overwrites=False)
 
 
+AdminRole = Literal["operator", "read-only"]
+OperatorName = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.@-]{0,62}$")]
+
+
+class AdminUser(_Strict):
+    """``[[admin.user]]``: one person who may sign in to the administrator's page.
+
+    Attributes:
+        name: what they sign in with.
+        password_hash: an Argon2 hash made by ``webcrm-fortnox admin hash-password`` (the
+            password itself is never written anywhere).
+        role: ``operator`` may act (retry, settle conflicts, pause, …); ``read-only`` only reads.
+    """
+
+    name: OperatorName
+    password_hash: NonEmpty
+    role: AdminRole = "operator"
+
+    @field_validator("password_hash")
+    @classmethod
+    def _argon2(cls, value: str) -> str:
+        if not value.startswith("$argon2"):
+            raise ValueError(
+                "must be an Argon2 hash made by `webcrm-fortnox admin hash-password`, "
+                "not a password"
+            )
+        return value
+
+
+class AdminSettings(_Strict):
+    """``[admin]``: who may use the administrator's page (``webcrm-fortnox admin``).
+
+    Attributes:
+        user: the operators, each with a password hash and a role.
+        token: ``env:NAME``: one token that signs in as ``token_role`` (for a machine or a
+            single administrator); read from the environment, never written in the file.
+        token_role: the role the token gives.
+        session_key: ``env:NAME``: the key that signs session cookies, for several processes
+            behind one address; unset, each start makes its own (signing everyone out).
+        session_hours: how long a sign-in lasts.
+        secure_cookies: send the session cookie over HTTPS only (behind a TLS reverse proxy).
+    """
+
+    user: list[AdminUser] = Field(default_factory=list)
+    token: Secret | None = None
+    token_role: AdminRole = "operator"
+    session_key: Secret | None = None
+    session_hours: Annotated[int, Field(ge=1, le=24 * 30)] = 12
+    secure_cookies: bool = False
+
+    @field_validator("token", "session_key")
+    @classmethod
+    def _from_environment(cls, value: ConfigSecret | None) -> ConfigSecret | None:
+        if value is not None and value.env_name is None:
+            raise ValueError(
+                "must be env:NAME: it is read from the environment, never written in the file"
+            )
+        return value
+
+
 class Config(_Strict):
     """The whole configuration file."""
 
     state: StateSettings = Field(default_factory=StateSettings)
     tenant: list[TenantConfig] = Field(default_factory=list)
+    admin: AdminSettings = Field(default_factory=AdminSettings)
 
     def tenant_named(self, name: str) -> TenantConfig:
         """The tenant called ``name``.

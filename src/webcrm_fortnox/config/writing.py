@@ -13,7 +13,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from webcrm_fortnox.config.models import Config, FieldPolicy, WebcrmFields
+from webcrm_fortnox.config.models import AdminSettings, Config, FieldPolicy, WebcrmFields
 
 
 def config_to_toml(config: Config) -> str:
@@ -23,7 +23,18 @@ def config_to_toml(config: Config) -> str:
     _table(lines, ["state"], data.get("state", {}))
     for tenant in data.get("tenant", []):
         _tenant(lines, tenant)
+    _admin(lines, data.get("admin", {}))
     return "\n".join(lines).lstrip("\n") + "\n"
+
+
+def _admin(lines: list[str], admin: Mapping[str, Any]) -> None:
+    """``[admin]`` with the settings that differ from the defaults, then each operator."""
+    defaults = AdminSettings().model_dump(mode="json", exclude_none=True)
+    changed = {k: v for k, v in admin.items() if k != "user" and defaults.get(k) != v}
+    if changed:
+        _table(lines, ["admin"], changed)
+    for user in admin.get("user", []):
+        lines += ["", "[[admin.user]]", *_assignments(user)]
 
 
 def tenant_to_toml(table: Mapping[str, Any]) -> str:

@@ -1,10 +1,11 @@
 """``webcrm-fortnox demo``: the whole product on the bundled emulators, in one command.
 
-It serves both emulators on free loopback ports (in this process), seeds them with a Nordic
-company's data, writes a configuration and an SQLite state store into a folder, matches and
-imports, then runs the service while simulated people edit both systems (one edit on both sides
-at once becomes a conflict, one record is one Fortnox refuses) and measures how long each edit
-takes to appear on the other side. It ends with a summary and what to try next.
+It serves both emulators and the administrator's page (with a one-time password) on free
+loopback ports (in this process), seeds the emulators with a Nordic company's data, writes a
+configuration and an SQLite state store into a folder, matches and imports, then runs the
+service while simulated people edit both systems (one edit on both sides at once becomes a
+conflict, one record is one Fortnox refuses) and measures how long each edit takes to appear on
+the other side. It ends with a summary and what to try next.
 
 The emulators run without their rate limits unless asked (``--rate-limits``): at Fortnox's 25
 requests per 5 seconds the first import of a few hundred customers alone takes minutes.
@@ -30,6 +31,7 @@ from rich.table import Table
 from rich.text import Text
 
 from webcrm_fortnox.config import Config, TenantConfig, write_config
+from webcrm_fortnox.config.models import AdminSettings
 from webcrm_fortnox.emulation import EmulatorClock
 from webcrm_fortnox.engine.apply import RecordOutcome
 from webcrm_fortnox.engine.matching import MatchResult, Pair
@@ -50,6 +52,7 @@ from webcrm_fortnox.service.runner import (
 from webcrm_fortnox.service.status import tenant_status
 from webcrm_fortnox.service.tenants import open_state, run_tenant
 from webcrm_fortnox.store import StateDatabase, TenantState
+from webcrm_fortnox.web.serve import admin_site, one_time_password
 from webcrm_fortnox.webcrm.emulator import create_app as webcrm_app
 from webcrm_fortnox.webcrm.emulator.state import DEFAULT_API_TOKEN
 
@@ -208,6 +211,7 @@ class Demo:
         # One clock for the emulators and the service, so that the hour after the import can
         # pass in a moment (see _live).
         clock = self.clock
+        login = one_time_password()
         async with _emulators(self.folder, self.options, clock) as (fortnox_url, webcrm_url):
             self.say(f"Fortnox emulator on {fortnox_url}, webCRM emulator on {webcrm_url}")
             await _seed(fortnox_url, webcrm_url, self.options)
@@ -220,7 +224,15 @@ class Demo:
             tenant = _tenant(fortnox_url, webcrm_url)
             config_file = self._write_config(tenant)
             connector = self._connector(clock)
-            async with open_state(self._state_url()) as db:
+            async with (
+                open_state(self._state_url()) as db,
+                admin_site(db, AdminSettings(), configured=[tenant.name], one_time=login) as page,
+            ):
+                self.say(
+                    f"Administrator's page on {page}/ while the demo runs: sign in as "
+                    f"{login[0]} with the one-time password {login[1]}",
+                    "bold",
+                )
                 await self._match(tenant, db, connector)
                 await self._import(tenant, db, connector)
                 # The service starts the next day, as it would in a company: Fortnox's minute-

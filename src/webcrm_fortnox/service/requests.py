@@ -47,8 +47,9 @@ _VERDICTS = {
 }
 _SYNCS = {
     RequestKind.SYNC: (Mode.INCREMENTAL, "admin: sync now"),
-    # A tenant's first sync reads everything and matches before creating: the import.
-    RequestKind.IMPORT: (Mode.INCREMENTAL, "admin: import"),
+    # The import reads everything and matches before creating, as a tenant's first sync does:
+    # pairs decided after an earlier sync (whose records have not changed since) link too.
+    RequestKind.IMPORT: (Mode.FULL, "admin: import"),
     RequestKind.FULL_SYNC: (Mode.FULL, "admin: full sync"),
 }
 
