@@ -12,24 +12,23 @@ import pytest
 from fastapi import FastAPI
 
 from webcrm_fortnox.emulation import EmulatorClock
-from webcrm_fortnox.transport.errors import (
+from webcrm_fortnox.errors import (
     AuthExpired,
     NotFound,
     PermissionDenied,
     ReconnectNeeded,
     ValidationError,
 )
-from webcrm_fortnox.webcrm import (
+from webcrm_fortnox.webcrm.client import WebcrmClient, webcrm_limiters
+from webcrm_fortnox.webcrm.emulator import DEFAULT_API_TOKEN
+from webcrm_fortnox.webcrm.models import (
+    DELIVERY,
     Delivery,
     Hook,
     Organisation,
     Person,
     QuotationLine,
-    WebcrmClient,
-    webcrm_limiters,
 )
-from webcrm_fortnox.webcrm.emulator import DEFAULT_API_TOKEN
-from webcrm_fortnox.webcrm.models import DELIVERY
 
 BASE_URL = "https://api.webcrm.com"
 UNIQUE = "OrganisationExtraCustom8"

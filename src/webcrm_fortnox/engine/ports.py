@@ -8,10 +8,10 @@ an adapter implementing :class:`RecordSource`; remembering what was agreed is th
 :class:`StateStore`.
 
 Nothing here imports an HTTP or database library: adapters and stores are plugged in from outside.
-Adapters signal failures by raising :mod:`webcrm_fortnox.transport.errors` types
-(:class:`~webcrm_fortnox.transport.errors.ValidationError` for a rejected record,
-:class:`~webcrm_fortnox.transport.errors.TransientError` after the transport gave up retrying,
-:class:`~webcrm_fortnox.transport.errors.AuthError` when the credentials no longer work).
+Adapters signal failures by raising :mod:`webcrm_fortnox.errors` types
+(:class:`~webcrm_fortnox.errors.ValidationError` for a rejected record,
+:class:`~webcrm_fortnox.errors.TransientError` after the transport gave up retrying,
+:class:`~webcrm_fortnox.errors.AuthError` when the credentials no longer work).
 """
 
 from __future__ import annotations
@@ -95,7 +95,7 @@ class ChangeBatch:
 class RecordSource(Protocol):
     """One entity on one system, as the engine reads and writes it.
 
-    Every method raises :mod:`webcrm_fortnox.transport.errors` types on failure; the adapter must
+    Every method raises :mod:`webcrm_fortnox.errors` types on failure; the adapter must
     not swallow them. Transient failures have already been retried by the transport when they
     reach the engine.
     """

@@ -25,7 +25,7 @@ from webcrm_fortnox.engine.apply import (
 from webcrm_fortnox.engine.plan import Mode, Plan, plan_run
 from webcrm_fortnox.engine.ports import EntitySpec, RecordSource, StateStore, System
 from webcrm_fortnox.engine.reachability import Reachability, SystemUnreachable
-from webcrm_fortnox.transport.errors import ApiError
+from webcrm_fortnox.errors import ApiError
 
 log = logging.getLogger(__name__)
 

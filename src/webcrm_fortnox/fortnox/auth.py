@@ -28,9 +28,9 @@ from urllib.parse import quote, urlencode
 
 import httpx
 
+from webcrm_fortnox.errors import ApiError, ValidationError
 from webcrm_fortnox.fortnox.classify import SYSTEM, classify_token_response, parse_body
 from webcrm_fortnox.fortnox.urls import FortnoxUrls
-from webcrm_fortnox.transport.errors import ApiError, ValidationError
 from webcrm_fortnox.transport.http import no_answer
 from webcrm_fortnox.transport.retry import RetryPolicy
 

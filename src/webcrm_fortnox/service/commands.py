@@ -35,6 +35,7 @@ from webcrm_fortnox.engine.ports import (
 )
 from webcrm_fortnox.engine.review import ReviewError, resolve_conflict
 from webcrm_fortnox.engine.sync import Progress as ProgressCallback
+from webcrm_fortnox.errors import ApiError
 from webcrm_fortnox.service import json_output, reports
 from webcrm_fortnox.service.connect import OpenUrl, connect_fortnox, connect_webcrm
 from webcrm_fortnox.service.connections import Connector, TenantClients
@@ -52,7 +53,6 @@ from webcrm_fortnox.service.status import print_status, tenant_status
 from webcrm_fortnox.service.tenants import open_state, run_tenants
 from webcrm_fortnox.store import StateDatabase, TenantState
 from webcrm_fortnox.store.service import ServiceStore
-from webcrm_fortnox.transport.errors import ApiError
 
 #: Below this many actions a run is quick enough to need no progress bar.
 PROGRESS_THRESHOLD = 20

@@ -40,9 +40,9 @@ from webcrm_fortnox.engine.ports import (
 )
 from webcrm_fortnox.engine.review import decide_matches, propose_matches
 from webcrm_fortnox.engine.sync import Progress, RunResult, RunStatus, sync_entity
+from webcrm_fortnox.errors import ApiError, NoAnswer, PermissionDenied, ReconnectNeeded
 from webcrm_fortnox.fortnox.client import FortnoxClient
 from webcrm_fortnox.service.exclusions import ExclusionLog, Exclusions
-from webcrm_fortnox.transport.errors import ApiError, NoAnswer, PermissionDenied, ReconnectNeeded
 from webcrm_fortnox.transport.http import masked_url
 from webcrm_fortnox.webcrm.classify import TOKEN_SETTINGS
 from webcrm_fortnox.webcrm.client import WebcrmClient

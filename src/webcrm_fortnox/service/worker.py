@@ -39,6 +39,10 @@ from webcrm_fortnox.engine.adapters.common import Announced
 from webcrm_fortnox.engine.adapters.webcrm_feed import feed_start
 from webcrm_fortnox.engine.apply import RecordOutcome, RecordStatus
 from webcrm_fortnox.engine.plan import Mode
+from webcrm_fortnox.errors import (
+    ApiError,
+    ValidationError,
+)
 from webcrm_fortnox.service.connections import Connector, NotConnectedError, TenantClients
 from webcrm_fortnox.service.metrics import ServiceMetrics
 from webcrm_fortnox.service.runner import (
@@ -56,10 +60,6 @@ from webcrm_fortnox.store import StateDatabase
 from webcrm_fortnox.store.feed import FeedSnapshot, FeedStore
 from webcrm_fortnox.store.service import Schedule, ServiceStore
 from webcrm_fortnox.store.state import HEALTH
-from webcrm_fortnox.transport.errors import (
-    ApiError,
-    ValidationError,
-)
 from webcrm_fortnox.webcrm.models import CHANGE_TRACKED, QUOTATION_LINE
 from webcrm_fortnox.webcrm.queries import Query
 

@@ -16,7 +16,7 @@ from typing import Any, Protocol
 
 import httpx
 
-from webcrm_fortnox.transport.errors import (
+from webcrm_fortnox.errors import (
     ApiError,
     AuthExpired,
     NoAnswer,

@@ -28,7 +28,7 @@ from typing import Any, Literal, get_args, overload
 
 import httpx
 
-from webcrm_fortnox.transport.errors import ApiError, NotFound, TransientError
+from webcrm_fortnox.errors import ApiError, NotFound, TransientError
 from webcrm_fortnox.transport.http import ApiTransport, CallStats
 from webcrm_fortnox.transport.limiters import LimiterRegistry
 from webcrm_fortnox.transport.retry import RetryPolicy
@@ -56,6 +56,7 @@ from webcrm_fortnox.webcrm.models import (
     parse_timestamp,
 )
 from webcrm_fortnox.webcrm.queries import Query, Value
+from webcrm_fortnox.webcrm.timing import DEFAULT_OVERLAP
 
 DEFAULT_BASE_URL = "https://api.webcrm.com"
 #: recorded: 250 requests per sliding minute per application token (api.webcrm.com, 2021)
@@ -65,12 +66,6 @@ WEBCRM_LIMIT = 250
 RATE_LIMIT = WEBCRM_LIMIT - 5
 RATE_PERIOD = 60.0
 MAX_PAGE_SIZE = 1000
-#: How long a field setup found complete is trusted before a run reads it again: it changes when
-#: an administrator edits webCRM's settings, rarely, and a missing field fails its writes anyway.
-SETUP_MAX_AGE = 3600.0
-#: Re-read this much before a ``changed_since`` cursor: the time zone in which webCRM compares
-#: query timestamps is not documented, and a save in flight may land with an earlier time.
-DEFAULT_OVERLAP = timedelta(minutes=5)
 #: Ids per ``(DeliveryId = … OR …)`` query: keeps the script, sent in the URL, under 2 KB.
 IDS_PER_QUERY = 50
 

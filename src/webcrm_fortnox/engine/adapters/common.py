@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from webcrm_fortnox.engine.ports import Fields
-from webcrm_fortnox.transport.errors import ValidationError
+from webcrm_fortnox.errors import ValidationError
 
 
 def encode_cursor(when: datetime) -> str:

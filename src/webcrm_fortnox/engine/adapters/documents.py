@@ -58,8 +58,8 @@ from webcrm_fortnox.engine.adapters.webcrm_feed import (
 )
 from webcrm_fortnox.engine.plan import ActionKind, Plan
 from webcrm_fortnox.engine.ports import ChangeBatch, Fields, SourceRecord, StateStore, System
+from webcrm_fortnox.errors import BookedInvoiceError, NotFound, ValidationError
 from webcrm_fortnox.fortnox.models import Invoice, Order
-from webcrm_fortnox.transport.errors import BookedInvoiceError, NotFound, ValidationError
 from webcrm_fortnox.webcrm.models import (
     DELIVERY,
     QUOTATION_LINE,

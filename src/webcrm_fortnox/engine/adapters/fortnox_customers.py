@@ -34,8 +34,8 @@ from webcrm_fortnox.engine.adapters.common import (
     text_values,
 )
 from webcrm_fortnox.engine.ports import ChangeBatch, Fields, SourceRecord, System
+from webcrm_fortnox.errors import NotFound, ValidationError
 from webcrm_fortnox.fortnox.models import Customer
-from webcrm_fortnox.transport.errors import NotFound, ValidationError
 
 if TYPE_CHECKING:
     from webcrm_fortnox.config.models import TenantConfig

@@ -28,7 +28,7 @@ from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any, Generic, Protocol, TypeVar
 
 from webcrm_fortnox.engine.adapters.common import decode_cursor, encode_cursor
-from webcrm_fortnox.webcrm.client import DEFAULT_OVERLAP
+from webcrm_fortnox.webcrm.timing import DEFAULT_OVERLAP
 
 if TYPE_CHECKING:
     from webcrm_fortnox.webcrm.client import WebcrmClient
