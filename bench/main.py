@@ -4,7 +4,8 @@ The full run (under 15 minutes on two cores) measures, against both emulators as
 idle and incremental API cost with 10,000 linked customers, the initial import at the real rate
 limits for 65 s, propagation latency with the service running, the engine's diff + plan at
 1,000 / 10,000 / 100,000 records per side, and what ten idle tenants of one Fortnox integration
-cost in one ``run`` between their cycles (``idle-tenants``). ``--quick`` runs the same code on
+cost in one ``run`` between their cycles (``idle-tenants``), and the CPU an idle cycle of a
+small tenant costs (``idle-cycle``). ``--quick`` runs the same code on
 small sizes, only to prove it works; its figures mean little.
 """
 
@@ -21,13 +22,14 @@ from pathlib import Path
 from bench.api_cost import CostSizes, run_api_cost
 from bench.engine_scale import run_engine_scale
 from bench.figures import ScenarioResult
+from bench.idle_cycle import IdleCycleSizes, run_idle_cycle
 from bench.idle_tenants import IdleTenantSizes, run_idle_tenants
 from bench.latency import LatencySizes, run_latency
 from bench.rate_limit import run_rate_limit
 from bench.report import table, write_results
 
 RESULTS = Path(__file__).parent / "results"
-SCENARIOS = ("cost", "rate", "latency", "engine", "idle-tenants")
+SCENARIOS = ("cost", "rate", "latency", "engine", "idle-tenants", "idle-cycle")
 
 
 @dataclass(frozen=True)
@@ -40,6 +42,7 @@ class Sizes:
     engine: tuple[int, ...]
     latency: LatencySizes
     idle_tenants: IdleTenantSizes
+    idle_cycle: IdleCycleSizes
 
 
 FULL = Sizes(
@@ -56,6 +59,9 @@ FULL = Sizes(
     idle_tenants=IdleTenantSizes(
         tenants=10, customers=20, poll_seconds=15, window=120.0, patience=120.0
     ),
+    idle_cycle=IdleCycleSizes(
+        tenants=10, organisations=50, deliveries=20, customers=20, articles=20, cycles=5
+    ),
 )
 QUICK = Sizes(
     cost=CostSizes(customers=200, articles=10, orders=10, changed=10),
@@ -67,6 +73,9 @@ QUICK = Sizes(
     ),
     idle_tenants=IdleTenantSizes(
         tenants=10, customers=3, poll_seconds=2, window=10.0, patience=40.0
+    ),
+    idle_cycle=IdleCycleSizes(
+        tenants=2, organisations=10, deliveries=3, customers=5, articles=3, cycles=2
     ),
 )
 
@@ -83,6 +92,7 @@ def run(sizes: Sizes, only: tuple[str, ...], workdir: Path) -> dict[str, Scenari
         "latency": lambda: asyncio.run(run_latency(workdir, sizes.latency)),
         "engine": lambda: run_engine_scale(sizes.engine),
         "idle-tenants": lambda: asyncio.run(run_idle_tenants(workdir, sizes.idle_tenants)),
+        "idle-cycle": lambda: asyncio.run(run_idle_cycle(workdir, sizes.idle_cycle)),
     }
     results: dict[str, ScenarioResult] = {}
     for name, scenario in scenarios.items():

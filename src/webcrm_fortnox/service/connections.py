@@ -33,6 +33,7 @@ from webcrm_fortnox.service.vault import KeySource, TokenVault
 from webcrm_fortnox.store.ratelimits import RateWindows
 from webcrm_fortnox.store.service import ServiceStore
 from webcrm_fortnox.store.state import StateDatabase
+from webcrm_fortnox.transport.http import http_client
 from webcrm_fortnox.transport.limiters import LimiterRegistry
 from webcrm_fortnox.webcrm.client import WebcrmClient, webcrm_limiters
 from webcrm_fortnox.webcrm.client import limiter_key as webcrm_limiter_key
@@ -135,7 +136,7 @@ class Connector:
         )
 
     def _http(self, system: System) -> httpx.AsyncClient:
-        return httpx.AsyncClient(transport=self.transports.get(system), timeout=HTTP_TIMEOUT)
+        return http_client(transport=self.transports.get(system), timeout=HTTP_TIMEOUT)
 
     def oauth(self, tenant: TenantConfig, http: httpx.AsyncClient) -> OAuthClient:
         """The tenant's Fortnox OAuth client (token endpoint, authorize URL)."""

@@ -29,7 +29,7 @@ from typing import Any, Literal, get_args, overload
 import httpx
 
 from webcrm_fortnox.errors import ApiError, NotFound, TransientError
-from webcrm_fortnox.transport.http import ApiTransport, CallStats
+from webcrm_fortnox.transport.http import ApiTransport, CallStats, http_client
 from webcrm_fortnox.transport.limiters import LimiterRegistry
 from webcrm_fortnox.transport.retry import RetryPolicy
 from webcrm_fortnox.webcrm.auth import ApiTokenAuth
@@ -167,7 +167,7 @@ class WebcrmClient:
         #: (changed quotation lines) stop asking for the client's lifetime.
         self.refused_tables: set[str] = set()
         self._owns_http = http is None
-        self.http = http or httpx.AsyncClient(timeout=30.0)
+        self.http = http or http_client()
         # not ``limiters or …``: an empty registry is falsy, and must still be shared
         registry = (
             limiters if limiters is not None else webcrm_limiters(monotonic=clock, sleep=sleep)
