@@ -689,13 +689,26 @@ class TenantState:
 
     async def record_exclusions(self, changes: Sequence[ExclusionChange]) -> None:
         """Apply ``changes`` in order, in one transaction: a record found is first dropped by
-        either of its ids (it may have been excluded under one alone), then kept if excluded."""
+        either of its ids (it may have been excluded under one alone), then kept if excluded.
+
+        A change that would leave the rows as they are is not written: a record excluded in
+        every cycle (an article read with the whole register) costs one read, not a delete and
+        an insert each time."""
         if not changes:
             return
-        now = self._now()
         rows = t.excluded_records.c
+        entities = sorted({change.entity for change in changes})
+        query = sa.select(rows.entity, rows.webcrm_id, rows.fortnox_id, rows.reason).where(
+            rows.tenant == self.tenant, rows.entity.in_(entities)
+        )
+        async with self.db.engine.connect() as conn:
+            kept = {tuple(row) for row in await conn.execute(query)}
+        writes = [change for change in changes if _exclusion_applied(kept, change)]
+        if not writes:
+            return
+        now = self._now()
         async with self.db.begin() as conn:
-            for change in changes:
+            for change in writes:
                 same = [
                     column == record_id
                     for column, record_id in (
@@ -721,3 +734,28 @@ class TenantState:
                             updated_at=now,
                         )
                     )
+
+
+_Exclusion = tuple[str, str | None, str | None, str | None]
+
+
+def _exclusion_applied(kept: set[_Exclusion], change: ExclusionChange) -> bool:
+    """Apply ``change`` to ``kept`` (entity, webCRM id, Fortnox id, reason of each row) as the
+    store applies it; whether that changed anything."""
+    # the row's columns holding each id of the change: a row matching either goes, as above
+    ids = ((1, change.webcrm_id), (2, change.fortnox_id))
+    dropped = {
+        row
+        for row in kept
+        if row[0] == change.entity and any(value and row[column] == value for column, value in ids)
+    }
+    added = (
+        {(change.entity, change.webcrm_id, change.fortnox_id, change.reason)}
+        if change.excluded
+        else set()
+    )
+    if dropped == added:
+        return False
+    kept -= dropped
+    kept |= added
+    return True
