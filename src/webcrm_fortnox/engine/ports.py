@@ -18,7 +18,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 from decimal import Decimal
 from enum import StrEnum
 from typing import Any, Literal, Protocol, runtime_checkable
@@ -38,6 +38,25 @@ SYSTEMS: tuple[System, System] = ("webcrm", "fortnox")
 def other_system(system: System) -> System:
     """The system on the other side of ``system``."""
     return "fortnox" if system == "webcrm" else "webcrm"
+
+
+_NAMES: Mapping[str, str] = {"webcrm": "webCRM", "fortnox": "Fortnox"}
+
+
+def system_name(system: str) -> str:
+    """How people write the system's name (``"webCRM"``, ``"Fortnox"``); another as it is."""
+    return _NAMES.get(system, system)
+
+
+def utcnow() -> datetime:
+    """The machine's clock, timezone-aware: the default of every ``now`` a caller can replace."""
+    return datetime.now(UTC)
+
+
+def id_order(record_id: str) -> tuple[int, str]:
+    """The order records are handled in, oldest first: numeric ids by value, others after them
+    by text."""
+    return (int(record_id), "") if record_id.isdigit() else (1 << 62, record_id)
 
 
 @dataclass(frozen=True)

@@ -11,7 +11,7 @@ import logging
 from collections import Counter
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from enum import StrEnum
 
 from webcrm_fortnox.engine.apply import (
@@ -23,15 +23,11 @@ from webcrm_fortnox.engine.apply import (
     RecordStatus,
 )
 from webcrm_fortnox.engine.plan import Mode, Plan, plan_run
-from webcrm_fortnox.engine.ports import EntitySpec, RecordSource, StateStore, System
+from webcrm_fortnox.engine.ports import EntitySpec, RecordSource, StateStore, System, utcnow
 from webcrm_fortnox.engine.reachability import Reachability, SystemUnreachable
 from webcrm_fortnox.errors import ApiError
 
 log = logging.getLogger(__name__)
-
-
-def _utcnow() -> datetime:
-    return datetime.now(UTC)
 
 
 Progress = Callable[[int, int, RecordOutcome], None]
@@ -104,7 +100,7 @@ async def sync_entity(
     retry_error: int | None = None,
     dry_run: bool = False,
     progress: Progress | None = None,
-    now: Callable[[], datetime] = _utcnow,
+    now: Callable[[], datetime] = utcnow,
     create_settle: timedelta = CREATE_SETTLE,
 ) -> RunResult:
     """Run one sync of one entity.

@@ -23,6 +23,7 @@ from rich.text import Text
 
 from webcrm_fortnox.config.models import Config, TenantConfig
 from webcrm_fortnox.domain.customer_spec import ENTITY, customer_spec
+from webcrm_fortnox.engine.adapters import customer_sources
 from webcrm_fortnox.engine.apply import RecordOutcome
 from webcrm_fortnox.engine.matching import MatchResult, Pair
 from webcrm_fortnox.engine.plan import Mode, system_name
@@ -45,7 +46,6 @@ from webcrm_fortnox.service.runner import (
     TenantPlace,
     TenantRun,
     combined_exit_code,
-    customer_record_sources,
     match_tenant,
     sync_tenant,
 )
@@ -426,7 +426,7 @@ async def take_side(command: Command, winner: System, conflict_id: int | None) -
     async def task(tenant: TenantConfig, state: TenantState, clients: TenantClients) -> TenantRun:
         nonlocal settled
         run = TenantRun(tenant.name)
-        sources = customer_record_sources(tenant, clients.webcrm, clients.fortnox, now=clients.now)
+        sources = customer_sources(tenant, clients.webcrm, clients.fortnox, now=clients.now)
         by_system: dict[System, RecordSource] = {"webcrm": sources[0], "fortnox": sources[1]}
         for conflict in await state.conflicts(ENTITY, open_only=True):
             if conflict_id is not None and conflict.id != conflict_id:

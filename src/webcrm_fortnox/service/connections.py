@@ -13,13 +13,13 @@ import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Protocol
 
 import httpx
 
 from webcrm_fortnox.config.models import TenantConfig
-from webcrm_fortnox.engine.ports import System
+from webcrm_fortnox.engine.ports import System, utcnow
 from webcrm_fortnox.fortnox.auth import (
     AuthorizationCodeAuth,
     FortnoxAuth,
@@ -67,7 +67,7 @@ class SystemTime:
     """The machine's own clock."""
 
     def now(self) -> datetime:
-        return datetime.now(UTC)
+        return utcnow()
 
     def timestamp(self) -> float:
         return time.time()

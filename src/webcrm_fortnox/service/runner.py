@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -22,9 +22,9 @@ from webcrm_fortnox.domain.webcrm_setup import SetupProblem
 from webcrm_fortnox.engine.adapters import (
     Announced,
     FortnoxArticles,
-    FortnoxCustomers,
     WebcrmOrganisations,
     WebcrmProducts,
+    customer_sources,
     document_sources,
     planned_customers,
 )
@@ -37,6 +37,8 @@ from webcrm_fortnox.engine.ports import (
     RecordSource,
     StateStore,
     System,
+    system_name,
+    utcnow,
 )
 from webcrm_fortnox.engine.review import decide_matches, propose_matches
 from webcrm_fortnox.engine.sync import Progress, RunResult, RunStatus, sync_entity
@@ -46,10 +48,6 @@ from webcrm_fortnox.service.exclusions import ExclusionLog, Exclusions
 from webcrm_fortnox.transport.http import masked_url
 from webcrm_fortnox.webcrm.classify import TOKEN_SETTINGS
 from webcrm_fortnox.webcrm.client import WebcrmClient
-
-
-def _utcnow() -> datetime:
-    return datetime.now(UTC)
 
 
 @dataclass
@@ -146,7 +144,7 @@ def stopped_message(
         webCRM: no answer from http://127.0.0.1:8782 (tenant[0].webcrm.base_url in
         webcrm-fortnox.toml): connection refused; check the address and that webCRM is reachable
     """
-    system = {"fortnox": "Fortnox", "webcrm": "webCRM"}.get(error.system, error.system or "")
+    system = system_name(error.system or "")
     where = f"{system}: " if system else ""
     if isinstance(error, ReconnectNeeded) and tenant is not None:
         return f"{where}{_credentials_refused(error, tenant, place)}"
@@ -201,20 +199,6 @@ def _credentials_refused(
     )
 
 
-def customer_record_sources(
-    tenant: TenantConfig,
-    webcrm: WebcrmClient,
-    fortnox: FortnoxClient,
-    *,
-    now: Callable[[], datetime] = _utcnow,
-    announced: Announced | None = None,
-) -> tuple[WebcrmOrganisations, FortnoxCustomers]:
-    """The tenant's customer record sources (Fortnox cursors taken from ``now``; see
-    :class:`FortnoxCustomers` on ``announced``)."""
-    fortnox_customers = FortnoxCustomers(fortnox, tenant, now=now, announced=announced)
-    return WebcrmOrganisations(webcrm, tenant), fortnox_customers
-
-
 @dataclass(frozen=True)
 class SyncOptions:
     """How one sync of a tenant runs.
@@ -242,7 +226,7 @@ class SyncOptions:
     dry_run: bool = False
     retry_error: int | None = None
     progress: Progress | None = None
-    now: Callable[[], datetime] = _utcnow
+    now: Callable[[], datetime] = utcnow
     create_settle: timedelta | None = None
     announced: Announced | None = None
     place: TenantPlace | None = None
@@ -375,7 +359,7 @@ async def _sync_tenant(
     """The entities of one sync, in order, into ``run``."""
     mode, dry_run, place = options.mode, options.dry_run, options.place
     announced = options.announced
-    organisations, customers = customer_record_sources(
+    organisations, customers = customer_sources(
         tenant, webcrm, fortnox, now=options.now, announced=announced
     )
     if not await _setup_is_complete(run, tenant, place, organisations):
@@ -514,7 +498,7 @@ async def match_tenant(
     fortnox: FortnoxClient,
     decide: Decide,
     *,
-    now: Callable[[], datetime] = _utcnow,
+    now: Callable[[], datetime] = utcnow,
     place: TenantPlace | None = None,
 ) -> TenantRun:
     """Propose pairs of existing records on both sides, and record the decisions taken on them.
@@ -532,7 +516,7 @@ async def match_tenant(
         now: the clock Fortnox cursors are taken from.
         place: where the tenant's settings are written, named when one of them is at fault.
     """
-    organisations, customers = customer_record_sources(tenant, webcrm, fortnox, now=now)
+    organisations, customers = customer_sources(tenant, webcrm, fortnox, now=now)
     run = TenantRun(tenant.name)
     if not await _setup_is_complete(run, tenant, place, organisations):
         return run

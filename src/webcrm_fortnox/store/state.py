@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping, Sequence
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass, fields
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 import sqlalchemy as sa
@@ -26,16 +26,13 @@ from webcrm_fortnox.engine.ports import (
     RecordError,
     RunRecord,
     System,
+    utcnow,
 )
 from webcrm_fortnox.store import schema as t
 from webcrm_fortnox.store.database import create_engine, migrate
 from webcrm_fortnox.store.sql import Writer, upsert
 
 Clock = Callable[[], datetime]
-
-
-def _utcnow() -> datetime:
-    return datetime.now(UTC)
 
 
 #: A cycle that has not ended (it runs, or its process ended without recording the end).
@@ -98,7 +95,7 @@ class StateDatabase:
     with :meth:`tenant`, and :meth:`close` it at shutdown.
     """
 
-    def __init__(self, engine: AsyncEngine, *, clock: Clock = _utcnow) -> None:
+    def __init__(self, engine: AsyncEngine, *, clock: Clock = utcnow) -> None:
         self.engine = engine
         self.clock = clock
         self._writer = Writer(engine)
@@ -110,7 +107,7 @@ class StateDatabase:
 
     @classmethod
     async def open(
-        cls, url: str, *, schema: str | None = None, clock: Clock = _utcnow
+        cls, url: str, *, schema: str | None = None, clock: Clock = utcnow
     ) -> StateDatabase:
         """Connect to ``url`` and run the migrations.
 

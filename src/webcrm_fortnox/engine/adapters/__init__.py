@@ -22,7 +22,7 @@ from webcrm_fortnox.engine.adapters.documents import (
 )
 from webcrm_fortnox.engine.adapters.fortnox_customers import FortnoxCustomers
 from webcrm_fortnox.engine.adapters.webcrm_organisations import WebcrmOrganisations
-from webcrm_fortnox.engine.ports import RecordSource, StateStore, System
+from webcrm_fortnox.engine.ports import RecordSource, StateStore, System, utcnow
 
 if TYPE_CHECKING:
     from webcrm_fortnox.config.models import TenantConfig
@@ -31,13 +31,19 @@ if TYPE_CHECKING:
 
 
 def customer_sources(
-    tenant: TenantConfig, webcrm: WebcrmClient, fortnox: FortnoxClient
-) -> dict[System, RecordSource]:
-    """The customer record sources of one tenant, keyed by system."""
-    return {
-        "webcrm": WebcrmOrganisations(webcrm, tenant),
-        "fortnox": FortnoxCustomers(fortnox, tenant),
-    }
+    tenant: TenantConfig,
+    webcrm: WebcrmClient,
+    fortnox: FortnoxClient,
+    *,
+    now: Callable[[], datetime] = utcnow,
+    announced: Announced | None = None,
+) -> tuple[WebcrmOrganisations, FortnoxCustomers]:
+    """The customer record sources of one tenant: webCRM's, then Fortnox's (its cursors taken
+    from ``now``; see :class:`FortnoxCustomers` on ``announced``)."""
+    return (
+        WebcrmOrganisations(webcrm, tenant),
+        FortnoxCustomers(fortnox, tenant, now=now, announced=announced),
+    )
 
 
 def document_sources(

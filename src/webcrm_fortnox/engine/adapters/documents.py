@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from webcrm_fortnox.domain.article import ENTITY as ARTICLE
@@ -57,7 +57,15 @@ from webcrm_fortnox.engine.adapters.webcrm_feed import (
     same_start,
 )
 from webcrm_fortnox.engine.plan import ActionKind, Plan
-from webcrm_fortnox.engine.ports import ChangeBatch, Fields, SourceRecord, StateStore, System
+from webcrm_fortnox.engine.ports import (
+    ChangeBatch,
+    Fields,
+    SourceRecord,
+    StateStore,
+    System,
+    id_order,
+    utcnow,
+)
 from webcrm_fortnox.errors import BookedInvoiceError, NotFound, ValidationError
 from webcrm_fortnox.fortnox.models import Invoice, Order
 from webcrm_fortnox.webcrm.models import (
@@ -77,10 +85,6 @@ log = logging.getLogger(__name__)
 
 #: Whether an article number exists in Fortnox (asked only for numbers no item is linked to).
 ArticleExists = Callable[[str], Awaitable[bool]]
-
-
-def _now() -> datetime:
-    return datetime.now(UTC)
 
 
 def fortnox_article_exists(client: FortnoxClient) -> ArticleExists:
@@ -439,7 +443,7 @@ class FortnoxDocuments:
         client: FortnoxClient,
         tenant: TenantConfig,
         *,
-        now: Callable[[], datetime] = _now,
+        now: Callable[[], datetime] = utcnow,
         announced: Announced | None = None,
     ) -> None:
         self.client = client
@@ -525,9 +529,9 @@ class FortnoxDocuments:
     ) -> list[str]:
         ids: dict[str, None] = {}
         if self.target == "order":
-            for number in sorted(announced.orders, key=_numeric):
+            for number in sorted(announced.orders, key=id_order):
                 ids[record_id("order", number)] = None
-        for number in sorted(announced.invoices, key=_numeric):
+        for number in sorted(announced.invoices, key=id_order):
             await self._add_invoice(ids, number, cache)
         return list(ids)
 
@@ -577,7 +581,7 @@ class FortnoxDocuments:
         An exact match of ``ExternalInvoiceReference1`` (Fortnox's search matches substrings).
         """
         found = await self._documents(self.target).find_by_external_reference(idempotency_key)
-        for number in sorted((str(item.document_number) for item in found), key=_numeric):
+        for number in sorted((str(item.document_number) for item in found), key=id_order):
             record = await self._read(record_id(self.target, number))
             if record is not None and record.key == idempotency_key:
                 return record
@@ -654,7 +658,3 @@ def _rows(kind: Kind) -> str:
 
 def _quantity(kind: Kind) -> str:
     return "OrderedQuantity" if kind == "order" else "DeliveredQuantity"
-
-
-def _numeric(number: str) -> tuple[int, str]:
-    return (int(number) if number.isdigit() else 0, number)

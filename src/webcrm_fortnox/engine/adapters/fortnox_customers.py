@@ -17,7 +17,7 @@ the customers changed since it last looked; a cold index first looks back ``key_
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Callable
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from webcrm_fortnox.domain.customer_spec import ENTITY
@@ -33,7 +33,7 @@ from webcrm_fortnox.engine.adapters.common import (
     encode_cursor,
     text_values,
 )
-from webcrm_fortnox.engine.ports import ChangeBatch, Fields, SourceRecord, System
+from webcrm_fortnox.engine.ports import ChangeBatch, Fields, SourceRecord, System, utcnow
 from webcrm_fortnox.errors import NotFound, ValidationError
 from webcrm_fortnox.fortnox.models import Customer
 
@@ -44,10 +44,6 @@ if TYPE_CHECKING:
 #: How far back a cold key index looks for customers created from webCRM. Unresolved creates
 #: are looked up on the next run, so this only has to outlast an outage of the service.
 DEFAULT_KEY_LOOKBACK = timedelta(days=14)
-
-
-def _now() -> datetime:
-    return datetime.now(UTC)
 
 
 class FortnoxCustomers:
@@ -70,7 +66,7 @@ class FortnoxCustomers:
         client: FortnoxClient,
         tenant: TenantConfig,
         *,
-        now: Callable[[], datetime] = _now,
+        now: Callable[[], datetime] = utcnow,
         key_lookback: timedelta = DEFAULT_KEY_LOOKBACK,
         announced: Announced | None = None,
     ) -> None:
