@@ -49,7 +49,10 @@ from webcrm_fortnox.domain.line import (
 )
 from webcrm_fortnox.domain.normalise import text
 from webcrm_fortnox.domain.types import is_synced_type
-from webcrm_fortnox.engine.adapters.common import Announced, decode_cursor, encode_cursor
+from webcrm_fortnox.engine.adapters.common import (
+    Announced,
+    fortnox_changes,
+)
 from webcrm_fortnox.engine.adapters.webcrm_feed import (
     FeedRead,
     TableCursors,
@@ -504,8 +507,7 @@ class FortnoxDocuments:
             key=key or None,
         )
 
-    async def _ids(self, cursor: str | None, cache: dict[str, Invoice | None]) -> list[str]:
-        since = None if cursor is None else decode_cursor(cursor)
+    async def _ids(self, since: datetime | None, cache: dict[str, Invoice | None]) -> list[str]:
         ids: dict[str, None] = {}
         if self.target == "order":
             orders = (
@@ -551,20 +553,25 @@ class FortnoxDocuments:
         """Documents changed since ``cursor`` (every one when it is ``None``), read in full; only
         the announced ones, with the cursor left as it is, when the change feed vouches for
         them."""
-        started = self._now()
         cache: dict[str, Invoice | None] = {}
-        announced = None if cursor is None else self.announced
-        if announced is not None:
-            ids = await self._announced_ids(announced, cache)
-        else:
-            ids = await self._ids(cursor, cache)
-        records = []
-        for id in ids:
-            record = await self._read(id, cache)
-            if record is not None:
-                records.append(record)
-        next_cursor = cursor if announced is not None else encode_cursor(started)
-        return ChangeBatch(records=records, next_cursor=next_cursor)
+
+        async def read(ids: list[str]) -> list[SourceRecord]:
+            records = [await self._read(id, cache) for id in ids]
+            return [record for record in records if record is not None]
+
+        async def read_announced(announced: Announced) -> list[SourceRecord]:
+            return await read(await self._announced_ids(announced, cache))
+
+        async def read_listed(since: datetime | None, started: datetime) -> list[SourceRecord]:
+            return await read(await self._ids(since, cache))
+
+        return await fortnox_changes(
+            cursor,
+            self.announced,
+            self._now,
+            read_announced=read_announced,
+            read_listed=read_listed,
+        )
 
     async def all(self) -> AsyncIterator[SourceRecord]:
         """Every document."""

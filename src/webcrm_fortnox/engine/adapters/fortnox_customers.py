@@ -29,8 +29,7 @@ from webcrm_fortnox.domain.fortnox_customer import (
 from webcrm_fortnox.engine.adapters.common import (
     Announced,
     blame_field,
-    decode_cursor,
-    encode_cursor,
+    fortnox_changes,
     text_values,
 )
 from webcrm_fortnox.engine.ports import ChangeBatch, Fields, SourceRecord, System, utcnow
@@ -112,17 +111,20 @@ class FortnoxCustomers:
     async def changes(self, cursor: str | None) -> ChangeBatch:
         """Customers changed since ``cursor`` (every customer when it is ``None``); only the
         announced ones, with the cursor left as it is, when the change feed vouches for them."""
-        if cursor is not None and self.announced is not None:
-            records = await self._read_numbers(sorted(self.announced.customers))
-            return ChangeBatch(records=records, next_cursor=cursor)
-        started = self._now()
-        if cursor is None:
-            records = await self._read(self.client.customers.iterate())
-            self._indexed_since = started
-        else:
-            since = decode_cursor(cursor)
-            records = await self._read(self.client.customers.changed_since(since))
-        return ChangeBatch(records=records, next_cursor=encode_cursor(started))
+        return await fortnox_changes(
+            cursor,
+            self.announced,
+            self._now,
+            read_announced=lambda announced: self._read_numbers(sorted(announced.customers)),
+            read_listed=self._listed,
+        )
+
+    async def _listed(self, since: datetime | None, started: datetime) -> list[SourceRecord]:
+        if since is not None:
+            return await self._read(self.client.customers.changed_since(since))
+        records = await self._read(self.client.customers.iterate())
+        self._indexed_since = started
+        return records
 
     async def all(self) -> AsyncIterator[SourceRecord]:
         """Every customer, read in full."""
