@@ -303,7 +303,7 @@ class WebcrmDeliveries:
         Saving a line need not move its delivery's ``DeliveryUpdatedAt`` (the reference leaves
         it open, and the emulator's does not), so line changes are read on their own table.
         """
-        if line_table in self.client.refused_tables:
+        if not self.client.lists(QUOTATION_LINE):
             return None
         start = parts.get(line_table) or same_start(parts[table])
         try:
@@ -319,7 +319,6 @@ class WebcrmDeliveries:
                 "Fortnox when its delivery is next read",
                 extra={"error": str(error)},
             )
-            self.client.refused_tables.add(line_table)
             return None
 
     async def all(self) -> AsyncIterator[SourceRecord]:
