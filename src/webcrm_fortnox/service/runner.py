@@ -22,6 +22,7 @@ from webcrm_fortnox.domain.webcrm_setup import SetupProblem
 from webcrm_fortnox.engine.adapters import (
     Announced,
     FortnoxArticles,
+    LinkIndex,
     WebcrmOrganisations,
     WebcrmProducts,
     customer_sources,
@@ -399,14 +400,13 @@ async def _sync_tenant(
         # A dry run links nothing: its documents are planned with the customers it would link.
         customer_plan = next((r.plan for r in run.results if r.entity == ENTITY), None)
         planned = customer_plan if dry_run else None
+        links = LinkIndex.of(
+            await state.links(ENTITY),
+            await state.links(ARTICLE),
+            None if planned is None else planned_customers(planned),
+        )
         documents = document_sources(
-            tenant,
-            state,
-            webcrm,
-            fortnox,
-            now=options.now,
-            announced=announced,
-            planned_customers=None if planned is None else planned_customers(planned),
+            tenant, links, webcrm, fortnox, now=options.now, announced=announced
         )
         await _sync(run, tenant, place, document_spec(tenant), state, documents, engine)
 

@@ -1,8 +1,8 @@
 """Documents on both sides: webCRM deliveries, and Fortnox orders or invoices.
 
-Customers and articles sync before documents in every run, so the links they leave in the state
-store say which Fortnox customer a delivery's organisation is, and which product-register item
-an article is; :class:`LinkIndex` reads them once per run.
+Customers and articles sync before documents in every run, so the links they leave say which
+Fortnox customer a delivery's organisation is, and which product-register item an article is:
+the caller reads them then, once per run, and hands them over as a :class:`LinkIndex`.
 
 webCRM: deliveries changed since the cursor come from ``/Queries`` on ``DeliveryUpdatedAt`` (as
 webCRM's own ERP integration reads them, through :mod:`~.webcrm_feed`), with those whose lines
@@ -24,12 +24,11 @@ a booked (or cancelled) document is refused here, before anything is sent.
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from webcrm_fortnox.domain.article import ENTITY as ARTICLE
-from webcrm_fortnox.domain.customer_spec import ENTITY as CUSTOMER
 from webcrm_fortnox.domain.document import (
     COMPLETED,
     ENTITY,
@@ -63,8 +62,8 @@ from webcrm_fortnox.engine.plan import ActionKind, Plan
 from webcrm_fortnox.engine.ports import (
     ChangeBatch,
     Fields,
+    Link,
     SourceRecord,
-    StateStore,
     System,
     id_order,
     utcnow,
@@ -134,34 +133,39 @@ def planned_customers(plan: Plan) -> dict[str, str]:
     return customers
 
 
+@dataclass(frozen=True)
 class LinkIndex:
-    """The customer and article links of one tenant, read once (per run) from the state store.
+    """The customer and article links of one tenant, as a run's documents need them.
 
-    Args:
-        state: the tenant's state store.
-        planned: for a dry run: the customer links the run would make, by organisation id
-            (see :func:`planned_customers`); a stored link wins.
+    Attributes:
+        customer_of_org: the Fortnox customer number of each linked webCRM organisation.
+        org_of_customer: the other way round.
+        item_of_article: the product-register item of each linked Fortnox article number.
     """
 
-    def __init__(self, state: StateStore, planned: Mapping[str, str] | None = None) -> None:
-        self.state = state
-        self.planned = dict(planned or {})
-        self._loaded = False
-        self.customer_of_org: dict[str, str] = {}
-        self.org_of_customer: dict[str, str] = {}
-        self.item_of_article: dict[str, int] = {}
+    customer_of_org: Mapping[str, str] = field(default_factory=dict)
+    org_of_customer: Mapping[str, str] = field(default_factory=dict)
+    item_of_article: Mapping[str, int] = field(default_factory=dict)
 
-    async def load(self) -> LinkIndex:
-        if not self._loaded:
-            for link in await self.state.links(CUSTOMER):
-                self.customer_of_org[link.webcrm_id] = link.fortnox_id
-                self.org_of_customer[link.fortnox_id] = link.webcrm_id
-            for link in await self.state.links(ARTICLE):
-                self.item_of_article[link.fortnox_id] = int(link.webcrm_id)
-            for organisation, customer in self.planned.items():
-                self.customer_of_org.setdefault(organisation, customer)
-            self._loaded = True
-        return self
+    @classmethod
+    def of(
+        cls,
+        customers: Iterable[Link],
+        articles: Iterable[Link],
+        planned: Mapping[str, str] | None = None,
+    ) -> LinkIndex:
+        """From the stored customer and article links; ``planned``, for a dry run, adds the
+        customer links it would make, by organisation id (see :func:`planned_customers`), where
+        no link is stored."""
+        customers = list(customers)
+        customer_of_org = {link.webcrm_id: link.fortnox_id for link in customers}
+        for organisation, customer in (planned or {}).items():
+            customer_of_org.setdefault(organisation, customer)
+        return cls(
+            customer_of_org=customer_of_org,
+            org_of_customer={link.fortnox_id: link.webcrm_id for link in customers},
+            item_of_article={link.fortnox_id: int(link.webcrm_id) for link in articles},
+        )
 
 
 class WebcrmDeliveries:
@@ -170,11 +174,10 @@ class WebcrmDeliveries:
     Args:
         client: the system's webCRM client.
         tenant: the tenant's configuration.
-        state: the tenant's state store (customer and article links are read from it).
+        links: the tenant's customer and article links, as this run's customers and articles
+            left them.
         article_exists: asked whether a line's article number exists in Fortnox when no
             product-register item is linked to that article (the answer is kept for the run).
-        planned_customers: for a dry run, the customer links it would make (see
-            :class:`LinkIndex`).
     """
 
     system: System = "webcrm"
@@ -184,13 +187,12 @@ class WebcrmDeliveries:
         self,
         client: WebcrmClient,
         tenant: TenantConfig,
-        state: StateStore,
+        links: LinkIndex,
         article_exists: ArticleExists,
-        planned_customers: Mapping[str, str] | None = None,
     ) -> None:
         self.client = client
         self.tenant = tenant
-        self.links = LinkIndex(state, planned_customers)
+        self.links = links
         self.fields = tenant.documents.fields.mapping()
         self.key_field = tenant.documents.fields.fortnox_id
         self.article_exists = article_exists
@@ -225,7 +227,7 @@ class WebcrmDeliveries:
         return None
 
     async def _line_mapping(self, lines: list[QuotationLine]) -> QuotationLineMapping:
-        links = await self.links.load()
+        links = self.links
         known = set(links.item_of_article)
         for line in lines:
             number = text(line.data(self._article_data))
@@ -254,7 +256,7 @@ class WebcrmDeliveries:
                 excluded_reason=reason,
                 key=key,
             )
-        links = await self.links.load()
+        links = self.links
         fields = delivery_values(data, self.fields, self.client.naive_tz)
         fields["customer_number"] = links.customer_of_org.get(str(delivery.organisation_id))
         lines = await self._lines(delivery.id)
@@ -343,7 +345,7 @@ class WebcrmDeliveries:
     # --- writing -------------------------------------------------------------------------------
 
     async def _organisation_of(self, customer_number: Any) -> int:
-        links = await self.links.load()
+        links = self.links
         organisation = links.org_of_customer.get(str(customer_number or ""))
         if organisation is None:
             raise ValidationError(
@@ -401,7 +403,7 @@ class WebcrmDeliveries:
         self, delivery_id: int, organisation: int, existing: list[QuotationLine], value: Any
     ) -> None:
         """Make the delivery's lines equal ``value``, touching only the lines that differ."""
-        links = await self.links.load()
+        links = self.links
         wanted = decode_lines(value)
         mapping = await self._line_mapping(existing)
         for position, line in enumerate(wanted):
