@@ -122,7 +122,11 @@ def _quantities(record: SourceRecord) -> str:
 @pytest.fixture
 def deliveries(env: Emulators) -> WebcrmDeliveries:
     """The deliveries of the emulated webCRM, with no customer or article linked yet."""
-    return WebcrmDeliveries(env.webcrm, make_tenant(), LinkIndex(), _no_article)
+
+    async def no_links() -> LinkIndex:
+        return LinkIndex()
+
+    return WebcrmDeliveries(env.webcrm, make_tenant(), no_links, _no_article)
 
 
 async def test_a_line_edited_long_after_its_delivery_brings_the_delivery(

@@ -273,7 +273,10 @@ async def read_documents(
 ) -> DocumentWorld:
     """Read every delivery and every Fortnox document in full, and every link."""
     customers, articles = await state.links(ENTITY), await state.links(ARTICLE)
-    links = LinkIndex.of(customers, articles)
+
+    async def links() -> LinkIndex:
+        return LinkIndex.of(customers, articles)
+
     sources = document_sources(config, links, clients.webcrm, clients.fortnox, now=clients.now)
     return DocumentWorld(
         deliveries={r.id: r async for r in sources["webcrm"].all()},

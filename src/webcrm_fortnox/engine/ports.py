@@ -570,9 +570,17 @@ class StateStore(Protocol):
         ...
 
     async def finish_run(
-        self, run_id: int, status: str, counts: Mapping[str, int], message: str | None = None
+        self,
+        run_id: int,
+        status: str,
+        counts: Mapping[str, int],
+        message: str | None = None,
+        *,
+        entity: str | None = None,
+        cursors: Mapping[System, str | None] | None = None,
     ) -> None:
-        """Log how a run ended."""
+        """Log how a run ended and, when given, the cursors of ``entity`` it moved past what it
+        handled, in one transaction (see :meth:`set_cursor`)."""
         ...
 
     async def runs(self, limit: int = 20) -> list[RunRecord]:

@@ -124,6 +124,7 @@ async def sync_entity(
         :mod:`~webcrm_fortnox.engine.reachability`) are not raised but end the run as aborted.
     """
     result = RunResult(spec.entity, mode, RunStatus.COMPLETED)
+    moved: Mapping[System, str | None] = {}
     if not dry_run:
         result.run_id = await state.start_run(mode.value, spec.entity)
     try:
@@ -162,9 +163,9 @@ async def sync_entity(
             raise
         finally:
             await applier.close()
-        # Only now are the records these cursors cover handled (failures are stored errors).
-        for system, cursor in result.plan.cursors.items():
-            await state.set_cursor(system, spec.entity, cursor)
+        # Only now are the records these cursors cover handled (failures are stored errors):
+        # they are stored with the run's end.
+        moved = result.plan.cursors
     except STOPPING as error:
         _abort(result, error, f"stopped: {error}")
     except SystemUnreachable as stop:
@@ -186,7 +187,14 @@ async def sync_entity(
             )
         raise
     if result.run_id is not None:
-        await state.finish_run(result.run_id, result.status.value, result.counts, result.message)
+        await state.finish_run(
+            result.run_id,
+            result.status.value,
+            result.counts,
+            result.message,
+            entity=spec.entity,
+            cursors=moved,
+        )
     return result
 
 

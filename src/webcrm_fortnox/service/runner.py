@@ -400,11 +400,12 @@ async def _sync_tenant(
         # A dry run links nothing: its documents are planned with the customers it would link.
         customer_plan = next((r.plan for r in run.results if r.entity == ENTITY), None)
         planned = customer_plan if dry_run else None
-        links = LinkIndex.of(
-            await state.links(ENTITY),
-            await state.links(ARTICLE),
-            None if planned is None else planned_customers(planned),
-        )
+        dry_links = None if planned is None else planned_customers(planned)
+
+        async def links() -> LinkIndex:
+            customers, articles = await state.links(ENTITY), await state.links(ARTICLE)
+            return LinkIndex.of(customers, articles, dry_links)
+
         documents = document_sources(
             tenant, links, webcrm, fortnox, now=options.now, announced=announced
         )

@@ -325,13 +325,15 @@ class TenantState:
         return value
 
     async def set_cursor(self, system: System, entity: str, value: str | None) -> None:
-        keys = {"tenant": self.tenant, "system": system, "entity": entity}
         async with self.db.begin() as conn:
-            await conn.execute(
-                upsert(
-                    conn.dialect.name, t.cursors, keys, {"value": value, "updated_at": self._now()}
-                )
-            )
+            await self._set_cursor(conn, system, entity, value, self._now())
+
+    async def _set_cursor(
+        self, conn: AsyncConnection, system: System, entity: str, value: str | None, now: datetime
+    ) -> None:
+        keys = {"tenant": self.tenant, "system": system, "entity": entity}
+        values = {"value": value, "updated_at": now}
+        await conn.execute(upsert(conn.dialect.name, t.cursors, keys, values))
 
     # intents ----------------------------------------------------------------------------------
 
@@ -583,15 +585,26 @@ class TenantState:
             return _new_id(result)
 
     async def finish_run(
-        self, run_id: int, status: str, counts: Mapping[str, int], message: str | None = None
+        self,
+        run_id: int,
+        status: str,
+        counts: Mapping[str, int],
+        message: str | None = None,
+        *,
+        entity: str | None = None,
+        cursors: Mapping[System, str | None] | None = None,
     ) -> None:
+        if cursors and entity is None:
+            raise ValueError("cursors are an entity's: name it")
+        now = self._now()
         async with self.db.begin() as conn:
+            for system, value in (cursors or {}).items():
+                assert entity is not None
+                await self._set_cursor(conn, system, entity, value, now)
             await conn.execute(
                 sa.update(t.runs)
                 .where(t.runs.c.tenant == self.tenant, t.runs.c.id == run_id)
-                .values(
-                    status=status, counts=dict(counts), message=message, finished_at=self._now()
-                )
+                .values(status=status, counts=dict(counts), message=message, finished_at=now)
             )
 
     async def runs(self, limit: int = 20) -> list[RunRecord]:

@@ -17,6 +17,7 @@ from webcrm_fortnox.engine.adapters.common import Announced
 from webcrm_fortnox.engine.adapters.documents import (
     FortnoxDocuments,
     LinkIndex,
+    LinkSource,
     WebcrmDeliveries,
     fortnox_article_exists,
     planned_customers,
@@ -49,16 +50,16 @@ def customer_sources(
 
 def document_sources(
     tenant: TenantConfig,
-    links: LinkIndex,
+    links: LinkSource,
     webcrm: WebcrmClient,
     fortnox: FortnoxClient,
     *,
     now: Callable[[], datetime] | None = None,
     announced: Announced | None = None,
 ) -> dict[System, RecordSource]:
-    """The document record sources of one tenant for one run, keyed by system, given the
-    customer and article links its customers and articles left (see :class:`Announced` on
-    ``announced``)."""
+    """The document record sources of one tenant for one run, keyed by system, given how to
+    read the customer and article links its customers and articles left (see
+    :class:`Announced` on ``announced``)."""
     documents = (
         FortnoxDocuments(fortnox, tenant, announced=announced)
         if now is None
@@ -76,6 +77,7 @@ __all__ = [
     "FortnoxCustomers",
     "FortnoxDocuments",
     "LinkIndex",
+    "LinkSource",
     "WebcrmDeliveries",
     "WebcrmOrganisations",
     "WebcrmProducts",

@@ -2,7 +2,7 @@
 
 Customers and articles sync before documents in every run, so the links they leave say which
 Fortnox customer a delivery's organisation is, and which product-register item an article is:
-the caller reads them then, once per run, and hands them over as a :class:`LinkIndex`.
+the caller gives a way to read them then, once per run, as a :class:`LinkIndex`.
 
 webCRM: deliveries changed since the cursor come from ``/Queries`` on ``DeliveryUpdatedAt`` (as
 webCRM's own ERP integration reads them, through :mod:`~.webcrm_feed`), with those whose lines
@@ -168,14 +168,18 @@ class LinkIndex:
         )
 
 
+#: Gives the links a run's documents need (read when first needed: an idle run needs none).
+LinkSource = Callable[[], Awaitable[LinkIndex]]
+
+
 class WebcrmDeliveries:
     """Deliveries of one webCRM system, as canonical documents.
 
     Args:
         client: the system's webCRM client.
         tenant: the tenant's configuration.
-        links: the tenant's customer and article links, as this run's customers and articles
-            left them.
+        links: gives the tenant's customer and article links, as this run's customers and
+            articles left them; asked once, when a delivery is first read.
         article_exists: asked whether a line's article number exists in Fortnox when no
             product-register item is linked to that article (the answer is kept for the run).
     """
@@ -187,12 +191,13 @@ class WebcrmDeliveries:
         self,
         client: WebcrmClient,
         tenant: TenantConfig,
-        links: LinkIndex,
+        links: LinkSource,
         article_exists: ArticleExists,
     ) -> None:
         self.client = client
         self.tenant = tenant
-        self.links = links
+        self._link_source = links
+        self._link_index: LinkIndex | None = None
         self.fields = tenant.documents.fields.mapping()
         self.key_field = tenant.documents.fields.fortnox_id
         self.article_exists = article_exists
@@ -227,7 +232,7 @@ class WebcrmDeliveries:
         return None
 
     async def _line_mapping(self, lines: list[QuotationLine]) -> QuotationLineMapping:
-        links = self.links
+        links = await self._links()
         known = set(links.item_of_article)
         for line in lines:
             number = text(line.data(self._article_data))
@@ -256,7 +261,7 @@ class WebcrmDeliveries:
                 excluded_reason=reason,
                 key=key,
             )
-        links = self.links
+        links = await self._links()
         fields = delivery_values(data, self.fields, self.client.naive_tz)
         fields["customer_number"] = links.customer_of_org.get(str(delivery.organisation_id))
         lines = await self._lines(delivery.id)
@@ -323,6 +328,11 @@ class WebcrmDeliveries:
             )
             return None
 
+    async def _links(self) -> LinkIndex:
+        if self._link_index is None:
+            self._link_index = await self._link_source()
+        return self._link_index
+
     async def all(self) -> AsyncIterator[SourceRecord]:
         """Every delivery."""
         async for delivery in self.client.deliveries():
@@ -345,7 +355,7 @@ class WebcrmDeliveries:
     # --- writing -------------------------------------------------------------------------------
 
     async def _organisation_of(self, customer_number: Any) -> int:
-        links = self.links
+        links = await self._links()
         organisation = links.org_of_customer.get(str(customer_number or ""))
         if organisation is None:
             raise ValidationError(
@@ -403,7 +413,7 @@ class WebcrmDeliveries:
         self, delivery_id: int, organisation: int, existing: list[QuotationLine], value: Any
     ) -> None:
         """Make the delivery's lines equal ``value``, touching only the lines that differ."""
-        links = self.links
+        links = await self._links()
         wanted = decode_lines(value)
         mapping = await self._line_mapping(existing)
         for position, line in enumerate(wanted):
