@@ -87,6 +87,35 @@ class ExclusionChange:
 
 _CYCLE_FIELDS = tuple(field.name for field in fields(CycleRecord))
 
+# The reads every run makes, built once: building a statement costs more CPU than SQLite takes
+# to answer it (about 0.2 ms of a read's 0.6), and a cycle makes a few dozen.
+_TENANT: sa.BindParameter[str] = sa.bindparam("tenant")
+_ENTITY: sa.BindParameter[str] = sa.bindparam("entity")
+_CURSOR = sa.select(t.cursors.c.value).where(
+    t.cursors.c.tenant == _TENANT,
+    t.cursors.c.system == sa.bindparam("system"),
+    t.cursors.c.entity == _ENTITY,
+)
+_LINKS = (
+    sa.select(t.links)
+    .where(t.links.c.tenant == _TENANT, t.links.c.entity == _ENTITY)
+    .order_by(t.links.c.id)
+)
+_PENDING_INTENTS = (
+    sa.select(t.intents)
+    .where(
+        t.intents.c.tenant == _TENANT,
+        t.intents.c.entity == _ENTITY,
+        t.intents.c.state == IntentState.PENDING.value,
+    )
+    .order_by(t.intents.c.id)
+)
+_MATCH_DECISIONS = (
+    sa.select(t.match_decisions)
+    .where(t.match_decisions.c.tenant == _TENANT, t.match_decisions.c.entity == _ENTITY)
+    .order_by(t.match_decisions.c.decided_at)
+)
+
 
 class StateDatabase:
     """The state database shared by every tenant of one deployment.
@@ -224,13 +253,9 @@ class TenantState:
     # links ------------------------------------------------------------------------------------
 
     async def links(self, entity: str) -> list[Link]:
-        query = (
-            sa.select(t.links)
-            .where(t.links.c.tenant == self.tenant, t.links.c.entity == entity)
-            .order_by(t.links.c.id)
-        )
         async with self.db.engine.connect() as conn:
-            return [_link(row) for row in await conn.execute(query)]
+            rows = await conn.execute(_LINKS, {"tenant": self.tenant, "entity": entity})
+            return [_link(row) for row in rows]
 
     async def link_for(self, entity: str, system: System, record_id: str) -> Link | None:
         column = t.links.c.webcrm_id if system == "webcrm" else t.links.c.fortnox_id
@@ -315,13 +340,9 @@ class TenantState:
     # cursors ----------------------------------------------------------------------------------
 
     async def cursor(self, system: System, entity: str) -> str | None:
-        query = sa.select(t.cursors.c.value).where(
-            t.cursors.c.tenant == self.tenant,
-            t.cursors.c.system == system,
-            t.cursors.c.entity == entity,
-        )
+        keys = {"tenant": self.tenant, "system": system, "entity": entity}
         async with self.db.engine.connect() as conn:
-            value: str | None = (await conn.execute(query)).scalar()
+            value: str | None = (await conn.execute(_CURSOR, keys)).scalar()
         return value
 
     async def set_cursor(self, system: System, entity: str, value: str | None) -> None:
@@ -367,17 +388,9 @@ class TenantState:
         )
 
     async def pending_intents(self, entity: str) -> list[Intent]:
-        query = (
-            sa.select(t.intents)
-            .where(
-                t.intents.c.tenant == self.tenant,
-                t.intents.c.entity == entity,
-                t.intents.c.state == IntentState.PENDING.value,
-            )
-            .order_by(t.intents.c.id)
-        )
+        keys = {"tenant": self.tenant, "entity": entity}
         async with self.db.engine.connect() as conn:
-            return [_intent(row) for row in await conn.execute(query)]
+            return [_intent(row) for row in await conn.execute(_PENDING_INTENTS, keys)]
 
     async def finish_intent(self, intent_id: int, state: IntentState) -> None:
         async with self.db.begin() as conn:
@@ -551,11 +564,9 @@ class TenantState:
             )
 
     async def match_decisions(self, entity: str) -> list[MatchDecision]:
-        query = sa.select(t.match_decisions).where(
-            t.match_decisions.c.tenant == self.tenant, t.match_decisions.c.entity == entity
-        )
+        keys = {"tenant": self.tenant, "entity": entity}
         async with self.db.engine.connect() as conn:
-            rows = await conn.execute(query.order_by(t.match_decisions.c.decided_at))
+            rows = await conn.execute(_MATCH_DECISIONS, keys)
             return [
                 MatchDecision(
                     entity=row.entity,
