@@ -159,7 +159,7 @@ async def _shapes(db: StateDatabase, count: int, repeats: int) -> dict[str, floa
     model = ReadModel(db, clock=lambda: NOW)
     shapes: dict[str, Callable[[], Awaitable[object]]] = {
         "first page": lambda: model.fleet(limit=50),
-        "late page": lambda: model.fleet(offset=count - 50, limit=50),
+        "late page": lambda: model.fleet(offset=max(0, count - 50), limit=50),
         "failing": lambda: model.fleet(FleetFilter(health="failing"), limit=50),
         "name": lambda: model.fleet(FleetFilter(name="00-9"), limit=50),
         "has errors": lambda: model.fleet(FleetFilter(has_errors=True), limit=50),

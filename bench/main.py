@@ -4,9 +4,10 @@ The full run (under 15 minutes on two cores) measures, against both emulators as
 idle and incremental API cost with 10,000 linked customers, the initial import at the real rate
 limits for 65 s, propagation latency with the service running, the engine's diff + plan at
 1,000 / 10,000 / 100,000 records per side, what ten idle tenants of one Fortnox integration
-cost in one ``run`` between their cycles (``idle-tenants``), and one page of the admin fleet at
-5,000 tenants (``fleet``, read from the state store; ``admin-page``, the page over HTTP).
-``--quick`` runs the same code on small sizes, only to prove it works; its figures mean little.
+cost in one ``run`` between their cycles (``idle-tenants``), the CPU an idle cycle of a small
+tenant costs (``idle-cycle``), and one page of the admin fleet at 5,000 tenants (``fleet``, read
+from the state store; ``admin-page``, the page over HTTP). ``--quick`` runs the same code on
+small sizes, only to prove it works; its figures mean little.
 """
 
 from __future__ import annotations
@@ -24,13 +25,23 @@ from bench.api_cost import CostSizes, run_api_cost
 from bench.engine_scale import run_engine_scale
 from bench.figures import ScenarioResult
 from bench.fleet import FleetSizes, run_fleet
+from bench.idle_cycle import IdleCycleSizes, run_idle_cycle
 from bench.idle_tenants import IdleTenantSizes, run_idle_tenants
 from bench.latency import LatencySizes, run_latency
 from bench.rate_limit import run_rate_limit
 from bench.report import table, write_results
 
 RESULTS = Path(__file__).parent / "results"
-SCENARIOS = ("cost", "rate", "latency", "engine", "idle-tenants", "fleet", "admin-page")
+SCENARIOS = (
+    "cost",
+    "rate",
+    "latency",
+    "engine",
+    "idle-tenants",
+    "idle-cycle",
+    "fleet",
+    "admin-page",
+)
 
 
 @dataclass(frozen=True)
@@ -44,6 +55,7 @@ class Sizes:
     latency: LatencySizes
     idle_tenants: IdleTenantSizes
     fleet: FleetSizes
+    idle_cycle: IdleCycleSizes
 
 
 FULL = Sizes(
@@ -61,6 +73,9 @@ FULL = Sizes(
         tenants=10, customers=20, poll_seconds=15, window=120.0, patience=120.0
     ),
     fleet=FleetSizes(tenants=5_000, cycles=20, repeats=20),
+    idle_cycle=IdleCycleSizes(
+        tenants=10, organisations=50, deliveries=20, customers=20, articles=20, cycles=5
+    ),
 )
 QUICK = Sizes(
     cost=CostSizes(customers=200, articles=10, orders=10, changed=10),
@@ -74,6 +89,9 @@ QUICK = Sizes(
         tenants=10, customers=3, poll_seconds=2, window=10.0, patience=40.0
     ),
     fleet=FleetSizes(tenants=200, cycles=3, repeats=3),
+    idle_cycle=IdleCycleSizes(
+        tenants=2, organisations=10, deliveries=3, customers=5, articles=3, cycles=2
+    ),
 )
 
 
@@ -91,6 +109,7 @@ def run(sizes: Sizes, only: tuple[str, ...], workdir: Path) -> dict[str, Scenari
         "idle-tenants": lambda: asyncio.run(run_idle_tenants(workdir, sizes.idle_tenants)),
         "fleet": lambda: asyncio.run(run_fleet(workdir, sizes.fleet)),
         "admin-page": lambda: asyncio.run(run_admin_page(workdir, sizes.fleet)),
+        "idle-cycle": lambda: asyncio.run(run_idle_cycle(workdir, sizes.idle_cycle)),
     }
     results: dict[str, ScenarioResult] = {}
     for name, scenario in scenarios.items():

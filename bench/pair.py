@@ -154,8 +154,8 @@ async def pair(workdir: Path, *, rate_limit: bool, **tenant_overrides: Any) -> A
             if not rate_limit:
                 # Measuring calls, not waits: the clients need not keep under limits either.
                 for connector in connectors:
-                    connector.fortnox_limiters = _unlimited(clock)
-                    connector.webcrm_limiters = _unlimited(clock)
+                    connector.fortnox_limiters = unlimited(clock)
+                    connector.webcrm_limiters = unlimited(clock)
             tenant = bench_tenant(f_url, w_url, **tenant_overrides)
             clients = await stack.enter_async_context(connectors[0].clients(tenant))
             yield Pair(
@@ -169,5 +169,6 @@ async def pair(workdir: Path, *, rate_limit: bool, **tenant_overrides: Any) -> A
             )
 
 
-def _unlimited(clock: ShiftedTime) -> LimiterRegistry:
+def unlimited(clock: ShiftedTime) -> LimiterRegistry:
+    """Client-side limiters no benchmark reaches, for emulators that enforce no limit."""
     return LimiterRegistry(*UNLIMITED, monotonic=clock.monotonic, sleep=asyncio.sleep)

@@ -10,14 +10,12 @@ from webcrm_fortnox.engine.adapters import customer_sources
 
 async def test_fortnox_to_webcrm_and_back_changes_nothing(env: Emulators) -> None:
     config = tenant()
-    sources = customer_sources(config, env.webcrm, env.fortnox)
-    in_fortnox = await sources["fortnox"].create({**FIELDS, "customer_number": None}, "x")
-    in_webcrm = await sources["webcrm"].create(in_fortnox.fields, in_fortnox.id)
+    organisations, customers = customer_sources(config, env.webcrm, env.fortnox)
+    in_fortnox = await customers.create({**FIELDS, "customer_number": None}, "x")
+    in_webcrm = await organisations.create(in_fortnox.fields, in_fortnox.id)
     synced = synced_fields(config)
     assert {f: in_webcrm.fields[f] for f in synced} == {f: in_fortnox.fields[f] for f in synced}
-    again = await sources["fortnox"].create(
-        {**in_webcrm.fields, "customer_number": None}, in_webcrm.id
-    )
+    again = await customers.create({**in_webcrm.fields, "customer_number": None}, in_webcrm.id)
     assert {**again.fields, "customer_number": None} == {
         **in_fortnox.fields,
         "customer_number": None,
@@ -26,11 +24,11 @@ async def test_fortnox_to_webcrm_and_back_changes_nothing(env: Emulators) -> Non
 
 async def test_private_customers_keep_their_kind_both_ways(env: Emulators) -> None:
     config = tenant(customer_number_owner="webcrm")
-    sources = customer_sources(config, env.webcrm, env.fortnox)
-    in_webcrm = await sources["webcrm"].create(
+    organisations, customers = customer_sources(config, env.webcrm, env.fortnox)
+    in_webcrm = await organisations.create(
         {"name": "Anna Berg", "customer_type": "private", "customer_number": "P-1"}, "P-1"
     )
-    in_fortnox = await sources["fortnox"].create(in_webcrm.fields, in_webcrm.id)
+    in_fortnox = await customers.create(in_webcrm.fields, in_webcrm.id)
     assert in_fortnox.id == "P-1"
     assert in_fortnox.fields["customer_type"] == "private"
     stored = await env.fortnox.customers.get("P-1")

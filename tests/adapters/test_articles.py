@@ -7,8 +7,8 @@ import pytest
 from tests.adapters.emulators import Emulators
 from tests.domain.tenants import make_tenant
 from webcrm_fortnox.engine.adapters.articles import FortnoxArticles, WebcrmProducts
+from webcrm_fortnox.errors import ValidationError
 from webcrm_fortnox.fortnox.models import Article
-from webcrm_fortnox.transport.errors import ValidationError
 
 SETTINGS = make_tenant().articles
 

@@ -8,8 +8,8 @@ from tests.adapters.emulators import Emulators
 from tests.domain.tenants import make_tenant
 from webcrm_fortnox.engine.adapters import Announced, FortnoxCustomers
 from webcrm_fortnox.engine.ports import RecordSource
+from webcrm_fortnox.errors import ValidationError
 from webcrm_fortnox.fortnox.models import Customer
-from webcrm_fortnox.transport.errors import ValidationError
 
 FIELDS = {
     "name": "Acme AB",

@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime
-from pathlib import Path
 
 import httpx
 import pytest
@@ -13,10 +11,9 @@ import pytest
 from tests.adapters.emulators import Emulators
 from tests.domain.tenants import make_tenant
 from webcrm_fortnox.engine.adapters import WebcrmOrganisations
-from webcrm_fortnox.engine.adapters.documents import WebcrmDeliveries
+from webcrm_fortnox.engine.adapters.documents import LinkIndex, WebcrmDeliveries
 from webcrm_fortnox.engine.adapters.webcrm_feed import FeedCursor, TableCursors, feed_start
 from webcrm_fortnox.engine.ports import SourceRecord
-from webcrm_fortnox.store import StateDatabase
 
 
 async def _organisation(env: Emulators, name: str) -> int:
@@ -123,13 +120,13 @@ def _quantities(record: SourceRecord) -> str:
 
 
 @pytest.fixture
-async def deliveries(env: Emulators, tmp_path: Path) -> AsyncIterator[WebcrmDeliveries]:
-    """The deliveries of the emulated webCRM, with a state store of their own."""
-    db = await StateDatabase.open(f"sqlite:///{tmp_path / 'state.db'}")
-    try:
-        yield WebcrmDeliveries(env.webcrm, make_tenant(), db.tenant("acme"), _no_article)
-    finally:
-        await db.close()
+def deliveries(env: Emulators) -> WebcrmDeliveries:
+    """The deliveries of the emulated webCRM, with no customer or article linked yet."""
+
+    async def no_links() -> LinkIndex:
+        return LinkIndex()
+
+    return WebcrmDeliveries(env.webcrm, make_tenant(), no_links, _no_article)
 
 
 async def test_a_line_edited_long_after_its_delivery_brings_the_delivery(

@@ -11,7 +11,7 @@ from tests.domain.tenants import make_tenant
 from webcrm_fortnox.config import TenantConfig
 from webcrm_fortnox.engine.adapters import WebcrmOrganisations
 from webcrm_fortnox.engine.ports import RecordSource
-from webcrm_fortnox.transport.errors import ValidationError
+from webcrm_fortnox.errors import ValidationError
 
 # The emulator's demo field setup (its configuration module) is the default field table:
 # ExtraCustom1 customer number, ExtraCustom2 organisation number, Custom1 visiting address,

@@ -15,7 +15,7 @@ def test_the_quick_benchmark_writes_every_figure_with_machine_and_commit(
 
     results = json.loads((tmp_path / "results.json").read_text())
     scenarios = {figure["scenario"] for figure in results["figures"]}
-    assert {"idle", "incremental", "rate limit", "latency", "engine"} <= scenarios
+    assert {"idle", "incremental", "rate limit", "latency", "engine", "idle cycle"} <= scenarios
     assert set(results["details"]) == set(SCENARIOS)
     assert results["machine"]["cores"] >= 1 and len(results["commit"]) in (7, 40, len("unknown"))
     targeted = [f for f in results["figures"] if f["kind"] != "info"]

@@ -14,7 +14,7 @@ from webcrm_fortnox.domain.fortnox_customer import (
     customer_key,
     customer_payload,
 )
-from webcrm_fortnox.transport.errors import ValidationError
+from webcrm_fortnox.errors import ValidationError
 
 # Shaped like GET /3/customers/{n} (recorded: customers/find_id_1.yml), with every synced field set.
 FULL: dict[str, Any] = {

@@ -24,7 +24,7 @@ from webcrm_fortnox.engine.ports import (
     SourceRecord,
     System,
 )
-from webcrm_fortnox.transport.errors import ApiError, NotFound, TransientError, ValidationError
+from webcrm_fortnox.errors import ApiError, NotFound, TransientError, ValidationError
 
 FIELDS = ("name", "phone", "city", "email", "number")
 SYNC_TYPES = frozenset({"Customer", "Private Customer"})

@@ -32,8 +32,8 @@ from tests.engine.fakes import FakeSystem
 from tests.engine.test_sync_machine import SETTLED
 from webcrm_fortnox.engine.ports import EntitySpec, StateStore, System
 from webcrm_fortnox.engine.sync import RunResult, RunStatus, sync_entity
+from webcrm_fortnox.errors import ApiError, AuthExpired, TransientError
 from webcrm_fortnox.store import StateDatabase
-from webcrm_fortnox.transport.errors import ApiError, AuthExpired, TransientError
 
 #: State-store methods that write: the process may die before any of them.
 STATE_WRITES = frozenset(

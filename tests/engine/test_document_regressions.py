@@ -7,8 +7,8 @@ from tests.engine.test_document_machine import ENTITY, FIELDS, SPEC, FortnoxDocu
 from tests.engine.test_sync_machine import SETTLED
 from webcrm_fortnox.domain.line import NO_LINES, Line, encode_lines
 from webcrm_fortnox.engine.sync import RunResult, sync_entity
+from webcrm_fortnox.errors import TransientError
 from webcrm_fortnox.store import TenantState
-from webcrm_fortnox.transport.errors import TransientError
 
 LINES = encode_lines(
     [Line.of(article="101", description="Hammer", quantity=2, price=10, discount=0, vat=25)]

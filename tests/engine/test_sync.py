@@ -18,13 +18,13 @@ from webcrm_fortnox.engine.ports import (
     Policy,
 )
 from webcrm_fortnox.engine.sync import RunResult, RunStatus, sync_entity
-from webcrm_fortnox.store import TenantState
-from webcrm_fortnox.transport.errors import (
+from webcrm_fortnox.errors import (
     NoAnswer,
     ReconnectNeeded,
     TransientError,
     ValidationError,
 )
+from webcrm_fortnox.store import TenantState
 
 SPEC = customer_spec()
 

@@ -11,6 +11,7 @@ from urllib.parse import parse_qs, urlsplit
 import httpx
 import pytest
 
+from webcrm_fortnox.errors import ReconnectNeeded, TransientError
 from webcrm_fortnox.fortnox.auth import (
     AuthorizationCodeAuth,
     OAuthClient,
@@ -18,7 +19,6 @@ from webcrm_fortnox.fortnox.auth import (
     TokenSet,
 )
 from webcrm_fortnox.fortnox.urls import FortnoxUrls
-from webcrm_fortnox.transport.errors import ReconnectNeeded, TransientError
 from webcrm_fortnox.transport.retry import RetryPolicy
 
 URLS = FortnoxUrls.single_host("http://fortnox.test")

@@ -5,13 +5,7 @@ from __future__ import annotations
 import httpx
 import pytest
 
-from webcrm_fortnox.fortnox.classify import (
-    EXPLANATIONS,
-    FortnoxClassifier,
-    classify_token_response,
-    field_of,
-)
-from webcrm_fortnox.transport.errors import (
+from webcrm_fortnox.errors import (
     ApiError,
     AuthExpired,
     BookedInvoiceError,
@@ -21,6 +15,12 @@ from webcrm_fortnox.transport.errors import (
     ReconnectNeeded,
     TransientError,
     ValidationError,
+)
+from webcrm_fortnox.fortnox.classify import (
+    EXPLANATIONS,
+    FortnoxClassifier,
+    classify_token_response,
+    field_of,
 )
 
 classify = FortnoxClassifier()

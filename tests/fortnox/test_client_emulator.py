@@ -18,6 +18,13 @@ import pytest
 from tests.fortnox.fixtures.emulator import BASE_URL, CLIENT_ID, CLIENT_SECRET
 
 from webcrm_fortnox.emulation import EmulatorClock
+from webcrm_fortnox.errors import (
+    BookedInvoiceError,
+    NotFound,
+    ReconnectNeeded,
+    TransientError,
+    ValidationError,
+)
 from webcrm_fortnox.fortnox.auth import (
     AuthorizationCodeAuth,
     OAuthClient,
@@ -37,13 +44,6 @@ from webcrm_fortnox.fortnox.models import (
     Unit,
 )
 from webcrm_fortnox.fortnox.urls import FortnoxUrls
-from webcrm_fortnox.transport.errors import (
-    BookedInvoiceError,
-    NotFound,
-    ReconnectNeeded,
-    TransientError,
-    ValidationError,
-)
 from webcrm_fortnox.transport.limiters import LimiterRegistry
 
 TENANT = 1

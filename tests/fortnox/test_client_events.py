@@ -10,8 +10,8 @@ from typing import Any
 import pytest
 from websockets.exceptions import ConnectionClosedError
 
+from webcrm_fortnox.errors import AuthExpired, TransientError
 from webcrm_fortnox.fortnox.events import ChangeEvent, EventStream, MemoryOffsetStore
-from webcrm_fortnox.transport.errors import AuthExpired, TransientError
 
 
 class Token:

@@ -10,11 +10,11 @@ from typing import Any
 import httpx
 import pytest
 
+from webcrm_fortnox.errors import BookedInvoiceError, TransientError, ValidationError
 from webcrm_fortnox.fortnox.client import FortnoxClient, lastmodified_value
 from webcrm_fortnox.fortnox.limits import fortnox_limiters, limiter_key
 from webcrm_fortnox.fortnox.models import Customer, Invoice, InvoiceRow, Order, OrderRow
 from webcrm_fortnox.fortnox.urls import FortnoxUrls
-from webcrm_fortnox.transport.errors import BookedInvoiceError, TransientError, ValidationError
 
 Handler = Callable[[httpx.Request], httpx.Response]
 

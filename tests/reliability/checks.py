@@ -14,9 +14,9 @@ from typing import Any
 
 from webcrm_fortnox.config import TenantConfig
 from webcrm_fortnox.domain.customer_spec import ENTITY, customer_spec
+from webcrm_fortnox.engine.adapters import customer_sources
 from webcrm_fortnox.engine.ports import SourceRecord, StateStore
 from webcrm_fortnox.service.connections import TenantClients
-from webcrm_fortnox.service.runner import customer_record_sources
 
 
 @dataclass
@@ -34,7 +34,7 @@ class World:
 
 async def read_world(config: TenantConfig, clients: TenantClients, state: StateStore) -> World:
     """Read every organisation and customer in full, and every link."""
-    organisations, customers = customer_record_sources(
+    organisations, customers = customer_sources(
         config, clients.webcrm, clients.fortnox, now=clients.now
     )
     return World(

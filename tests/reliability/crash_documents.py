@@ -24,9 +24,10 @@ from typing import Any
 
 from webcrm_fortnox.config import TenantConfig
 from webcrm_fortnox.domain.article import ENTITY as ARTICLE
+from webcrm_fortnox.domain.customer_spec import ENTITY as CUSTOMER
 from webcrm_fortnox.domain.document import ENTITY, document_spec, record_id
 from webcrm_fortnox.domain.line import Line, decode_lines, encode_lines
-from webcrm_fortnox.engine.adapters import document_sources
+from webcrm_fortnox.engine.adapters import LinkIndex, document_sources
 from webcrm_fortnox.engine.ports import SourceRecord, StateStore, System, Value
 from webcrm_fortnox.fortnox.models import Article, Invoice, Order
 from webcrm_fortnox.service.connections import TenantClients
@@ -272,12 +273,17 @@ async def read_documents(
     config: TenantConfig, clients: TenantClients, state: StateStore
 ) -> DocumentWorld:
     """Read every delivery and every Fortnox document in full, and every link."""
-    sources = document_sources(config, state, clients.webcrm, clients.fortnox, now=clients.now)
+    articles = await state.links(ARTICLE)
+
+    async def links() -> LinkIndex:
+        return LinkIndex.of(await state.links(CUSTOMER), articles)
+
+    sources = document_sources(config, links, clients.webcrm, clients.fortnox, now=clients.now)
     return DocumentWorld(
         deliveries={r.id: r async for r in sources["webcrm"].all()},
         fortnox={r.id: r async for r in sources["fortnox"].all()},
         links=[(link.webcrm_id, link.fortnox_id) for link in await state.links(ENTITY)],
-        article_links=[(link.webcrm_id, link.fortnox_id) for link in await state.links(ARTICLE)],
+        article_links=[(link.webcrm_id, link.fortnox_id) for link in articles],
     )
 
 

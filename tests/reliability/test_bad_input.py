@@ -12,8 +12,8 @@ from typing import Any
 from tests.e2e.harness import Systems, tenant
 from tests.reliability.checks import read_world
 from webcrm_fortnox.engine.plan import Mode
+from webcrm_fortnox.errors import ApiError
 from webcrm_fortnox.store import StateDatabase
-from webcrm_fortnox.transport.errors import ApiError
 
 LONG = "Lång " * 80
 #: Organisations people could type into webCRM.

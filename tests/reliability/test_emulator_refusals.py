@@ -13,8 +13,8 @@ import httpx
 import pytest
 
 from tests.e2e.harness import Systems
+from webcrm_fortnox.errors import ValidationError
 from webcrm_fortnox.fortnox.models import Order, OrderRow
-from webcrm_fortnox.transport.errors import ValidationError
 
 
 async def _send(env: Systems, method: str, path: str, body: dict[str, Any]) -> httpx.Response:

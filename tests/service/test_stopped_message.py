@@ -5,8 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 
 from tests.domain.tenants import make_tenant
+from webcrm_fortnox.errors import ReconnectNeeded
 from webcrm_fortnox.service.runner import TenantPlace, stopped_message
-from webcrm_fortnox.transport.errors import ReconnectNeeded
 
 PLACE = TenantPlace(Path("webcrm-fortnox.toml"), 0)
 

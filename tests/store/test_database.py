@@ -114,3 +114,13 @@ async def test_the_excluded_sets_of_the_service_become_rows(tmp_path: Path) -> N
     assert [(c.entity, c.excluded) for c in counts] == [("customer", 2)]
     assert "excluded" not in values
     assert [(c.entity, c.excluded) for c in after] == [("customer", 1)]
+
+
+def test_only_postgresql_connections_are_checked_before_each_use() -> None:
+    # A pooled PostgreSQL connection may have been closed by a server restart; a SQLite file's
+    # cannot, and checking it is a round trip on each of a cycle's short connections.
+    sqlite_engine = create_engine("sqlite:///unused.db")
+    postgresql_engine = create_engine("postgresql+psycopg://user@127.0.0.1/unused")
+
+    assert sqlite_engine.sync_engine.pool._pre_ping is False
+    assert postgresql_engine.sync_engine.pool._pre_ping is True

@@ -116,6 +116,22 @@ async def test_cursors_start_empty_and_keep_the_last_value(state: StateStore) ->
     assert await state.cursor("fortnox", "customer") is None
 
 
+async def test_a_run_ends_with_the_cursors_it_moved(state: StateStore) -> None:
+    await state.set_cursor("webcrm", "customer", "w1")
+    run = await state.start_run("incremental", "customer")
+
+    await state.finish_run(
+        run, "completed", {}, entity="customer", cursors={"webcrm": "w2", "fortnox": "f2"}
+    )
+
+    assert await state.cursor("webcrm", "customer") == "w2"
+    assert await state.cursor("fortnox", "customer") == "f2"
+    assert (await state.runs())[0].status == "completed"
+    with pytest.raises(ValueError, match="name it"):
+        await state.finish_run(run, "completed", {}, cursors={"webcrm": "w3"})
+    assert await state.cursor("webcrm", "customer") == "w2"
+
+
 async def test_an_intent_stays_pending_until_its_link_is_saved(state: StateStore) -> None:
     intent = await state.add_intent("customer", "fortnox", "17", "17", {"name": "Acme"})
     other = await state.add_intent("customer", "webcrm", "1002", "1002", {"price": Decimal("2")})

@@ -8,7 +8,7 @@ from collections.abc import Mapping
 import httpx
 import pytest
 
-from webcrm_fortnox.transport.errors import (
+from webcrm_fortnox.errors import (
     ApiError,
     AuthExpired,
     NoAnswer,
@@ -16,9 +16,18 @@ from webcrm_fortnox.transport.errors import (
     RateLimited,
     TransientError,
 )
-from webcrm_fortnox.transport.http import ApiTransport, masked_url, no_answer
+from webcrm_fortnox.fortnox.auth import OAuthClient
+from webcrm_fortnox.service.connections import Connector
+from webcrm_fortnox.transport.http import (
+    ApiTransport,
+    http_client,
+    masked_url,
+    no_answer,
+    tls_context,
+)
 from webcrm_fortnox.transport.ratelimit import RateLimiter
 from webcrm_fortnox.transport.retry import RetryPolicy
+from webcrm_fortnox.webcrm.client import WebcrmClient
 
 
 class Auth:
@@ -259,3 +268,26 @@ async def test_no_answer_never_shows_a_password_of_the_address() -> None:
     error = no_answer("webcrm", "https://me:s3cret@api.test/x", _refused("x"), not_sent=True)
     assert "s3cret" not in str(error) and "s3cret" not in repr(error.to_dict())
     assert error.address == "https://me:***@api.test"
+
+
+def _tls_of(client: httpx.AsyncClient) -> object:
+    """The TLS context an httpx client's connection pool opens connections with."""
+    transport = client._transport
+    assert isinstance(transport, httpx.AsyncHTTPTransport)
+    return transport._pool._ssl_context
+
+
+async def test_every_client_of_the_process_shares_one_tls_context() -> None:
+    connector = Connector()
+    clients = [
+        http_client(),
+        connector.http("fortnox"),
+        connector.http("webcrm"),
+        OAuthClient("id", "secret").http,
+        WebcrmClient("token").http,
+    ]
+    try:
+        assert {id(_tls_of(client)) for client in clients} == {id(tls_context())}
+    finally:
+        for client in clients:
+            await client.aclose()

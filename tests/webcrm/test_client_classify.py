@@ -7,7 +7,7 @@ from typing import Any
 import httpx
 import pytest
 
-from webcrm_fortnox.transport.errors import (
+from webcrm_fortnox.errors import (
     ApiError,
     AuthExpired,
     NotFound,

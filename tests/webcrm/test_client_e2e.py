@@ -7,7 +7,8 @@ from datetime import timedelta
 import pytest
 from tests.support.servers import cli_server
 
-from webcrm_fortnox.webcrm import Delivery, Organisation, Person, QuotationLine, WebcrmClient
+from webcrm_fortnox.webcrm.client import WebcrmClient
+from webcrm_fortnox.webcrm.models import Delivery, Organisation, Person, QuotationLine
 
 TOKEN = "7d0f5a52-3c1e-4b8e-9a55-2f6a1b1c0e42"
 UNIQUE = "OrganisationExtraCustom8"

@@ -12,24 +12,25 @@ import pytest
 from fastapi import FastAPI
 
 from webcrm_fortnox.emulation import EmulatorClock
-from webcrm_fortnox.transport.errors import (
+from webcrm_fortnox.errors import (
     AuthExpired,
     NotFound,
     PermissionDenied,
     ReconnectNeeded,
     ValidationError,
 )
-from webcrm_fortnox.webcrm import (
+from webcrm_fortnox.webcrm.client import WebcrmClient, webcrm_limiters
+from webcrm_fortnox.webcrm.emulator import DEFAULT_API_TOKEN
+from webcrm_fortnox.webcrm.models import (
+    DELIVERY,
+    ORGANISATION,
+    QUOTATION_LINE,
     Delivery,
     Hook,
     Organisation,
     Person,
     QuotationLine,
-    WebcrmClient,
-    webcrm_limiters,
 )
-from webcrm_fortnox.webcrm.emulator import DEFAULT_API_TOKEN
-from webcrm_fortnox.webcrm.models import DELIVERY
 
 BASE_URL = "https://api.webcrm.com"
 UNIQUE = "OrganisationExtraCustom8"
@@ -296,6 +297,40 @@ async def test_changed_since_with_overlap(emulator: Harness) -> None:
     assert found == [recent, *new, old]
     tight = client.changed_since("Organisation", cursor, overlap=timedelta(0))
     assert [o.id async for o in tight] == [*new, old]
+
+
+async def test_newest_rows_come_newest_first_from_the_given_time_on(emulator: Harness) -> None:
+    client = emulator.client()
+    first = await client.create_organisation({"OrganisationName": "First"})
+    emulator.clock.advance(60)
+    since = emulator.clock.now()
+    emulator.clock.advance(1)  # webCRM keeps whole seconds
+    second = await client.create_organisation({"OrganisationName": "Second"})
+    emulator.clock.advance(60)
+    third = await client.create_organisation({"OrganisationName": "Third"})
+
+    rows = await client.newest(ORGANISATION, since, size=20)
+    every = await client.newest(ORGANISATION, None, size=2)
+
+    assert [row["OrganisationId"] for row in rows] == [third, second]
+    assert [row["OrganisationId"] for row in every] == [third, second]
+    assert first not in [row["OrganisationId"] for row in every]
+
+
+async def test_a_refused_line_table_is_not_asked_for_again(emulator: Harness) -> None:
+    await emulator.settings(quotation_line_queries=False)
+    client = emulator.client()
+    assert client.lists(QUOTATION_LINE) and client.lists(ORGANISATION)
+
+    with pytest.raises(ValidationError):
+        await client.newest(QUOTATION_LINE, None, size=20)
+
+    assert not client.lists(QUOTATION_LINE)
+    assert client.lists(ORGANISATION)
+    # A refusal of a table every system lists is an error like any other, not a "cannot".
+    with pytest.raises(ValidationError):
+        await client.newest(ORGANISATION, None, size=0)
+    assert client.lists(ORGANISATION)
 
 
 async def test_changed_since_deliveries(client: WebcrmClient, emulator: Harness) -> None:

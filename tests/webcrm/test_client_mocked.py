@@ -12,9 +12,9 @@ from urllib.parse import parse_qs
 import httpx
 import pytest
 
-from webcrm_fortnox.transport.errors import AuthExpired, TransientError, ValidationError
-from webcrm_fortnox.webcrm import Hook, Organisation, WebcrmClient, webcrm_limiters
-from webcrm_fortnox.webcrm.models import ORGANISATION, parse_timestamp
+from webcrm_fortnox.errors import AuthExpired, TransientError, ValidationError
+from webcrm_fortnox.webcrm.client import WebcrmClient, webcrm_limiters
+from webcrm_fortnox.webcrm.models import ORGANISATION, Hook, Organisation, parse_timestamp
 from webcrm_fortnox.webcrm.queries import Query
 
 TOKEN = "11111111-2222-4333-8444-555555555555"

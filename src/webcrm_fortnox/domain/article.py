@@ -27,7 +27,7 @@ from webcrm_fortnox.domain.normalise import text
 from webcrm_fortnox.engine.ports import Direction, EntitySpec, FieldRule, MatchKey, Policy, Value
 
 if TYPE_CHECKING:
-    from webcrm_fortnox.config.models import ArticleSettings
+    from webcrm_fortnox.domain.settings import ArticleFields
     from webcrm_fortnox.webcrm.models import LinkedSetup
 
 ENTITY: Final = "article"
@@ -93,7 +93,7 @@ class ItemMapping:
     inactive_suffix: str
 
     @classmethod
-    def of(cls, settings: ArticleSettings) -> ItemMapping:
+    def of(cls, settings: ArticleFields) -> ItemMapping:
         return cls(
             number_field=f"{ITEM_PREFIX}{settings.article_number_field}",
             name_field=f"{ITEM_PREFIX}{settings.name_field}",
@@ -147,7 +147,7 @@ def _number(value: Value) -> float | None:
     return None if value in (None, "") else float(Decimal(str(value)))
 
 
-def check_item_setup(settings: ArticleSettings, setup: LinkedSetup) -> list[str]:
+def check_item_setup(settings: ArticleFields, setup: LinkedSetup) -> list[str]:
     """What webCRM's product-register setup (``/QuotationLines/LinkedSetup``) lacks.
 
     Returns:

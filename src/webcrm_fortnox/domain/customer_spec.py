@@ -20,7 +20,7 @@ from webcrm_fortnox.engine.ports import (
 )
 
 if TYPE_CHECKING:
-    from webcrm_fortnox.config.models import TenantConfig
+    from webcrm_fortnox.domain.settings import CustomerMapping
 
 ENTITY: Final = "customer"
 
@@ -63,13 +63,13 @@ MATCH_KEYS: Final = (
 )
 
 
-def synced_fields(tenant: TenantConfig) -> tuple[str, ...]:
+def synced_fields(tenant: CustomerMapping) -> tuple[str, ...]:
     """The canonical fields both systems hold under this configuration, in canonical order."""
     webcrm = held_fields(tenant)
     return tuple(field for field in CUSTOMER_FIELDS if field in webcrm)
 
 
-def customer_spec(tenant: TenantConfig) -> EntitySpec:
+def customer_spec(tenant: CustomerMapping) -> EntitySpec:
     """The engine's description of customers for this tenant."""
     fields = synced_fields(tenant)
     rules = {}

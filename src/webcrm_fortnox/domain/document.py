@@ -31,7 +31,7 @@ from webcrm_fortnox.domain.normalise import text
 from webcrm_fortnox.engine.ports import Direction, EntitySpec, FieldRule, Policy, Value
 
 if TYPE_CHECKING:
-    from webcrm_fortnox.config.models import TenantConfig
+    from webcrm_fortnox.domain.settings import DocumentMapping
 
 ENTITY: Final = "document"
 Kind = Literal["order", "invoice"]
@@ -58,7 +58,7 @@ INVOICE_FIELDS: Final = {
 ALWAYS_HELD: Final = frozenset({"customer_number", "lines"})
 
 
-def document_spec(tenant: TenantConfig) -> EntitySpec:
+def document_spec(tenant: DocumentMapping) -> EntitySpec:
     """The engine's description of documents for this tenant's ``delivery_target``.
 
     Only fields webCRM holds under ``[tenant.documents.fields]`` take part (plus the customer

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from webcrm_fortnox.transport.errors import ValidationError
+from webcrm_fortnox.errors import ValidationError
 
 
 class MappingError(ValidationError):
     """A canonical value that cannot be written to a system in its own form.
 
-    It is a :class:`~webcrm_fortnox.transport.errors.ValidationError` because, like a vendor's
+    It is a :class:`~webcrm_fortnox.errors.ValidationError` because, like a vendor's
     rejection, sending the record unchanged can never succeed: the engine records it against the
     record and carries on with the others.
     """

@@ -17,7 +17,7 @@ from webcrm_fortnox.domain.fields import COMPANY, PRIVATE
 from webcrm_fortnox.domain.normalise import text
 
 if TYPE_CHECKING:
-    from webcrm_fortnox.config.models import TenantConfig
+    from webcrm_fortnox.domain.settings import CustomerTypes
 
 _DROPDOWN_PREFIX = re.compile(r"^\d+\s*:\s*")
 
@@ -31,18 +31,18 @@ def _keys(values: Iterable[str]) -> set[str]:
     return {type_key(v) for v in values}
 
 
-def is_synced_type(org_type: str | None, tenant: TenantConfig) -> bool:
+def is_synced_type(org_type: str | None, tenant: CustomerTypes) -> bool:
     """Whether an organisation with this Type syncs with Fortnox."""
     key = type_key(org_type)
     return bool(key) and key in _keys(tenant.customer_types)
 
 
-def customer_type_of(org_type: str | None, tenant: TenantConfig) -> str:
+def customer_type_of(org_type: str | None, tenant: CustomerTypes) -> str:
     """``private`` for a Type among ``private_customer_types``, else ``company``."""
     return PRIVATE if type_key(org_type) in _keys(tenant.private_customer_types) else COMPANY
 
 
-def webcrm_type_for(customer_type: str, current: str | None, tenant: TenantConfig) -> str:
+def webcrm_type_for(customer_type: str, current: str | None, tenant: CustomerTypes) -> str:
     """The Type to give an organisation so that it holds ``customer_type``.
 
     An organisation keeps its Type when that already says the right thing (so a "Key Customer"
@@ -64,6 +64,6 @@ def webcrm_type_for(customer_type: str, current: str | None, tenant: TenantConfi
     return tenant.company_type_for_new
 
 
-def holds_customer_type(tenant: TenantConfig) -> bool:
+def holds_customer_type(tenant: CustomerTypes) -> bool:
     """Whether webCRM can express private customers at all (some Type is marked private)."""
     return bool(tenant.private_customer_types)

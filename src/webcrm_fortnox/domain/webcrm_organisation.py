@@ -45,7 +45,7 @@ from webcrm_fortnox.domain.webcrm_fields import (
 )
 
 if TYPE_CHECKING:
-    from webcrm_fortnox.config.models import TenantConfig
+    from webcrm_fortnox.domain.settings import CustomerMapping
 
 _ADDRESS_LINES: Final = ("address1", "address2")
 COPENHAGEN: Final = ZoneInfo("Europe/Copenhagen")
@@ -80,7 +80,7 @@ def dropdown_option(field: str, webcrm_field: str, value: str, options: Sequence
     )
 
 
-def webcrm_field_map(tenant: TenantConfig) -> dict[str, str]:
+def webcrm_field_map(tenant: CustomerMapping) -> dict[str, str]:
     """Canonical field → webCRM organisation field, for every field webCRM holds."""
     mapping = {"name": NAME_FIELD, "address1": ADDRESS_FIELD, "address2": ADDRESS_FIELD}
     if holds_customer_type(tenant):
@@ -89,7 +89,7 @@ def webcrm_field_map(tenant: TenantConfig) -> dict[str, str]:
     return mapping
 
 
-def held_fields(tenant: TenantConfig) -> frozenset[str]:
+def held_fields(tenant: CustomerMapping) -> frozenset[str]:
     """The canonical fields an organisation holds under this tenant's configuration.
 
     The customer type is held only when some Type is marked private: otherwise every synced
@@ -114,7 +114,7 @@ def join_address(address1: str | None, address2: str | None) -> str:
 
 
 def organisation_to_customer(
-    organisation: Mapping[str, Any], tenant: TenantConfig, dropdowns: Dropdowns | None = None
+    organisation: Mapping[str, Any], tenant: CustomerMapping, dropdowns: Dropdowns | None = None
 ) -> dict[str, str | None]:
     """The canonical fields of a webCRM organisation; only the fields it holds are present.
 
@@ -140,7 +140,7 @@ def organisation_to_customer(
     return values
 
 
-def webcrm_value(field: str, value: str | None, tenant: TenantConfig) -> str:
+def webcrm_value(field: str, value: str | None, tenant: CustomerMapping) -> str:
     """The webCRM form of one canonical value (blank is ``""``)."""
     if value is None:
         return ""
@@ -153,7 +153,7 @@ def webcrm_value(field: str, value: str | None, tenant: TenantConfig) -> str:
 
 def organisation_payload(
     values: Mapping[str, str | None],
-    tenant: TenantConfig,
+    tenant: CustomerMapping,
     *,
     fields: Iterable[str] | None = None,
     current_type: str | None = None,

@@ -18,7 +18,7 @@ from webcrm_fortnox.domain.types import type_key
 from webcrm_fortnox.domain.webcrm_fields import TYPE_FIELD, is_custom_field
 
 if TYPE_CHECKING:
-    from webcrm_fortnox.config.models import TenantConfig
+    from webcrm_fortnox.domain.settings import CustomerMapping
 
 TEXT_TYPES: Final = frozenset({"T", "M", "ML", "EMA", "TELE"})
 DROPDOWN_TYPES: Final = frozenset({"D"})
@@ -87,7 +87,7 @@ class SetupProblem:
         return self.message
 
 
-def required_fields(tenant: TenantConfig) -> list[RequiredField]:
+def required_fields(tenant: CustomerMapping) -> list[RequiredField]:
     """The custom fields this tenant's ``[tenant.fields]`` table needs on organisations."""
     return [
         RequiredField(
@@ -105,7 +105,9 @@ def _by_name(metadata: Sequence[Mapping[str, Any]]) -> dict[str, Mapping[str, An
     return {str(m.get("FieldMetadataFriendlyFieldName")): m for m in metadata}
 
 
-def check_setup(tenant: TenantConfig, metadata: Sequence[Mapping[str, Any]]) -> list[SetupProblem]:
+def check_setup(
+    tenant: CustomerMapping, metadata: Sequence[Mapping[str, Any]]
+) -> list[SetupProblem]:
     """What the webCRM field setup (``/FieldsMetadata/Organisation``) lacks for this tenant.
 
     Returns:
@@ -144,7 +146,9 @@ def check_setup(tenant: TenantConfig, metadata: Sequence[Mapping[str, Any]]) -> 
     return problems
 
 
-def _check_type_options(tenant: TenantConfig, meta: Mapping[str, Any] | None) -> list[SetupProblem]:
+def _check_type_options(
+    tenant: CustomerMapping, meta: Mapping[str, Any] | None
+) -> list[SetupProblem]:
     options = _options(meta) if meta is not None else []
     if not options:
         return []  # not a dropdown with listed options: nothing to compare against
@@ -166,7 +170,9 @@ def _options(meta: Mapping[str, Any]) -> list[str]:
     return [str(item.get("Value") or item.get("Text") or "") for item in items]
 
 
-def dropdowns(tenant: TenantConfig, metadata: Sequence[Mapping[str, Any]]) -> dict[str, list[str]]:
+def dropdowns(
+    tenant: CustomerMapping, metadata: Sequence[Mapping[str, Any]]
+) -> dict[str, list[str]]:
     """The mapped webCRM fields that are dropdowns, with their option values as stored."""
     listed = _by_name(metadata)
     out: dict[str, list[str]] = {}

@@ -34,7 +34,7 @@ from webcrm_fortnox.engine.ports import (
     other_system,
 )
 from webcrm_fortnox.engine.writeback import WriteBack, WriteBackQueue
-from webcrm_fortnox.transport.errors import (
+from webcrm_fortnox.errors import (
     ApiError,
     AuthError,
     BookedInvoiceError,

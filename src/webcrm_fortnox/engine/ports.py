@@ -8,17 +8,17 @@ an adapter implementing :class:`RecordSource`; remembering what was agreed is th
 :class:`StateStore`.
 
 Nothing here imports an HTTP or database library: adapters and stores are plugged in from outside.
-Adapters signal failures by raising :mod:`webcrm_fortnox.transport.errors` types
-(:class:`~webcrm_fortnox.transport.errors.ValidationError` for a rejected record,
-:class:`~webcrm_fortnox.transport.errors.TransientError` after the transport gave up retrying,
-:class:`~webcrm_fortnox.transport.errors.AuthError` when the credentials no longer work).
+Adapters signal failures by raising :mod:`webcrm_fortnox.errors` types
+(:class:`~webcrm_fortnox.errors.ValidationError` for a rejected record,
+:class:`~webcrm_fortnox.errors.TransientError` after the transport gave up retrying,
+:class:`~webcrm_fortnox.errors.AuthError` when the credentials no longer work).
 """
 
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 from decimal import Decimal
 from enum import StrEnum
 from typing import Any, Literal, Protocol, runtime_checkable
@@ -38,6 +38,25 @@ SYSTEMS: tuple[System, System] = ("webcrm", "fortnox")
 def other_system(system: System) -> System:
     """The system on the other side of ``system``."""
     return "fortnox" if system == "webcrm" else "webcrm"
+
+
+_NAMES: Mapping[str, str] = {"webcrm": "webCRM", "fortnox": "Fortnox"}
+
+
+def system_name(system: str) -> str:
+    """How people write the system's name (``"webCRM"``, ``"Fortnox"``); another as it is."""
+    return _NAMES.get(system, system)
+
+
+def utcnow() -> datetime:
+    """The machine's clock, timezone-aware: the default of every ``now`` a caller can replace."""
+    return datetime.now(UTC)
+
+
+def id_order(record_id: str) -> tuple[int, str]:
+    """The order records are handled in, oldest first: numeric ids by value, others after them
+    by text."""
+    return (int(record_id), "") if record_id.isdigit() else (1 << 62, record_id)
 
 
 @dataclass(frozen=True)
@@ -95,7 +114,7 @@ class ChangeBatch:
 class RecordSource(Protocol):
     """One entity on one system, as the engine reads and writes it.
 
-    Every method raises :mod:`webcrm_fortnox.transport.errors` types on failure; the adapter must
+    Every method raises :mod:`webcrm_fortnox.errors` types on failure; the adapter must
     not swallow them. Transient failures have already been retried by the transport when they
     reach the engine.
     """
@@ -551,9 +570,17 @@ class StateStore(Protocol):
         ...
 
     async def finish_run(
-        self, run_id: int, status: str, counts: Mapping[str, int], message: str | None = None
+        self,
+        run_id: int,
+        status: str,
+        counts: Mapping[str, int],
+        message: str | None = None,
+        *,
+        entity: str | None = None,
+        cursors: Mapping[System, str | None] | None = None,
     ) -> None:
-        """Log how a run ended."""
+        """Log how a run ended and, when given, the cursors of ``entity`` it moved past what it
+        handled, in one transaction (see :meth:`set_cursor`)."""
         ...
 
     async def runs(self, limit: int = 20) -> list[RunRecord]:

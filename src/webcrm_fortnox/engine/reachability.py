@@ -15,7 +15,7 @@ from collections import Counter
 from webcrm_fortnox.engine.apply import RecordOutcome, RecordStatus
 from webcrm_fortnox.engine.plan import ActionKind
 from webcrm_fortnox.engine.ports import SYSTEMS, System, other_system
-from webcrm_fortnox.transport.errors import ApiError, NoAnswer
+from webcrm_fortnox.errors import ApiError, NoAnswer
 
 #: Records in a row that got no answer from one system before the run stops. One may be a blip
 #: outlasting the retries; three, with nothing answered between them, is a system that is down.

@@ -11,7 +11,7 @@ import logging
 from collections import Counter
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from enum import StrEnum
 
 from webcrm_fortnox.engine.apply import (
@@ -23,15 +23,11 @@ from webcrm_fortnox.engine.apply import (
     RecordStatus,
 )
 from webcrm_fortnox.engine.plan import Mode, Plan, plan_run
-from webcrm_fortnox.engine.ports import EntitySpec, RecordSource, StateStore, System
+from webcrm_fortnox.engine.ports import EntitySpec, RecordSource, StateStore, System, utcnow
 from webcrm_fortnox.engine.reachability import Reachability, SystemUnreachable
-from webcrm_fortnox.transport.errors import ApiError
+from webcrm_fortnox.errors import ApiError
 
 log = logging.getLogger(__name__)
-
-
-def _utcnow() -> datetime:
-    return datetime.now(UTC)
 
 
 Progress = Callable[[int, int, RecordOutcome], None]
@@ -104,7 +100,7 @@ async def sync_entity(
     retry_error: int | None = None,
     dry_run: bool = False,
     progress: Progress | None = None,
-    now: Callable[[], datetime] = _utcnow,
+    now: Callable[[], datetime] = utcnow,
     create_settle: timedelta = CREATE_SETTLE,
 ) -> RunResult:
     """Run one sync of one entity.
@@ -128,6 +124,7 @@ async def sync_entity(
         :mod:`~webcrm_fortnox.engine.reachability`) are not raised but end the run as aborted.
     """
     result = RunResult(spec.entity, mode, RunStatus.COMPLETED)
+    moved: Mapping[System, str | None] = {}
     if not dry_run:
         result.run_id = await state.start_run(mode.value, spec.entity)
     try:
@@ -166,9 +163,9 @@ async def sync_entity(
             raise
         finally:
             await applier.close()
-        # Only now are the records these cursors cover handled (failures are stored errors).
-        for system, cursor in result.plan.cursors.items():
-            await state.set_cursor(system, spec.entity, cursor)
+        # Only now are the records these cursors cover handled (failures are stored errors):
+        # they are stored with the run's end.
+        moved = result.plan.cursors
     except STOPPING as error:
         _abort(result, error, f"stopped: {error}")
     except SystemUnreachable as stop:
@@ -190,7 +187,14 @@ async def sync_entity(
             )
         raise
     if result.run_id is not None:
-        await state.finish_run(result.run_id, result.status.value, result.counts, result.message)
+        await state.finish_run(
+            result.run_id,
+            result.status.value,
+            result.counts,
+            result.message,
+            entity=spec.entity,
+            cursors=moved,
+        )
     return result
 
 

@@ -12,7 +12,7 @@ The client works against the real API and the emulator alike; only :class:`Fortn
 - :class:`EventStream`: the WebSocket change feed, resuming from stored offsets.
 - :mod:`~webcrm_fortnox.fortnox.models`: typed records.
 
-Every failure is raised as one of the errors of :mod:`webcrm_fortnox.transport.errors`, sorted by
+Every failure is raised as one of the errors of :mod:`webcrm_fortnox.errors`, sorted by
 :class:`~webcrm_fortnox.fortnox.classify.FortnoxClassifier`, carrying the Fortnox code, the
 Swedish message and an English explanation::
 
@@ -28,37 +28,7 @@ Swedish message and an English explanation::
     └── ValidationError            other 4xx: the content was refused; never retried as is
         └── BookedInvoiceError     a write to a booked invoice (configured code, or a 400 on an
                                    invoice that reads back as booked)
+
+Import from the modules themselves: the package imports nothing, so that code which needs only
+the typed records (:mod:`.models`) does not load the HTTP stack with them.
 """
-
-from webcrm_fortnox.fortnox.auth import (
-    AuthorizationCodeAuth,
-    OAuthClient,
-    ServiceAccountAuth,
-    TokenSet,
-)
-from webcrm_fortnox.fortnox.classify import EXPLANATIONS, FortnoxClassifier
-from webcrm_fortnox.fortnox.client import DEFAULT_OVERLAP, FortnoxClient, lastmodified_value
-from webcrm_fortnox.fortnox.events import ChangeEvent, EventStream, MemoryOffsetStore, OffsetStore
-from webcrm_fortnox.fortnox.limits import fortnox_limiters, limiter_key
-from webcrm_fortnox.fortnox.models import BLANK
-from webcrm_fortnox.fortnox.urls import FortnoxUrls
-
-__all__ = [
-    "BLANK",
-    "DEFAULT_OVERLAP",
-    "EXPLANATIONS",
-    "AuthorizationCodeAuth",
-    "ChangeEvent",
-    "EventStream",
-    "FortnoxClassifier",
-    "FortnoxClient",
-    "FortnoxUrls",
-    "MemoryOffsetStore",
-    "OAuthClient",
-    "OffsetStore",
-    "ServiceAccountAuth",
-    "TokenSet",
-    "fortnox_limiters",
-    "lastmodified_value",
-    "limiter_key",
-]

@@ -28,10 +28,10 @@ from urllib.parse import quote, urlencode
 
 import httpx
 
+from webcrm_fortnox.errors import ApiError, ValidationError
 from webcrm_fortnox.fortnox.classify import SYSTEM, classify_token_response, parse_body
 from webcrm_fortnox.fortnox.urls import FortnoxUrls
-from webcrm_fortnox.transport.errors import ApiError, ValidationError
-from webcrm_fortnox.transport.http import no_answer
+from webcrm_fortnox.transport.http import http_client, no_answer
 from webcrm_fortnox.transport.retry import RetryPolicy
 
 log = logging.getLogger(__name__)
@@ -111,7 +111,7 @@ class OAuthClient:
         self._client_secret = client_secret
         self.urls = urls or FortnoxUrls()
         self._owns_http = http is None
-        self.http = http or httpx.AsyncClient(timeout=30.0)
+        self.http = http or http_client()
         self.retry = retry or RetryPolicy(attempts=4)
         self.clock = clock
         self._sleep = sleep

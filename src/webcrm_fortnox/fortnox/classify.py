@@ -1,4 +1,4 @@
-"""Sorting Fortnox's answers into the typed errors of :mod:`webcrm_fortnox.transport.errors`.
+"""Sorting Fortnox's answers into the typed errors of :mod:`webcrm_fortnox.errors`.
 
 Fortnox speaks several error dialects, all recorded:
 
@@ -25,7 +25,7 @@ from typing import Any
 
 import httpx
 
-from webcrm_fortnox.transport.errors import (
+from webcrm_fortnox.errors import (
     ApiError,
     AuthExpired,
     BookedInvoiceError,

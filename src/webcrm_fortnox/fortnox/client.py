@@ -24,6 +24,12 @@ from zoneinfo import ZoneInfo
 
 import httpx
 
+from webcrm_fortnox.errors import (
+    ApiError,
+    BookedInvoiceError,
+    NotFound,
+    ValidationError,
+)
 from webcrm_fortnox.fortnox.classify import SYSTEM, FortnoxClassifier
 from webcrm_fortnox.fortnox.limits import DEFAULT_LIMIT, DEFAULT_PERIOD
 from webcrm_fortnox.fortnox.models import (
@@ -46,12 +52,6 @@ from webcrm_fortnox.fortnox.models import (
     fortnox_name,
 )
 from webcrm_fortnox.fortnox.urls import FortnoxUrls
-from webcrm_fortnox.transport.errors import (
-    ApiError,
-    BookedInvoiceError,
-    NotFound,
-    ValidationError,
-)
 from webcrm_fortnox.transport.http import ApiTransport, AuthProvider
 from webcrm_fortnox.transport.ratelimit import RateLimiter
 from webcrm_fortnox.transport.retry import RetryPolicy
@@ -477,7 +477,7 @@ class Orders(Documents[Order, OrderListItem]):
 
 class Invoices(Documents[Invoice, InvoiceListItem]):
     """``/3/invoices``. A booked invoice cannot change: writes to one raise
-    :class:`~webcrm_fortnox.transport.errors.BookedInvoiceError`."""
+    :class:`~webcrm_fortnox.errors.BookedInvoiceError`."""
 
     rows_field = "invoice_rows"
 

@@ -38,8 +38,8 @@ from typing import Any, Protocol
 import websockets
 from websockets.exceptions import ConnectionClosed, InvalidHandshake
 
+from webcrm_fortnox.errors import AuthExpired, TransientError, ValidationError
 from webcrm_fortnox.fortnox.classify import SYSTEM
-from webcrm_fortnox.transport.errors import AuthExpired, TransientError, ValidationError
 from webcrm_fortnox.transport.retry import RetryPolicy
 
 log = logging.getLogger(__name__)

@@ -13,8 +13,8 @@ from dataclasses import dataclass, field
 from webcrm_fortnox.config.models import TenantConfig
 from webcrm_fortnox.domain.webcrm_setup import SetupProblem
 from webcrm_fortnox.engine.adapters import WebcrmOrganisations
+from webcrm_fortnox.errors import ApiError, AuthError, PermissionDenied
 from webcrm_fortnox.fortnox.client import FortnoxClient
-from webcrm_fortnox.transport.errors import ApiError, AuthError, PermissionDenied
 from webcrm_fortnox.webcrm.client import WebcrmClient
 
 NO_API_LICENCE = 2001103

@@ -21,22 +21,27 @@ from webcrm_fortnox.domain.customer_spec import ENTITY as CUSTOMER
 from webcrm_fortnox.domain.customer_spec import customer_spec
 from webcrm_fortnox.domain.document import ENTITY as DOCUMENT
 from webcrm_fortnox.domain.document import document_spec
-from webcrm_fortnox.engine.adapters import FortnoxArticles, WebcrmProducts, document_sources
+from webcrm_fortnox.engine.adapters import (
+    FortnoxArticles,
+    WebcrmProducts,
+    customer_sources,
+    document_sources,
+)
 from webcrm_fortnox.engine.plan import Mode, system_name
 from webcrm_fortnox.engine.ports import Conflict, EntitySpec, RecordSource, System
 from webcrm_fortnox.engine.review import ReviewError, resolve_conflict
+from webcrm_fortnox.errors import ApiError
 from webcrm_fortnox.fortnox.client import FortnoxClient
 from webcrm_fortnox.service.connections import TenantClients
 from webcrm_fortnox.service.runner import (
     SyncOptions,
     TenantPlace,
     TenantRun,
-    customer_record_sources,
+    stored_links,
     sync_tenant,
 )
 from webcrm_fortnox.store.proposals import MatchProposals, Verdict
 from webcrm_fortnox.store.state import TenantState
-from webcrm_fortnox.transport.errors import ApiError
 from webcrm_fortnox.webcrm.client import WebcrmClient
 
 
@@ -59,7 +64,7 @@ def entity_sources(
         UnknownEntityError: ``entity`` is none of customer, article, document.
     """
     if entity == CUSTOMER:
-        organisations, customers = customer_record_sources(tenant, webcrm, fortnox, now=now)
+        organisations, customers = customer_sources(tenant, webcrm, fortnox, now=now)
         return customer_spec(tenant), {"webcrm": organisations, "fortnox": customers}
     if entity == ARTICLE:
         articles: dict[System, RecordSource] = {
@@ -68,7 +73,9 @@ def entity_sources(
         }
         return article_spec(), articles
     if entity == DOCUMENT:
-        return document_spec(tenant), document_sources(tenant, state, webcrm, fortnox, now=now)
+        return document_spec(tenant), document_sources(
+            tenant, stored_links(state), webcrm, fortnox, now=now
+        )
     raise UnknownEntityError(f"no entity {entity!r} (customer, article, document)")
 
 

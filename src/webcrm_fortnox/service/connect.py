@@ -22,12 +22,12 @@ from rich.console import Console
 from rich.text import Text
 
 from webcrm_fortnox.config.models import TenantConfig
+from webcrm_fortnox.errors import ApiError, AuthError
 from webcrm_fortnox.fortnox.auth import OAuthClient, TokenSet
 from webcrm_fortnox.fortnox.client import FortnoxClient
 from webcrm_fortnox.service.access import Access, check_fortnox, check_webcrm, fortnox_scopes
 from webcrm_fortnox.service.connections import Connector
 from webcrm_fortnox.service.vault import FortnoxGrant, TokenVault
-from webcrm_fortnox.transport.errors import ApiError, AuthError
 from webcrm_fortnox.webcrm.client import WebcrmClient
 
 #: The redirect a Fortnox integration registers for ``connect``: http://127.0.0.1:8765/callback.

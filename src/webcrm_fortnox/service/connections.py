@@ -13,13 +13,13 @@ import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Protocol
 
 import httpx
 
 from webcrm_fortnox.config.models import TenantConfig
-from webcrm_fortnox.engine.ports import System
+from webcrm_fortnox.engine.ports import System, utcnow
 from webcrm_fortnox.fortnox.auth import (
     AuthorizationCodeAuth,
     FortnoxAuth,
@@ -33,6 +33,7 @@ from webcrm_fortnox.service.vault import KeySource, TokenVault
 from webcrm_fortnox.store.ratelimits import RateWindows
 from webcrm_fortnox.store.service import ServiceStore
 from webcrm_fortnox.store.state import StateDatabase
+from webcrm_fortnox.transport.http import http_client
 from webcrm_fortnox.transport.limiters import LimiterRegistry
 from webcrm_fortnox.transport.ratelimit import RateLimiter
 from webcrm_fortnox.webcrm.client import WebcrmClient, webcrm_limiters
@@ -67,7 +68,7 @@ class SystemTime:
     """The machine's own clock."""
 
     def now(self) -> datetime:
-        return datetime.now(UTC)
+        return utcnow()
 
     def timestamp(self) -> float:
         return time.time()
@@ -139,7 +140,7 @@ class Connector:
         )
 
     def _http(self, system: System) -> httpx.AsyncClient:
-        return httpx.AsyncClient(transport=self.transports.get(system), timeout=HTTP_TIMEOUT)
+        return http_client(transport=self.transports.get(system), timeout=HTTP_TIMEOUT)
 
     def oauth(self, tenant: TenantConfig, http: httpx.AsyncClient) -> OAuthClient:
         """The tenant's Fortnox OAuth client (token endpoint, authorize URL)."""

@@ -29,6 +29,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from webcrm_fortnox.config.models import TenantConfig
+from webcrm_fortnox.errors import ApiError
 from webcrm_fortnox.service.connections import Connector
 from webcrm_fortnox.service.feed import FeedListener
 from webcrm_fortnox.service.health import health_app
@@ -42,7 +43,6 @@ from webcrm_fortnox.service.runner import TenantPlace
 from webcrm_fortnox.service.worker import TenantWorker
 from webcrm_fortnox.store import StateDatabase
 from webcrm_fortnox.store.service import ServiceStore
-from webcrm_fortnox.transport.errors import ApiError
 from webcrm_fortnox.webcrm.client import HookEntity
 from webcrm_fortnox.webcrm.models import Hook
 

@@ -32,13 +32,13 @@ from typing import Any
 
 from sqlalchemy.exc import SQLAlchemyError
 
+from webcrm_fortnox.errors import ApiError, AuthError, TransientError
 from webcrm_fortnox.fortnox.events import ChangeEvent, EventStream
 from webcrm_fortnox.service.logs import ConditionLog
 from webcrm_fortnox.service.metrics import ServiceMetrics
 from webcrm_fortnox.service.worker import TenantWorker
 from webcrm_fortnox.store.feed import HEARTBEAT, FeedStore
 from webcrm_fortnox.store.service import ServiceStore
-from webcrm_fortnox.transport.errors import ApiError, AuthError, TransientError
 from webcrm_fortnox.transport.retry import RetryPolicy
 
 log = logging.getLogger(__name__)

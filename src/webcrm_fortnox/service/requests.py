@@ -23,6 +23,7 @@ from typing import Any, Protocol
 from webcrm_fortnox.config.models import TenantConfig
 from webcrm_fortnox.engine.plan import Mode
 from webcrm_fortnox.engine.ports import ErrorState
+from webcrm_fortnox.errors import ApiError
 from webcrm_fortnox.service import actions
 from webcrm_fortnox.service.connections import NotConnectedError, TenantClients
 from webcrm_fortnox.service.job import JobOutcome
@@ -34,7 +35,6 @@ from webcrm_fortnox.store.queries import ReadModel
 from webcrm_fortnox.store.registry import TenantRegistry
 from webcrm_fortnox.store.registry import TenantState as RegistryState
 from webcrm_fortnox.store.requests import AdminRequest, AdminRequests, RequestKind, RequestState
-from webcrm_fortnox.transport.errors import ApiError
 
 log = logging.getLogger(__name__)
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -22,9 +22,11 @@ from webcrm_fortnox.domain.webcrm_setup import SetupProblem
 from webcrm_fortnox.engine.adapters import (
     Announced,
     FortnoxArticles,
-    FortnoxCustomers,
+    LinkIndex,
+    LinkSource,
     WebcrmOrganisations,
     WebcrmProducts,
+    customer_sources,
     document_sources,
     planned_customers,
 )
@@ -37,22 +39,20 @@ from webcrm_fortnox.engine.ports import (
     RecordSource,
     StateStore,
     System,
+    system_name,
+    utcnow,
 )
 from webcrm_fortnox.engine.review import propose_matches
 from webcrm_fortnox.engine.sync import Progress, RunResult, RunStatus, sync_entity
+from webcrm_fortnox.errors import ApiError, NoAnswer, PermissionDenied, ReconnectNeeded
 from webcrm_fortnox.fortnox.client import FortnoxClient
 from webcrm_fortnox.service.exclusions import ExclusionLog, Exclusions
 from webcrm_fortnox.store.proposals import MatchProposals, Proposed, Verdict
 from webcrm_fortnox.store.queries import MatchProposal
 from webcrm_fortnox.store.state import StateDatabase, TenantState
-from webcrm_fortnox.transport.errors import ApiError, NoAnswer, PermissionDenied, ReconnectNeeded
 from webcrm_fortnox.transport.http import masked_url
 from webcrm_fortnox.webcrm.classify import TOKEN_SETTINGS
 from webcrm_fortnox.webcrm.client import WebcrmClient
-
-
-def _utcnow() -> datetime:
-    return datetime.now(UTC)
 
 
 @dataclass
@@ -151,7 +151,7 @@ def stopped_message(
         webCRM: no answer from http://127.0.0.1:8782 (tenant[0].webcrm.base_url in
         webcrm-fortnox.toml): connection refused; check the address and that webCRM is reachable
     """
-    system = {"fortnox": "Fortnox", "webcrm": "webCRM"}.get(error.system, error.system or "")
+    system = system_name(error.system or "")
     where = f"{system}: " if system else ""
     if isinstance(error, ReconnectNeeded) and tenant is not None:
         return f"{where}{_credentials_refused(error, tenant, place)}"
@@ -206,20 +206,6 @@ def _credentials_refused(
     )
 
 
-def customer_record_sources(
-    tenant: TenantConfig,
-    webcrm: WebcrmClient,
-    fortnox: FortnoxClient,
-    *,
-    now: Callable[[], datetime] = _utcnow,
-    announced: Announced | None = None,
-) -> tuple[WebcrmOrganisations, FortnoxCustomers]:
-    """The tenant's customer record sources (Fortnox cursors taken from ``now``; see
-    :class:`FortnoxCustomers` on ``announced``)."""
-    fortnox_customers = FortnoxCustomers(fortnox, tenant, now=now, announced=announced)
-    return WebcrmOrganisations(webcrm, tenant), fortnox_customers
-
-
 @dataclass(frozen=True)
 class SyncOptions:
     """How one sync of a tenant runs.
@@ -247,7 +233,7 @@ class SyncOptions:
     dry_run: bool = False
     retry_error: int | None = None
     progress: Progress | None = None
-    now: Callable[[], datetime] = _utcnow
+    now: Callable[[], datetime] = utcnow
     create_settle: timedelta | None = None
     announced: Announced | None = None
     place: TenantPlace | None = None
@@ -398,7 +384,7 @@ async def _sync_tenant(
     """The entities of one sync, in order, into ``run``."""
     mode, dry_run, place = options.mode, options.dry_run, options.place
     announced = options.announced
-    organisations, customers = customer_record_sources(
+    organisations, customers = customer_sources(
         tenant, webcrm, fortnox, now=options.now, announced=announced
     )
     if not await _setup_is_complete(run, tenant, place, organisations):
@@ -438,16 +424,27 @@ async def _sync_tenant(
         # A dry run links nothing: its documents are planned with the customers it would link.
         customer_plan = next((r.plan for r in run.results if r.entity == ENTITY), None)
         planned = customer_plan if dry_run else None
+        dry_links = None if planned is None else planned_customers(planned)
         documents = document_sources(
             tenant,
-            state,
+            stored_links(state, dry_links),
             webcrm,
             fortnox,
             now=options.now,
             announced=announced,
-            planned_customers=None if planned is None else planned_customers(planned),
         )
         await _sync(run, tenant, place, document_spec(tenant), state, documents, engine)
+
+
+def stored_links(state: StateStore, planned: Mapping[str, str] | None = None) -> LinkSource:
+    """How the document sources read the customer and article links the state store holds
+    (and, for a dry run, the customer links it would make: see ``LinkIndex.of``)."""
+
+    async def links() -> LinkIndex:
+        customers, articles = await state.links(ENTITY), await state.links(ARTICLE)
+        return LinkIndex.of(customers, articles, planned)
+
+    return links
 
 
 async def _sync(
@@ -569,7 +566,7 @@ async def match_tenant(
     fortnox: FortnoxClient,
     decide: Decide,
     *,
-    now: Callable[[], datetime] = _utcnow,
+    now: Callable[[], datetime] = utcnow,
     place: TenantPlace | None = None,
     decided_by: str = "match",
 ) -> TenantRun:
@@ -591,7 +588,7 @@ async def match_tenant(
         place: where the tenant's settings are written, named when one of them is at fault.
         decided_by: who decides, recorded with each decision.
     """
-    organisations, customers = customer_record_sources(tenant, webcrm, fortnox, now=now)
+    organisations, customers = customer_sources(tenant, webcrm, fortnox, now=now)
     run = TenantRun(tenant.name)
     if not await _setup_is_complete(run, tenant, place, organisations):
         return run

@@ -33,6 +33,7 @@ from typing import Any
 from webcrm_fortnox.config.models import TenantConfig
 from webcrm_fortnox.engine.adapters.webcrm_feed import feed_start
 from webcrm_fortnox.engine.plan import Mode
+from webcrm_fortnox.errors import ApiError, ValidationError
 from webcrm_fortnox.service.connections import NotConnectedError, TenantClients
 from webcrm_fortnox.service.job import (
     CYCLE,
@@ -50,9 +51,7 @@ from webcrm_fortnox.service.runner import FAILING, OK, RECONNECT
 from webcrm_fortnox.service.vault import TokenKeyError
 from webcrm_fortnox.store.service import Schedule
 from webcrm_fortnox.store.state import HEALTH
-from webcrm_fortnox.transport.errors import ApiError, ValidationError
-from webcrm_fortnox.webcrm.models import CHANGE_TRACKED, QUOTATION_LINE
-from webcrm_fortnox.webcrm.queries import Query
+from webcrm_fortnox.webcrm.models import CHANGE_TRACKED
 
 log = logging.getLogger(__name__)
 
@@ -466,27 +465,22 @@ async def webcrm_rows(worker: TenantWorker, clients: TenantClients) -> dict[str,
     for entity, table in WEBCRM_TABLES:
         kind = CHANGE_TRACKED[table]
         assert kind.table is not None
-        if kind.table in clients.webcrm.refused_tables:
+        if not clients.webcrm.lists(kind):
             continue
-        query = Query(kind.table)
+        since = None
         cursor = await worker.state.cursor("webcrm", entity)
         if cursor is not None:
             try:
-                query = query.where(kind.updated_field, ">=", feed_start(cursor, kind.table))
+                since = feed_start(cursor, kind.table)
             except ValueError:
                 continue  # a cursor of another shape: left to the cycle
-        query = query.order_by(kind.updated_field, "DESC")
         try:
-            response = await clients.webcrm.transport.request(
-                "GET", "Queries", params={"script": query.script, "Page": 1, "Size": POLL_ROWS}
-            )
+            newest = await clients.webcrm.newest(kind, since, size=POLL_ROWS)
         except ValidationError:
-            if kind is not QUOTATION_LINE:
+            if not kind.refusable:
                 raise
-            clients.webcrm.refused_tables.add(kind.table)
             continue
-        body = response.json() if response.content else []
-        for row in body if isinstance(body, list) else []:
+        for row in newest:
             rows[f"{table}:{row.get(kind.id_field)}"] = str(row.get(kind.updated_field))
     return rows
 

@@ -61,7 +61,11 @@ def create_engine(url: str, *, schema: str | None = None) -> AsyncEngine:
         if not _SCHEMA_NAME.match(schema):
             raise StoreUrlError(f"invalid schema name {schema!r}")
         connect_args["options"] = f"-csearch_path={schema}"
-    engine = create_async_engine(parsed, connect_args=connect_args, pool_pre_ping=True)
+    # A PostgreSQL connection in the pool may have been closed by a server restart meanwhile:
+    # checked before each use. A SQLite file's cannot, and a check is a round trip through
+    # aiosqlite's thread on each of the many short connections of a cycle.
+    postgresql = parsed.get_backend_name() == "postgresql"
+    engine = create_async_engine(parsed, connect_args=connect_args, pool_pre_ping=postgresql)
     if parsed.get_backend_name() == "sqlite":
         sa.event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
     return engine

@@ -1,46 +1,5 @@
-"""What both API clients share: rate limiting, retries, the HTTP core and the error tree."""
+"""What both API clients share: rate limiting, retries and the HTTP core.
 
-from webcrm_fortnox.transport.errors import (
-    ApiError,
-    AuthError,
-    AuthExpired,
-    BookedInvoiceError,
-    NoAnswer,
-    NotFound,
-    PermissionDenied,
-    RateLimited,
-    ReconnectNeeded,
-    TransientError,
-    ValidationError,
-)
-from webcrm_fortnox.transport.http import (
-    ApiTransport,
-    AuthProvider,
-    CallStats,
-    masked_url,
-    no_answer,
-)
-from webcrm_fortnox.transport.ratelimit import RateLimiter, SlidingWindow
-from webcrm_fortnox.transport.retry import RetryPolicy
-
-__all__ = [
-    "ApiError",
-    "ApiTransport",
-    "AuthError",
-    "AuthExpired",
-    "AuthProvider",
-    "BookedInvoiceError",
-    "CallStats",
-    "NoAnswer",
-    "NotFound",
-    "PermissionDenied",
-    "RateLimited",
-    "RateLimiter",
-    "ReconnectNeeded",
-    "RetryPolicy",
-    "SlidingWindow",
-    "TransientError",
-    "ValidationError",
-    "masked_url",
-    "no_answer",
-]
+Import from the modules themselves (:mod:`.http`, :mod:`.ratelimit`, :mod:`.retry`,
+:mod:`.limiters`); the errors they raise are :mod:`webcrm_fortnox.errors`.
+"""

@@ -9,14 +9,16 @@ from __future__ import annotations
 
 import asyncio
 import errno
+import functools
 import logging
 import os
+import ssl
 from collections.abc import Awaitable, Callable, Mapping
 from typing import Any, Protocol
 
 import httpx
 
-from webcrm_fortnox.transport.errors import (
+from webcrm_fortnox.errors import (
     ApiError,
     AuthExpired,
     NoAnswer,
@@ -28,6 +30,28 @@ from webcrm_fortnox.transport.retry import RetryPolicy
 log = logging.getLogger(__name__)
 
 Classifier = Callable[[httpx.Response], ApiError]
+
+
+@functools.cache
+def tls_context() -> ssl.SSLContext:
+    """The process's one TLS context, shared by every HTTP client it makes.
+
+    httpx builds a context per client, even for ``http://`` addresses, by loading the whole CA
+    bundle: about 30 ms of CPU and 0.85 MB per client, two clients per tenant. One context
+    serves any number of connections. Built on first use, as httpx would (``SSL_CERT_FILE`` or
+    ``SSL_CERT_DIR`` when set, else certifi's bundle).
+    """
+    return httpx.create_ssl_context()
+
+
+def http_client(
+    *,
+    timeout: float | httpx.Timeout = 30.0,
+    transport: httpx.AsyncBaseTransport | None = None,
+) -> httpx.AsyncClient:
+    """A new HTTP client on :func:`tls_context` (through ``transport`` when one is given: the
+    tests' in-process emulators)."""
+    return httpx.AsyncClient(transport=transport, timeout=timeout, verify=tls_context())
 
 
 class AuthProvider(Protocol):
@@ -142,7 +166,7 @@ class ApiTransport:
         self.limiter = limiter
         self.retry = retry or RetryPolicy()
         self._owns_http = http is None
-        self.http = http or httpx.AsyncClient(timeout=timeout)
+        self.http = http or http_client(timeout=timeout)
         self._sleep = sleep
         self.stats = CallStats()
         #: Whether the last request that ended got no answer at all, retries spent.

@@ -12,7 +12,7 @@ from __future__ import annotations
 import random
 from dataclasses import dataclass, field
 
-from webcrm_fortnox.transport.errors import ApiError, RateLimited, TransientError
+from webcrm_fortnox.errors import ApiError, RateLimited, TransientError
 
 
 @dataclass(frozen=True)

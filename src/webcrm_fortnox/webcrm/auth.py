@@ -21,7 +21,7 @@ from typing import Any
 
 import httpx
 
-from webcrm_fortnox.transport.errors import (
+from webcrm_fortnox.errors import (
     ApiError,
     PermissionDenied,
     ReconnectNeeded,

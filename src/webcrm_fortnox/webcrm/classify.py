@@ -27,7 +27,7 @@ from typing import Any
 
 import httpx
 
-from webcrm_fortnox.transport.errors import (
+from webcrm_fortnox.errors import (
     ApiError,
     AuthExpired,
     NotFound,

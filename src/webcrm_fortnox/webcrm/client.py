@@ -28,8 +28,8 @@ from typing import Any, Literal, get_args, overload
 
 import httpx
 
-from webcrm_fortnox.transport.errors import ApiError, NotFound, TransientError
-from webcrm_fortnox.transport.http import ApiTransport, CallStats
+from webcrm_fortnox.errors import ApiError, NotFound, TransientError, ValidationError
+from webcrm_fortnox.transport.http import ApiTransport, CallStats, http_client
 from webcrm_fortnox.transport.limiters import LimiterRegistry
 from webcrm_fortnox.transport.retry import RetryPolicy
 from webcrm_fortnox.webcrm.auth import ApiTokenAuth
@@ -56,6 +56,7 @@ from webcrm_fortnox.webcrm.models import (
     parse_timestamp,
 )
 from webcrm_fortnox.webcrm.queries import Query, Value
+from webcrm_fortnox.webcrm.timing import DEFAULT_OVERLAP
 
 DEFAULT_BASE_URL = "https://api.webcrm.com"
 #: recorded: 250 requests per sliding minute per application token (api.webcrm.com, 2021)
@@ -65,12 +66,6 @@ WEBCRM_LIMIT = 250
 RATE_LIMIT = WEBCRM_LIMIT - 5
 RATE_PERIOD = 60.0
 MAX_PAGE_SIZE = 1000
-#: How long a field setup found complete is trusted before a run reads it again: it changes when
-#: an administrator edits webCRM's settings, rarely, and a missing field fails its writes anyway.
-SETUP_MAX_AGE = 3600.0
-#: Re-read this much before a ``changed_since`` cursor: the time zone in which webCRM compares
-#: query timestamps is not documented, and a save in flight may land with an earlier time.
-DEFAULT_OVERLAP = timedelta(minutes=5)
 #: Ids per ``(DeliveryId = … OR …)`` query: keeps the script, sent in the URL, under 2 KB.
 IDS_PER_QUERY = 50
 
@@ -168,11 +163,10 @@ class WebcrmClient:
         self._clock_offset: timedelta | None = None
         #: setup reads (field metadata, product-register setup): path → (monotonic time, body)
         self._setup: dict[str, tuple[float, Any]] = {}
-        #: ``/Queries`` tables this system answered with a 400: readers that can do without them
-        #: (changed quotation lines) stop asking for the client's lifetime.
-        self.refused_tables: set[str] = set()
+        #: refusable ``/Queries`` tables this system answered with a 400 (see :meth:`lists`)
+        self._refused: set[str] = set()
         self._owns_http = http is None
-        self.http = http or httpx.AsyncClient(timeout=30.0)
+        self.http = http or http_client()
         # not ``limiters or …``: an empty registry is falsy, and must still be shared
         registry = (
             limiters if limiters is not None else webcrm_limiters(monotonic=clock, sleep=sleep)
@@ -613,6 +607,39 @@ class WebcrmClient:
 
     # -- queries --------------------------------------------------------------------------------
 
+    def lists(self, kind: Kind[Any]) -> bool:
+        """Whether ``kind``'s table is read through ``/Queries`` on this system: not once the
+        system refused a table it may refuse (quotation lines), for the client's lifetime."""
+        return kind.table is not None and kind.table not in self._refused
+
+    async def _queries(self, kind: Kind[Any], params: Mapping[str, Any]) -> Any:
+        """One ``/Queries`` page of ``kind``'s table (the refusal of a refusable one is kept)."""
+        try:
+            return await self._call("GET", "Queries", params=params)
+        except ValidationError:
+            if kind.refusable and kind.table is not None:
+                self._refused.add(kind.table)
+            raise
+
+    async def newest(
+        self, kind: Kind[Any], since: datetime | None, *, size: int
+    ) -> list[dict[str, Any]]:
+        """The ``size`` rows of ``kind``'s table updated last (at or after ``since``, when
+        given), newest first, as raw rows of API field names: one request that tells whether
+        anything changed.
+
+        Raises:
+            ValidationError: the system refuses to list the table (see :meth:`lists`).
+        """
+        if kind.table is None:
+            raise ValueError(f"{kind.path} cannot be read through /Queries")
+        query = Query(kind.table)
+        if since is not None:
+            query = query.where(kind.updated_field, ">=", since)
+        query = query.order_by(kind.updated_field, "DESC")
+        rows = await self._queries(kind, {"script": query.script, "Page": 1, "Size": size})
+        return [row for row in rows if isinstance(row, dict)] if isinstance(rows, list) else []
+
     async def query(self, query: Query) -> AsyncIterator[dict[str, Any]]:
         """The rows of a ``/Queries`` script, every page, as flat objects of API field names.
 
@@ -672,7 +699,7 @@ class WebcrmClient:
                 "Page": page,
                 "Size": self.page_size,
             }
-            rows = await self._call("GET", "Queries", params=params)
+            rows = await self._queries(kind, params)
             if not rows:
                 return
             newest = bound

@@ -459,12 +459,15 @@ class Kind(Generic[M]):
         path: the collection route.
         table: its ``/Queries`` table, when it has one.
         paged: whether the collection takes ``Page``/``Size`` (the product register does not).
+        refusable: whether a system may refuse to list its table through ``/Queries`` (a 400),
+            which the client then takes as "this system cannot" and stops asking.
     """
 
     model: type[M]
     path: str
     table: str | None
     paged: bool = True
+    refusable: bool = False
 
     @property
     def prefix(self) -> str:
@@ -484,7 +487,7 @@ PERSON = Kind(Person, "Persons", "Person")
 DELIVERY = Kind(Delivery, "Deliveries", "Delivery")
 # Not among the tables reference §7 confirms, though §8.2 has ``/Queries`` on ``XUpdatedAt`` work
 # for every entity: a client must take a 400 on it as "this system cannot list line changes".
-QUOTATION_LINE = Kind(QuotationLine, "QuotationLines", "QuotationLine")
+QUOTATION_LINE = Kind(QuotationLine, "QuotationLines", "QuotationLine", refusable=True)
 PRODUCT_REGISTER = Kind(LinkedDataItem, "QuotationLines/LinkedData", None, paged=False)
 
 # The entities whose changes are read through /Queries (webcrm-api.md §7; lines see above).

@@ -3,12 +3,12 @@
 Customers: :class:`WebcrmOrganisations` and :class:`FortnoxCustomers`;
 :func:`customer_sources` builds both for a tenant. Articles: :class:`WebcrmProducts` and
 :class:`FortnoxArticles`. Documents: :class:`WebcrmDeliveries` and :class:`FortnoxDocuments`;
-:func:`document_sources` builds both (they read the customer and article links of the run).
+:func:`document_sources` builds both (given the customer and article links of the run).
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from datetime import datetime
 from typing import TYPE_CHECKING
 
@@ -16,13 +16,15 @@ from webcrm_fortnox.engine.adapters.articles import FortnoxArticles, WebcrmProdu
 from webcrm_fortnox.engine.adapters.common import Announced
 from webcrm_fortnox.engine.adapters.documents import (
     FortnoxDocuments,
+    LinkIndex,
+    LinkSource,
     WebcrmDeliveries,
     fortnox_article_exists,
     planned_customers,
 )
 from webcrm_fortnox.engine.adapters.fortnox_customers import FortnoxCustomers
 from webcrm_fortnox.engine.adapters.webcrm_organisations import WebcrmOrganisations
-from webcrm_fortnox.engine.ports import RecordSource, StateStore, System
+from webcrm_fortnox.engine.ports import RecordSource, System, utcnow
 
 if TYPE_CHECKING:
     from webcrm_fortnox.config.models import TenantConfig
@@ -31,36 +33,40 @@ if TYPE_CHECKING:
 
 
 def customer_sources(
-    tenant: TenantConfig, webcrm: WebcrmClient, fortnox: FortnoxClient
-) -> dict[System, RecordSource]:
-    """The customer record sources of one tenant, keyed by system."""
-    return {
-        "webcrm": WebcrmOrganisations(webcrm, tenant),
-        "fortnox": FortnoxCustomers(fortnox, tenant),
-    }
+    tenant: TenantConfig,
+    webcrm: WebcrmClient,
+    fortnox: FortnoxClient,
+    *,
+    now: Callable[[], datetime] = utcnow,
+    announced: Announced | None = None,
+) -> tuple[WebcrmOrganisations, FortnoxCustomers]:
+    """The customer record sources of one tenant: webCRM's, then Fortnox's (its cursors taken
+    from ``now``; see :class:`FortnoxCustomers` on ``announced``)."""
+    return (
+        WebcrmOrganisations(webcrm, tenant),
+        FortnoxCustomers(fortnox, tenant, now=now, announced=announced),
+    )
 
 
 def document_sources(
     tenant: TenantConfig,
-    state: StateStore,
+    links: LinkSource,
     webcrm: WebcrmClient,
     fortnox: FortnoxClient,
     *,
     now: Callable[[], datetime] | None = None,
     announced: Announced | None = None,
-    planned_customers: Mapping[str, str] | None = None,
 ) -> dict[System, RecordSource]:
-    """The document record sources of one tenant for one run, keyed by system (see
-    :class:`Announced` on ``announced``, :class:`LinkIndex` on ``planned_customers``)."""
+    """The document record sources of one tenant for one run, keyed by system, given how to
+    read the customer and article links its customers and articles left (see
+    :class:`Announced` on ``announced``)."""
     documents = (
         FortnoxDocuments(fortnox, tenant, announced=announced)
         if now is None
         else FortnoxDocuments(fortnox, tenant, now=now, announced=announced)
     )
     return {
-        "webcrm": WebcrmDeliveries(
-            webcrm, tenant, state, fortnox_article_exists(fortnox), planned_customers
-        ),
+        "webcrm": WebcrmDeliveries(webcrm, tenant, links, fortnox_article_exists(fortnox)),
         "fortnox": documents,
     }
 
@@ -70,6 +76,8 @@ __all__ = [
     "FortnoxArticles",
     "FortnoxCustomers",
     "FortnoxDocuments",
+    "LinkIndex",
+    "LinkSource",
     "WebcrmDeliveries",
     "WebcrmOrganisations",
     "WebcrmProducts",

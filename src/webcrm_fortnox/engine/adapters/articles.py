@@ -26,9 +26,9 @@ from webcrm_fortnox.domain.article import (
     check_item_setup,
 )
 from webcrm_fortnox.engine.ports import ChangeBatch, Fields, SourceRecord, System
-from webcrm_fortnox.transport.errors import NotFound, ValidationError
-from webcrm_fortnox.webcrm.client import SETUP_MAX_AGE
+from webcrm_fortnox.errors import NotFound, ValidationError
 from webcrm_fortnox.webcrm.models import LinkedDataItem
+from webcrm_fortnox.webcrm.timing import SETUP_MAX_AGE
 
 if TYPE_CHECKING:
     from webcrm_fortnox.config.models import ArticleSettings

@@ -3,12 +3,12 @@ what Fortnox's change feed announced."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from webcrm_fortnox.engine.ports import Fields
-from webcrm_fortnox.transport.errors import ValidationError
+from webcrm_fortnox.engine.ports import ChangeBatch, Fields, SourceRecord
+from webcrm_fortnox.errors import ValidationError
 
 
 def encode_cursor(when: datetime) -> str:
@@ -50,6 +50,30 @@ class Announced:
 
 
 ANNOUNCED_TOPICS = ("customers", "articles", "orders", "invoices")
+
+
+async def fortnox_changes(
+    cursor: str | None,
+    announced: Announced | None,
+    now: Callable[[], datetime],
+    *,
+    read_announced: Callable[[Announced], Awaitable[list[SourceRecord]]],
+    read_listed: Callable[[datetime | None, datetime], Awaitable[list[SourceRecord]]],
+) -> ChangeBatch:
+    """A Fortnox source's change read: the announced records, else those ``lastmodified`` lists.
+
+    With a cursor and ``announced`` (the change feed vouches for every change since the cursor's
+    read), only the announced records are read and the cursor is kept, so the next listing
+    covers everything since the last one. Otherwise ``read_listed(since, started)`` reads the
+    records listed as changed since the cursor (every one when ``since`` is ``None``), and the
+    next cursor is ``started``, the moment before that listing began.
+    """
+    if cursor is not None and announced is not None:
+        return ChangeBatch(records=await read_announced(announced), next_cursor=cursor)
+    started = now()
+    since = None if cursor is None else decode_cursor(cursor)
+    records = await read_listed(since, started)
+    return ChangeBatch(records=records, next_cursor=encode_cursor(started))
 
 
 def text_values(fields: Fields) -> dict[str, str | None]:

@@ -1,8 +1,8 @@
 """Documents on both sides: webCRM deliveries, and Fortnox orders or invoices.
 
-Customers and articles sync before documents in every run, so the links they leave in the state
-store say which Fortnox customer a delivery's organisation is, and which product-register item
-an article is; :class:`LinkIndex` reads them once per run.
+Customers and articles sync before documents in every run, so the links they leave say which
+Fortnox customer a delivery's organisation is, and which product-register item an article is:
+the caller gives a way to read them then, once per run, as a :class:`LinkIndex`.
 
 webCRM: deliveries changed since the cursor come from ``/Queries`` on ``DeliveryUpdatedAt`` (as
 webCRM's own ERP integration reads them, through :mod:`~.webcrm_feed`), with those whose lines
@@ -25,12 +25,11 @@ from __future__ import annotations
 
 import contextlib
 import logging
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Mapping
-from datetime import UTC, datetime
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Iterator, Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from webcrm_fortnox.domain.article import ENTITY as ARTICLE
-from webcrm_fortnox.domain.customer_spec import ENTITY as CUSTOMER
 from webcrm_fortnox.domain.document import (
     COMPLETED,
     ENTITY,
@@ -51,7 +50,10 @@ from webcrm_fortnox.domain.line import (
 )
 from webcrm_fortnox.domain.normalise import text
 from webcrm_fortnox.domain.types import is_synced_type
-from webcrm_fortnox.engine.adapters.common import Announced, decode_cursor, encode_cursor
+from webcrm_fortnox.engine.adapters.common import (
+    Announced,
+    fortnox_changes,
+)
 from webcrm_fortnox.engine.adapters.webcrm_feed import (
     FeedRead,
     TableCursors,
@@ -59,10 +61,18 @@ from webcrm_fortnox.engine.adapters.webcrm_feed import (
     same_start,
 )
 from webcrm_fortnox.engine.plan import ActionKind, Plan
-from webcrm_fortnox.engine.ports import ChangeBatch, Fields, SourceRecord, StateStore, System
+from webcrm_fortnox.engine.ports import (
+    ChangeBatch,
+    Fields,
+    Link,
+    SourceRecord,
+    System,
+    id_order,
+    utcnow,
+)
+from webcrm_fortnox.errors import BookedInvoiceError, NotFound, ValidationError
 from webcrm_fortnox.fortnox.models import Invoice, Order
 from webcrm_fortnox.fortnox.refusals import about_rows
-from webcrm_fortnox.transport.errors import BookedInvoiceError, NotFound, ValidationError
 from webcrm_fortnox.webcrm.models import (
     DELIVERY,
     QUOTATION_LINE,
@@ -80,10 +90,6 @@ log = logging.getLogger(__name__)
 
 #: Whether an article number exists in Fortnox (asked only for numbers no item is linked to).
 ArticleExists = Callable[[str], Awaitable[bool]]
-
-
-def _now() -> datetime:
-    return datetime.now(UTC)
 
 
 def fortnox_article_exists(client: FortnoxClient) -> ArticleExists:
@@ -130,34 +136,43 @@ def planned_customers(plan: Plan) -> dict[str, str]:
     return customers
 
 
+@dataclass(frozen=True)
 class LinkIndex:
-    """The customer and article links of one tenant, read once (per run) from the state store.
+    """The customer and article links of one tenant, as a run's documents need them.
 
-    Args:
-        state: the tenant's state store.
-        planned: for a dry run: the customer links the run would make, by organisation id
-            (see :func:`planned_customers`); a stored link wins.
+    Attributes:
+        customer_of_org: the Fortnox customer number of each linked webCRM organisation.
+        org_of_customer: the other way round.
+        item_of_article: the product-register item of each linked Fortnox article number.
     """
 
-    def __init__(self, state: StateStore, planned: Mapping[str, str] | None = None) -> None:
-        self.state = state
-        self.planned = dict(planned or {})
-        self._loaded = False
-        self.customer_of_org: dict[str, str] = {}
-        self.org_of_customer: dict[str, str] = {}
-        self.item_of_article: dict[str, int] = {}
+    customer_of_org: Mapping[str, str] = field(default_factory=dict)
+    org_of_customer: Mapping[str, str] = field(default_factory=dict)
+    item_of_article: Mapping[str, int] = field(default_factory=dict)
 
-    async def load(self) -> LinkIndex:
-        if not self._loaded:
-            for link in await self.state.links(CUSTOMER):
-                self.customer_of_org[link.webcrm_id] = link.fortnox_id
-                self.org_of_customer[link.fortnox_id] = link.webcrm_id
-            for link in await self.state.links(ARTICLE):
-                self.item_of_article[link.fortnox_id] = int(link.webcrm_id)
-            for organisation, customer in self.planned.items():
-                self.customer_of_org.setdefault(organisation, customer)
-            self._loaded = True
-        return self
+    @classmethod
+    def of(
+        cls,
+        customers: Iterable[Link],
+        articles: Iterable[Link],
+        planned: Mapping[str, str] | None = None,
+    ) -> LinkIndex:
+        """From the stored customer and article links; ``planned``, for a dry run, adds the
+        customer links it would make, by organisation id (see :func:`planned_customers`), where
+        no link is stored."""
+        customers = list(customers)
+        customer_of_org = {link.webcrm_id: link.fortnox_id for link in customers}
+        for organisation, customer in (planned or {}).items():
+            customer_of_org.setdefault(organisation, customer)
+        return cls(
+            customer_of_org=customer_of_org,
+            org_of_customer={link.fortnox_id: link.webcrm_id for link in customers},
+            item_of_article={link.fortnox_id: int(link.webcrm_id) for link in articles},
+        )
+
+
+#: Gives the links a run's documents need (read when first needed: an idle run needs none).
+LinkSource = Callable[[], Awaitable[LinkIndex]]
 
 
 class WebcrmDeliveries:
@@ -166,11 +181,10 @@ class WebcrmDeliveries:
     Args:
         client: the system's webCRM client.
         tenant: the tenant's configuration.
-        state: the tenant's state store (customer and article links are read from it).
+        links: gives the tenant's customer and article links, as this run's customers and
+            articles left them; asked once, when a delivery is first read.
         article_exists: asked whether a line's article number exists in Fortnox when no
             product-register item is linked to that article (the answer is kept for the run).
-        planned_customers: for a dry run, the customer links it would make (see
-            :class:`LinkIndex`).
     """
 
     system: System = "webcrm"
@@ -180,13 +194,13 @@ class WebcrmDeliveries:
         self,
         client: WebcrmClient,
         tenant: TenantConfig,
-        state: StateStore,
+        links: LinkSource,
         article_exists: ArticleExists,
-        planned_customers: Mapping[str, str] | None = None,
     ) -> None:
         self.client = client
         self.tenant = tenant
-        self.links = LinkIndex(state, planned_customers)
+        self._link_source = links
+        self._link_index: LinkIndex | None = None
         self.fields = tenant.documents.fields.mapping()
         self.key_field = tenant.documents.fields.fortnox_id
         self.article_exists = article_exists
@@ -221,7 +235,7 @@ class WebcrmDeliveries:
         return None
 
     async def _line_mapping(self, lines: list[QuotationLine]) -> QuotationLineMapping:
-        links = await self.links.load()
+        links = await self._links()
         known = set(links.item_of_article)
         for line in lines:
             number = text(line.data(self._article_data))
@@ -250,7 +264,7 @@ class WebcrmDeliveries:
                 excluded_reason=reason,
                 key=key,
             )
-        links = await self.links.load()
+        links = await self._links()
         fields = delivery_values(data, self.fields, self.client.naive_tz)
         fields["customer_number"] = links.customer_of_org.get(str(delivery.organisation_id))
         lines = await self._lines(delivery.id)
@@ -299,7 +313,7 @@ class WebcrmDeliveries:
         Saving a line need not move its delivery's ``DeliveryUpdatedAt`` (the reference leaves
         it open, and the emulator's does not), so line changes are read on their own table.
         """
-        if line_table in self.client.refused_tables:
+        if not self.client.lists(QUOTATION_LINE):
             return None
         start = parts.get(line_table) or same_start(parts[table])
         try:
@@ -315,8 +329,12 @@ class WebcrmDeliveries:
                 "Fortnox when its delivery is next read",
                 extra={"error": str(error)},
             )
-            self.client.refused_tables.add(line_table)
             return None
+
+    async def _links(self) -> LinkIndex:
+        if self._link_index is None:
+            self._link_index = await self._link_source()
+        return self._link_index
 
     async def all(self) -> AsyncIterator[SourceRecord]:
         """Every delivery."""
@@ -340,7 +358,7 @@ class WebcrmDeliveries:
     # --- writing -------------------------------------------------------------------------------
 
     async def _organisation_of(self, customer_number: Any) -> int:
-        links = await self.links.load()
+        links = await self._links()
         organisation = links.org_of_customer.get(str(customer_number or ""))
         if organisation is None:
             raise ValidationError(
@@ -398,7 +416,7 @@ class WebcrmDeliveries:
         self, delivery_id: int, organisation: int, existing: list[QuotationLine], value: Any
     ) -> None:
         """Make the delivery's lines equal ``value``, touching only the lines that differ."""
-        links = await self.links.load()
+        links = await self._links()
         wanted = decode_lines(value)
         mapping = await self._line_mapping(existing)
         for position, line in enumerate(wanted):
@@ -442,7 +460,7 @@ class FortnoxDocuments:
         client: FortnoxClient,
         tenant: TenantConfig,
         *,
-        now: Callable[[], datetime] = _now,
+        now: Callable[[], datetime] = utcnow,
         announced: Announced | None = None,
     ) -> None:
         self.client = client
@@ -503,8 +521,7 @@ class FortnoxDocuments:
             key=key or None,
         )
 
-    async def _ids(self, cursor: str | None, cache: dict[str, Invoice | None]) -> list[str]:
-        since = None if cursor is None else decode_cursor(cursor)
+    async def _ids(self, since: datetime | None, cache: dict[str, Invoice | None]) -> list[str]:
         ids: dict[str, None] = {}
         if self.target == "order":
             orders = (
@@ -528,9 +545,9 @@ class FortnoxDocuments:
     ) -> list[str]:
         ids: dict[str, None] = {}
         if self.target == "order":
-            for number in sorted(announced.orders, key=_numeric):
+            for number in sorted(announced.orders, key=id_order):
                 ids[record_id("order", number)] = None
-        for number in sorted(announced.invoices, key=_numeric):
+        for number in sorted(announced.invoices, key=id_order):
             await self._add_invoice(ids, number, cache)
         return list(ids)
 
@@ -550,20 +567,25 @@ class FortnoxDocuments:
         """Documents changed since ``cursor`` (every one when it is ``None``), read in full; only
         the announced ones, with the cursor left as it is, when the change feed vouches for
         them."""
-        started = self._now()
         cache: dict[str, Invoice | None] = {}
-        announced = None if cursor is None else self.announced
-        if announced is not None:
-            ids = await self._announced_ids(announced, cache)
-        else:
-            ids = await self._ids(cursor, cache)
-        records = []
-        for id in ids:
-            record = await self._read(id, cache)
-            if record is not None:
-                records.append(record)
-        next_cursor = cursor if announced is not None else encode_cursor(started)
-        return ChangeBatch(records=records, next_cursor=next_cursor)
+
+        async def read(ids: list[str]) -> list[SourceRecord]:
+            records = [await self._read(id, cache) for id in ids]
+            return [record for record in records if record is not None]
+
+        async def read_announced(announced: Announced) -> list[SourceRecord]:
+            return await read(await self._announced_ids(announced, cache))
+
+        async def read_listed(since: datetime | None, started: datetime) -> list[SourceRecord]:
+            return await read(await self._ids(since, cache))
+
+        return await fortnox_changes(
+            cursor,
+            self.announced,
+            self._now,
+            read_announced=read_announced,
+            read_listed=read_listed,
+        )
 
     async def all(self) -> AsyncIterator[SourceRecord]:
         """Every document."""
@@ -580,7 +602,7 @@ class FortnoxDocuments:
         An exact match of ``ExternalInvoiceReference1`` (Fortnox's search matches substrings).
         """
         found = await self._documents(self.target).find_by_external_reference(idempotency_key)
-        for number in sorted((str(item.document_number) for item in found), key=_numeric):
+        for number in sorted((str(item.document_number) for item in found), key=id_order):
             record = await self._read(record_id(self.target, number))
             if record is not None and record.key == idempotency_key:
                 return record
@@ -671,7 +693,3 @@ def _rows(kind: Kind) -> str:
 
 def _quantity(kind: Kind) -> str:
     return "OrderedQuantity" if kind == "order" else "DeliveredQuantity"
-
-
-def _numeric(number: str) -> tuple[int, str]:
-    return (int(number) if number.isdigit() else 0, number)

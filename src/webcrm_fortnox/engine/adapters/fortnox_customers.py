@@ -17,7 +17,7 @@ the customers changed since it last looked; a cold index first looks back ``key_
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Callable
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from webcrm_fortnox.domain.customer_spec import ENTITY
@@ -29,13 +29,12 @@ from webcrm_fortnox.domain.fortnox_customer import (
 from webcrm_fortnox.engine.adapters.common import (
     Announced,
     blame_field,
-    decode_cursor,
-    encode_cursor,
+    fortnox_changes,
     text_values,
 )
-from webcrm_fortnox.engine.ports import ChangeBatch, Fields, SourceRecord, System
+from webcrm_fortnox.engine.ports import ChangeBatch, Fields, SourceRecord, System, utcnow
+from webcrm_fortnox.errors import NotFound, ValidationError
 from webcrm_fortnox.fortnox.models import Customer
-from webcrm_fortnox.transport.errors import NotFound, ValidationError
 
 if TYPE_CHECKING:
     from webcrm_fortnox.config.models import TenantConfig
@@ -44,10 +43,6 @@ if TYPE_CHECKING:
 #: How far back a cold key index looks for customers created from webCRM. Unresolved creates
 #: are looked up on the next run, so this only has to outlast an outage of the service.
 DEFAULT_KEY_LOOKBACK = timedelta(days=14)
-
-
-def _now() -> datetime:
-    return datetime.now(UTC)
 
 
 class FortnoxCustomers:
@@ -70,7 +65,7 @@ class FortnoxCustomers:
         client: FortnoxClient,
         tenant: TenantConfig,
         *,
-        now: Callable[[], datetime] = _now,
+        now: Callable[[], datetime] = utcnow,
         key_lookback: timedelta = DEFAULT_KEY_LOOKBACK,
         announced: Announced | None = None,
     ) -> None:
@@ -116,17 +111,20 @@ class FortnoxCustomers:
     async def changes(self, cursor: str | None) -> ChangeBatch:
         """Customers changed since ``cursor`` (every customer when it is ``None``); only the
         announced ones, with the cursor left as it is, when the change feed vouches for them."""
-        if cursor is not None and self.announced is not None:
-            records = await self._read_numbers(sorted(self.announced.customers))
-            return ChangeBatch(records=records, next_cursor=cursor)
-        started = self._now()
-        if cursor is None:
-            records = await self._read(self.client.customers.iterate())
-            self._indexed_since = started
-        else:
-            since = decode_cursor(cursor)
-            records = await self._read(self.client.customers.changed_since(since))
-        return ChangeBatch(records=records, next_cursor=encode_cursor(started))
+        return await fortnox_changes(
+            cursor,
+            self.announced,
+            self._now,
+            read_announced=lambda announced: self._read_numbers(sorted(announced.customers)),
+            read_listed=self._listed,
+        )
+
+    async def _listed(self, since: datetime | None, started: datetime) -> list[SourceRecord]:
+        if since is not None:
+            return await self._read(self.client.customers.changed_since(since))
+        records = await self._read(self.client.customers.iterate())
+        self._indexed_since = started
+        return records
 
     async def all(self) -> AsyncIterator[SourceRecord]:
         """Every customer, read in full."""

@@ -24,11 +24,12 @@ from __future__ import annotations
 import json
 from collections.abc import AsyncIterator, Callable, Mapping
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any, Generic, Protocol, TypeVar
 
 from webcrm_fortnox.engine.adapters.common import decode_cursor, encode_cursor
-from webcrm_fortnox.webcrm.client import DEFAULT_OVERLAP
+from webcrm_fortnox.engine.ports import utcnow
+from webcrm_fortnox.webcrm.timing import DEFAULT_OVERLAP
 
 if TYPE_CHECKING:
     from webcrm_fortnox.webcrm.client import WebcrmClient
@@ -158,7 +159,7 @@ async def read_changes(
     changed_since: Callable[[datetime], AsyncIterator[T]],
     *,
     overlap: timedelta = DEFAULT_OVERLAP,
-    now: Callable[[], datetime] = lambda: datetime.now(UTC),
+    now: Callable[[], datetime] = utcnow,
     skip_seen: bool = True,
 ) -> FeedRead[T]:
     """Read the rows of ``kind`` changed since ``cursor`` (every row when it is ``None``).

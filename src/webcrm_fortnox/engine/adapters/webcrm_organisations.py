@@ -30,9 +30,9 @@ from webcrm_fortnox.domain.webcrm_setup import SetupProblem, check_setup, dropdo
 from webcrm_fortnox.engine.adapters.common import text_values
 from webcrm_fortnox.engine.adapters.webcrm_feed import read_changes
 from webcrm_fortnox.engine.ports import ChangeBatch, Fields, SourceRecord, System
-from webcrm_fortnox.transport.errors import NotFound
-from webcrm_fortnox.webcrm.client import SETUP_MAX_AGE
+from webcrm_fortnox.errors import NotFound
 from webcrm_fortnox.webcrm.models import ORGANISATION, Organisation
+from webcrm_fortnox.webcrm.timing import SETUP_MAX_AGE
 
 if TYPE_CHECKING:
     from webcrm_fortnox.config.models import TenantConfig

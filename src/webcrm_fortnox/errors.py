@@ -1,5 +1,8 @@
 """Typed errors raised by both API clients.
 
+They import nothing, and live outside :mod:`webcrm_fortnox.transport`, so that the engine and the
+domain, which decide by them, run without the HTTP stack.
+
 Every HTTP outcome that is not a success is sorted by one response classifier per client into
 exactly one of these classes, so callers decide with ``except`` clauses instead of status codes::
 
