@@ -339,16 +339,13 @@ class _PairWrite(Action):
         base: the base to store once the changes are written.
     """
 
-    #: whether it leaves the pair waiting for a person even when no conflict of it is open
-    waits: ClassVar[bool] = False
-
     link: Link = field(repr=False)
     base: Mapping[str, Any] = field(default_factory=dict, repr=False)
 
     async def apply(self, run: Applier) -> RecordOutcome:
         await run.settle(self.records, self.changes, self.base, self.link.base, self.conflicts)
-        # An update that leaves a manual conflict open still waits for a person.
-        waiting = self.waits or any(c.resolution is None for c in self.conflicts)
+        # A manual conflict left open (by an update too) waits for a person.
+        waiting = any(c.resolution is None for c in self.conflicts)
         status = RecordStatus.CONFLICT if waiting else RecordStatus.SYNCED
         return run.outcome(self, status, self.reason)
 
@@ -377,7 +374,6 @@ class OpenConflict(_PairWrite):
     """Both sides changed a field, and the policy leaves it to a person."""
 
     kind = ActionKind.CONFLICT
-    waits = True
 
 
 @dataclass(frozen=True, kw_only=True)
