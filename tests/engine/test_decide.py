@@ -146,6 +146,8 @@ SKIPS_NUMBER = replace(SPEC, required_for_create={F: ("number",)})
 SKIPS_PHONE = replace(SPEC, required_for_create={W: ("phone",)})
 ONLY_TO_WEBCRM = replace(SPEC, create_in=frozenset({W}))
 HELD_BY_FORTNOX = replace(SPEC, held_by=F)
+#: as for documents: a record not listed may have changed, so it is never taken as its base
+READS_PARTNERS = replace(SPEC, unlisted_partner_is_base=False)
 INTENT = Intent(1, "customer", F, "1", "1", {"name": "Acme"}, IntentState.PENDING, T0)
 DECIDED = MatchDecision("customer", "1", "F1", MatchVerdict.ACCEPTED, "decision", T0)
 EMAIL_CONFLICT = ConflictReport("email", "b@x", "c@x", "a@x", SPEC.rules["email"].policy, None)
@@ -235,6 +237,22 @@ ROWS = [
         snap(links=[LINK], webcrm=[rec("1", at=BEFORE, **BASE)]),
         [],
         id="a record re-read as it was last synced: nothing, and its partner is not read",
+    ),
+    pytest.param(
+        READS_PARTNERS,
+        snap(links=[LINK], webcrm=[rec("1", at=BEFORE, **BASE)]),
+        [],
+        id="a record re-read as it was last synced needs no partner, even where partners are read",
+    ),
+    pytest.param(
+        READS_PARTNERS,
+        snap(
+            links=[LINK],
+            webcrm=[rec("1", at=LATER, **BASE)],
+            fetched={F: {"F1": rec("F1", name="Acme", phone="08-9")}},
+        ),
+        [want("update", w="1", f="F1", changes={"webcrm.phone": "08-9"})],
+        id="a record stamped after the last sync is read with its partner, changed or not",
     ),
     pytest.param(
         SPEC,
