@@ -6,11 +6,12 @@ import io
 
 from rich.console import Console
 
+from webcrm_fortnox.engine.actions import Create
 from webcrm_fortnox.engine.apply import RecordOutcome, RecordStatus
-from webcrm_fortnox.engine.plan import Action, ActionKind
 from webcrm_fortnox.service.commands import PROGRESS_THRESHOLD, progress_bars
 
-OUTCOME = RecordOutcome(Action(ActionKind.CREATE, "customer"), RecordStatus.SYNCED, "1", "2")
+CREATE = Create(entity="customer", ids={"webcrm": "1"}, source="webcrm")
+OUTCOME = RecordOutcome(CREATE, RecordStatus.SYNCED, "1", "2")
 
 
 def test_a_long_run_on_a_terminal_gets_a_bar_per_tenant() -> None:

@@ -14,6 +14,7 @@ from webcrm_fortnox.engine.ports import (
     SourceRecord,
     System,
     Value,
+    other_system,
 )
 
 _ABSENT: Any = object()
@@ -137,7 +138,7 @@ def _propagate(
     records: Mapping[System, SourceRecord],
     base: Any,
 ) -> None:
-    target: System = "fortnox" if source == "webcrm" else "webcrm"
+    target = other_system(source)
     new, old = records[source].fields[name], records[target].fields[name]
     if _blank(new) and not rule.blank_overwrites:
         # Keep the old base so the blank is not mistaken for agreement later.
@@ -173,7 +174,7 @@ def _conflict(
             result.base[name] = base
         result.held[name] = "changed on both sides; waiting for a manual decision"
         return
-    target: System = "fortnox" if winner == "webcrm" else "webcrm"
+    target = other_system(winner)
     new = records[winner].fields[name]
     result.writes[target][name] = FieldChange(target, name, records[target].fields[name], new)
     result.base[name] = new

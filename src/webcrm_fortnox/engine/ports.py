@@ -273,6 +273,8 @@ class EntitySpec:
             change that matters to the pair, eligibility included: so for customers (webCRM
             lists a Type change as an update), not for documents (a delivery's eligibility
             follows its organisation's Type, which the deliveries' read does not list).
+        held_by: the system whose record decides whether a linked pair syncs: while that record
+            is not eligible (a webCRM Type outside the customer types), the pair is held.
     """
 
     entity: str
@@ -281,6 +283,7 @@ class EntitySpec:
     create_in: frozenset[System] = frozenset(SYSTEMS)
     required_for_create: Mapping[System, tuple[str, ...]] = field(default_factory=dict)
     unlisted_partner_is_base: bool = False
+    held_by: System = "webcrm"
 
 
 # --- the state store ---------------------------------------------------------------------------

@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, Any
 from webcrm_fortnox.engine.ports import ConflictReport, RecordSource, SourceRecord, System
 
 if TYPE_CHECKING:
-    from webcrm_fortnox.engine.plan import Action
+    from webcrm_fortnox.engine.actions import Action
 
 
 @dataclass(frozen=True)

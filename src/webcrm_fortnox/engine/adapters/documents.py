@@ -50,6 +50,7 @@ from webcrm_fortnox.domain.line import (
 )
 from webcrm_fortnox.domain.normalise import text
 from webcrm_fortnox.domain.types import is_synced_type
+from webcrm_fortnox.engine.actions import Create
 from webcrm_fortnox.engine.adapters.common import (
     Announced,
     fortnox_changes,
@@ -130,7 +131,7 @@ def planned_customers(plan: Plan) -> dict[str, str]:
             continue
         if action.kind is ActionKind.LINK and action.fortnox_id is not None:
             customers[action.webcrm_id] = action.fortnox_id
-        elif action.kind is ActionKind.CREATE and action.source == "webcrm":
+        elif isinstance(action, Create) and action.source == "webcrm":
             number = text(action.base.get("customer_number"))
             customers[action.webcrm_id] = number or NEW_CUSTOMER
     return customers
