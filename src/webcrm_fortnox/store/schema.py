@@ -1,17 +1,21 @@
 """The state tables, as SQLAlchemy Core metadata. Every row carries its tenant.
 
-The migrations in ``migrations/versions`` create exactly these tables; a test compares the two.
+The migrations in ``migrations/versions`` create exactly these tables (and, on PostgreSQL,
+Procrastinate's job tables, which :func:`declared` leaves out); a test compares the two.
 """
 
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Dialect
+
+from webcrm_fortnox.store.job_queue import is_job_table
 
 metadata = sa.MetaData()
 
@@ -350,3 +354,9 @@ tenant_schedules = sa.Table(
     sa.Column("updated_at", UtcDateTime, nullable=False),
     sa.PrimaryKeyConstraint("tenant", name="pk_tenant_schedules"),
 )
+
+
+def declared(name: str | None, type_: str, parent_names: Mapping[str, str | None]) -> bool:
+    """Whether Alembic compares a database object with these tables (its ``include_name``):
+    all but Procrastinate's, which migration 0011 installs from Procrastinate's own schema."""
+    return not (type_ == "table" and is_job_table(name))
