@@ -7,7 +7,6 @@ Procrastinate's job tables, which :func:`declared` leaves out); a test compares 
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
 from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
@@ -356,7 +355,7 @@ tenant_schedules = sa.Table(
 )
 
 
-def declared(name: str | None, type_: str, parent_names: Mapping[str, str | None]) -> bool:
+def declared(name: str | None, type_: str, parent_names: Any) -> bool:
     """Whether Alembic compares a database object with these tables (its ``include_name``):
     all but Procrastinate's, which migration 0011 installs from Procrastinate's own schema."""
     return not (type_ == "table" and is_job_table(name))
