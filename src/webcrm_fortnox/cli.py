@@ -488,7 +488,7 @@ def run(
     SIGTERM or Ctrl-C finishes the record in hand and exits 0."""
     from webcrm_fortnox.service import commands
     from webcrm_fortnox.service.daemon import ServiceOptions
-    from webcrm_fortnox.service.worker import WorkerSettings
+    from webcrm_fortnox.service.job import WorkerSettings
     from webcrm_fortnox.transport.listening import PortUnavailableError
 
     async def start(command: Command) -> int:
@@ -534,10 +534,14 @@ def status(
     as_json: JsonOption = False,
 ) -> None:
     """Per tenant: last and next cycle, records in sync / excluded / failing per entity, open
-    conflicts, connection health and propagation lag."""
+    conflicts, connection health (paused: by whom and why) and propagation lag; registered
+    tenants that are paused or removed too."""
     from webcrm_fortnox.service import commands
 
-    _run(ctx, config, tenant, lambda command: commands.status(command, as_json=as_json))
+    def show(command: Command) -> Coroutine[Any, Any, int]:
+        return commands.status(command, as_json=as_json, everyone=tenant is None)
+
+    _run(ctx, config, tenant, show, allow_none=True)
 
 
 @app.command()

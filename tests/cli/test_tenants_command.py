@@ -6,10 +6,14 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from tests.cli.test_sync_commands import cli
+import sqlalchemy as sa
+
+from tests.cli.test_sync_commands import cli, config_file
 from tests.e2e.harness import Systems, tenant, write_tenant_config
 from webcrm_fortnox.service import Connector
 from webcrm_fortnox.service.vault import KeySource
+from webcrm_fortnox.store import StateDatabase, schema
+from webcrm_fortnox.store.feed import FeedSnapshot, FeedStore
 from webcrm_fortnox.webcrm.emulator.state import DEFAULT_API_TOKEN
 
 SECRET = "emulator-secret"
@@ -190,3 +194,90 @@ async def test_a_registered_tenant_that_cannot_be_loaded_is_skipped_and_named(
     assert synced.stderr.strip() == f"skipped: {reason}"
     assert [c["Name"] for c in await env.customers()] == ["Hoppad AB"]  # beta synced
     assert named.exit_code == 1 and named.stderr.strip() == reason
+
+
+async def test_status_shows_paused_and_removed_tenants_with_who_and_why(
+    env: Systems, tmp_path: Path
+) -> None:
+    connector = keyed(env, tmp_path)
+    config = state_only(tmp_path)
+    await cli(connector, *ADD, "--config", config)
+    await cli(connector, *[a if a != "acme" else "beta" for a in ADD], "--config", config)
+    assert (await cli(connector, "sync", "--once", "--config", config)).exit_code == 0
+    await cli(connector, "tenants", "pause", "acme", "--reason", "audit", "--config", config)
+    await cli(connector, "tenants", "remove", "beta", "--reason", "left us", "--config", config)
+
+    shown = await cli(connector, "status", "--json", "--config", config)
+    plain = await cli(connector, "status", "--config", config)
+
+    assert shown.exit_code == 0, shown.output
+    statuses = {s["tenant"]: s for s in json.loads(shown.stdout)["tenants"]}
+    assert {name: (s["state"], s["reason"]) for name, s in statuses.items()} == {
+        "acme": ("paused", "paused by a person: audit"),
+        "beta": ("removed", "removed by a person: left us"),
+    }
+    assert statuses["acme"]["paused"] == {
+        "by": "a person (`webcrm-fortnox tenants pause`)",
+        "reason": "audit",
+        "until": "`webcrm-fortnox tenants resume acme`",
+    }
+    assert statuses["beta"]["last_cycle"]["status"] == "completed"  # its history is kept
+    assert plain.exit_code == 0
+    assert "acme: paused (paused by a person: audit)" in plain.stdout
+    assert "paused by a person (`webcrm-fortnox tenants pause`) until" in plain.stdout
+
+
+async def test_status_shows_a_tenant_paused_for_its_credentials_by_whom(
+    env: Systems, tmp_path: Path
+) -> None:
+    path = config_file(tmp_path, tenant(webcrm={"api_token": "not-the-token"}))
+    assert (await cli(env.connector, "sync", "--once", "--config", path)).exit_code == 1
+
+    shown = await cli(env.connector, "status", "--json", "--config", path)
+
+    (status,) = json.loads(shown.stdout)["tenants"]
+    assert status["state"] == "reconnect needed"  # as the sync left it: not a person's pause
+    assert status["paused"]["by"] == "sync --once"
+    assert "webCRM" in status["paused"]["reason"]
+
+
+async def test_removing_a_tenant_forgets_its_feed_announcements_and_purging_every_row(
+    env: Systems, tmp_path: Path
+) -> None:
+    connector = keyed(env, tmp_path)
+    config = state_only(tmp_path)
+    await cli(connector, *ADD, "--config", config)
+    assert (await cli(connector, "sync", "--once", "--config", config)).exit_code == 0
+    async with await StateDatabase.open(f"sqlite:///{tmp_path / 'state.db'}") as db:
+        feed = FeedStore(db)
+        await feed.joined("acme", "emulator")
+        await feed.announce("acme", "customers", "7")
+        assert (await feed.snapshot("acme")).announced == {"customers": frozenset({"7"})}
+
+    removed = await cli(connector, "tenants", "remove", "acme", "--config", config)
+    async with await StateDatabase.open(f"sqlite:///{tmp_path / 'state.db'}") as db:
+        after_remove = await FeedStore(db).snapshot("acme")
+        cycles = await db.tenant("acme").cycles()
+    purged = await cli(connector, "tenants", "remove", "acme", "--purge", "--config", config)
+    async with await StateDatabase.open(f"sqlite:///{tmp_path / 'state.db'}") as db:
+        left = await _rows_of(db, "acme")
+
+    assert removed.exit_code == 0 and purged.exit_code == 0, purged.output
+    assert after_remove == FeedSnapshot()  # no announcement, no membership: nothing vouched
+    assert len(cycles) == 1  # the history stays until purged
+    assert left == {}
+
+
+async def _rows_of(db: StateDatabase, tenant_name: str) -> dict[str, int]:
+    """Rows of ``tenant_name`` per table that has any."""
+    counts: dict[str, int] = {}
+    async with db.engine.connect() as conn:
+        for table in schema.metadata.sorted_tables:
+            column = table.c.get("tenant", table.c.get("name"))
+            if column is None:
+                continue
+            query = sa.select(sa.func.count()).select_from(table).where(column == tenant_name)
+            found = int((await conn.execute(query)).scalar_one())
+            if found:
+                counts[table.name] = found
+    return counts

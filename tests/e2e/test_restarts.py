@@ -4,6 +4,7 @@ started again: it carries on with each tenant's stored schedule, on SQLite and P
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import signal
 import subprocess
@@ -21,11 +22,18 @@ import pytest
 import sqlalchemy as sa
 
 from tests.e2e.harness import write_tenant_config
-from tests.e2e.test_processes import config, fortnox_url, webcrm_url  # noqa: F401 (fixtures)
+from tests.e2e.test_processes import (  # noqa: F401 (fixtures)
+    config,
+    fortnox_url,
+    webcrm_fortnox,
+    webcrm_url,
+)
 from tests.store.backends import BACKENDS, postgres_url
 from tests.support.servers import free_port
 from webcrm_fortnox.config import TenantConfig
+from webcrm_fortnox.service import Connector
 from webcrm_fortnox.store import StateDatabase
+from webcrm_fortnox.store import schema as t
 from webcrm_fortnox.store.service import Schedule, ServiceStore
 
 pytestmark = pytest.mark.e2e
@@ -130,3 +138,51 @@ async def _next_cycle_moved(schedule: object) -> bool:
     stored: Schedule | None = await schedule()  # type: ignore[operator]
     soon = datetime.now(UTC) + timedelta(minutes=30)
     return stored is not None and stored.next_cycle_at is not None and stored.next_cycle_at > soon
+
+
+async def test_a_cycle_cut_short_by_a_killed_run_is_closed_by_the_next_process(
+    config: TenantConfig,  # noqa: F811
+    state_url: str,
+    tmp_path: Path,
+) -> None:
+    # Enough records that the first cycle (at the clients' own rate limits) takes a while.
+    async with Connector().clients(config) as clients:
+        for n in range(60):
+            await clients.webcrm.create_organisation(
+                {"OrganisationName": f"Kund {n:02d} AB", "OrganisationType": "Customer"}
+            )
+    tenant = config.model_copy(update={"sync_interval_seconds": 3600, "webcrm_poll_seconds": 3600})
+    path = write_tenant_config(tmp_path / "sync.toml", state_url, tenant)
+    async with await StateDatabase.open(state_url) as db:
+        state = db.tenant(tenant.name)
+
+        async def cycle_running() -> bool:
+            return any(c.status == "running" for c in await state.cycles())
+
+        with tempfile.TemporaryFile() as output:
+            killed = start_run(path, free_port(), output)
+            try:
+                await until(cycle_running, "the first cycle under way")
+                killed.send_signal(signal.SIGKILL)
+                killed.wait(PATIENCE)
+            finally:
+                killed.kill()
+        # The killed process's lease runs out (here at once, instead of a minute later).
+        rows = t.tenant_schedules.c
+        async with db.begin() as conn:
+            await conn.execute(
+                sa.update(t.tenant_schedules)
+                .where(rows.tenant == tenant.name)
+                .values(lease_until=datetime.now(UTC) - timedelta(seconds=1))
+            )
+
+    once = webcrm_fortnox("sync", "--once", "--config", str(path))
+    assert once.returncode == 0, once.stdout + once.stderr
+    shown = webcrm_fortnox("status", "--json", "--config", str(path))
+    assert shown.returncode == 0, shown.stdout + shown.stderr
+    cycles = json.loads(shown.stdout)["tenants"][0]["cycles"]
+    assert [(c["trigger"], c["status"]) for c in cycles] == [
+        ("once", "completed"),
+        ("cycle", "interrupted"),
+    ]
+    assert cycles[1]["at"] is not None and "interrupted" in cycles[1]["message"]

@@ -24,8 +24,8 @@ from webcrm_fortnox.fortnox.emulator import create_app as fortnox_app
 from webcrm_fortnox.service import Connector
 from webcrm_fortnox.service.daemon import ServiceOptions, SyncService
 from webcrm_fortnox.service.http_server import serving
+from webcrm_fortnox.service.job import WorkerSettings
 from webcrm_fortnox.service.vault import KeySource
-from webcrm_fortnox.service.worker import WorkerSettings
 from webcrm_fortnox.store import StateDatabase
 from webcrm_fortnox.webcrm.emulator import create_app as webcrm_app
 from webcrm_fortnox.webcrm.emulator.state import DEFAULT_API_TOKEN

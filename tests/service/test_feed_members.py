@@ -108,7 +108,8 @@ async def test_a_tenant_added_later_joins_the_live_subscription_and_leaves_it(
         await settled(service, list(service.workers.values()))
         feed = service.feeds[0]
         assert covered(feed, list(service.workers.values()))
-        worker = TenantWorker(later, db, env.connector(), service.metrics, quick().worker)
+        service.jobs.add(later)
+        worker = TenantWorker(later, service.jobs)
         feed.add(worker)
         stop_later = asyncio.Event()
         task = asyncio.create_task(worker.run(stop_later))

@@ -16,7 +16,7 @@ import httpx
 from tests.service.live import Live, eventually, quick, running
 from webcrm_fortnox.service.daemon import SyncService
 from webcrm_fortnox.service.logs import ConditionLog, Redactor, setup_logging
-from webcrm_fortnox.service.worker import RECONNECT
+from webcrm_fortnox.service.runner import RECONNECT
 from webcrm_fortnox.store import StateDatabase
 
 

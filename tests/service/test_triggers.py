@@ -11,6 +11,7 @@ from webcrm_fortnox.engine.adapters import Announced
 from webcrm_fortnox.engine.plan import Mode
 from webcrm_fortnox.service.daemon import SyncService
 from webcrm_fortnox.service.http_server import free_port
+from webcrm_fortnox.service.job import feed_announced
 from webcrm_fortnox.store import StateDatabase
 
 
@@ -236,7 +237,7 @@ async def test_a_sync_lists_fortnox_changes_again_after_the_feed_reconnects(
         await worker.feed.announce(worker.name, "customers", "1")
 
         async def announced(mode: Mode, trigger: str) -> Announced | None:
-            return (await worker._feed_announced(mode, trigger))[0]
+            return (await feed_announced(worker.feed, worker.name, mode, trigger))[0]
 
         assert await announced(Mode.INCREMENTAL, "webcrm hook") == Announced(
             customers=frozenset({"1"})

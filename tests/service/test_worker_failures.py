@@ -12,7 +12,7 @@ import sqlalchemy as sa
 
 from tests.service.live import Live, eventually, quick, running
 from webcrm_fortnox.service.daemon import SyncService
-from webcrm_fortnox.service.worker import WorkerSettings
+from webcrm_fortnox.service.job import WorkerSettings
 from webcrm_fortnox.store import StateDatabase
 from webcrm_fortnox.store.service import Schedule, ServiceStore
 

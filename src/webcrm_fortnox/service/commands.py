@@ -9,9 +9,11 @@ complete).
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import dataclasses
 import json
+import logging
 from collections.abc import Awaitable, Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -39,6 +41,8 @@ from webcrm_fortnox.service import json_output, reports
 from webcrm_fortnox.service.connect import OpenUrl, connect_fortnox, connect_webcrm
 from webcrm_fortnox.service.connections import Connector, TenantClients
 from webcrm_fortnox.service.daemon import ServiceOptions, SyncService
+from webcrm_fortnox.service.job import JobContext, sync_tenant_job
+from webcrm_fortnox.service.registry import Registry
 from webcrm_fortnox.service.runner import (
     SyncOptions,
     TenantPlace,
@@ -49,10 +53,13 @@ from webcrm_fortnox.service.runner import (
     sync_tenant,
 )
 from webcrm_fortnox.service.status import print_status, tenant_status
-from webcrm_fortnox.service.tenants import open_state, run_tenants
+from webcrm_fortnox.service.tenants import DEFAULT_CONCURRENCY, open_state, run_tenants
 from webcrm_fortnox.store import StateDatabase, TenantState
+from webcrm_fortnox.store.registry import TenantState as RegistryState
 from webcrm_fortnox.store.service import ServiceStore
 from webcrm_fortnox.transport.errors import ApiError
+
+log = logging.getLogger(__name__)
 
 #: Below this many actions a run is quick enough to need no progress bar.
 PROGRESS_THRESHOLD = 20
@@ -164,25 +171,54 @@ def _report_runs(console: Console, runs: Sequence[TenantRun]) -> int:
     return code
 
 
+async def sync_jobs(
+    command: Command,
+    db: StateDatabase,
+    tenants: Sequence[TenantConfig],
+    trigger: str,
+    mode: Mode,
+    *,
+    retry_error: int | None = None,
+    bars: ProgressBars | None = None,
+) -> list[TenantRun]:
+    """One :func:`sync_tenant_job` per tenant, at most :data:`DEFAULT_CONCURRENCY` at once, as
+    ``run`` would sync them (with each tenant's lease, recording its cycle and schedule); the
+    runs in the tenants' order. A tenant whose job fails never stops the others."""
+    places = {t.name: place for t in tenants if (place := command.place(t)) is not None}
+    actor = "sync --once" if trigger == "once" else trigger
+    gate = asyncio.Semaphore(DEFAULT_CONCURRENCY)
+    async with JobContext(
+        db, command.connector, tenants=tenants, places=places, actor=actor
+    ) as ctx:
+
+        async def one(tenant: TenantConfig) -> TenantRun:
+            progress = None if bars is None else bars.callback(tenant.name)
+            async with gate:
+                try:
+                    outcome = await sync_tenant_job(
+                        ctx,
+                        tenant.name,
+                        trigger,
+                        mode=mode,
+                        retry_error=retry_error,
+                        progress=progress,
+                    )
+                except Exception as error:
+                    # The state store failing for one tenant must not take the others down.
+                    log.exception("tenant run failed", extra={"tenant": tenant.name})
+                    message = f"internal error: {type(error).__name__}: {error}"
+                    return TenantRun(tenant.name, message=message)
+            return outcome.tenant_run()
+
+        return list(await asyncio.gather(*(one(tenant) for tenant in tenants)))
+
+
 async def sync_once(command: Command, *, full: bool) -> int:
     """Run one sync of every tenant and print the summary; returns the exit status."""
     mode = Mode.FULL if full else Mode.INCREMENTAL
     with progress_bars(command.console) as bars:
-
-        async def task(
-            tenant: TenantConfig, state: TenantState, clients: TenantClients
-        ) -> TenantRun:
-            options = SyncOptions(
-                mode=mode,
-                trigger="once",
-                progress=bars.callback(tenant.name),
-                now=clients.now,
-                place=command.place(tenant),
-            )
-            return await sync_tenant(tenant, state, clients.webcrm, clients.fortnox, options)
-
         async with open_state(command.config.state.url) as db:
-            runs = await run_tenants(command.tenants, db, command.connector, task)
+            runs = await sync_jobs(command, db, command.tenants, "once", mode, bars=bars)
     return _report_runs(command.console, runs)
 
 
@@ -215,19 +251,7 @@ async def retry(command: Command, error_id: int | None) -> int:
             command.console.print(Text("No failing records to retry."))
             return 0
 
-        async def task(
-            tenant: TenantConfig, state: TenantState, clients: TenantClients
-        ) -> TenantRun:
-            options = SyncOptions(
-                mode=Mode.RETRY,
-                trigger="retry",
-                retry_error=error_id,
-                now=clients.now,
-                place=command.place(tenant),
-            )
-            return await sync_tenant(tenant, state, clients.webcrm, clients.fortnox, options)
-
-        runs = await run_tenants(tenants, db, command.connector, task)
+        runs = await sync_jobs(command, db, tenants, "retry", Mode.RETRY, retry_error=error_id)
     return _report_runs(command.console, runs)
 
 
@@ -387,13 +411,25 @@ async def run_service(command: Command, options: ServiceOptions) -> int:
         return await service.serve_until_signalled()
 
 
-async def status(command: Command, *, as_json: bool) -> int:
-    """``status``: per tenant, how the sync stands (``as_json``: one JSON document)."""
+async def status(command: Command, *, as_json: bool, everyone: bool = True) -> int:
+    """``status``: per tenant, how the sync stands (``as_json``: one JSON document); with
+    ``everyone``, registered tenants that are paused or removed too."""
     async with open_state(command.config.state.url, read_only=True, existing=True) as db:
         vault = command.connector.vault(ServiceStore(db))
         statuses = [await tenant_status(db, tenant, vault) for tenant in command.tenants]
+        if everyone:
+            # Registered tenants a person paused or removed are not synced, but are shown.
+            for held in await Registry(db, command.connector.keys).tenants(removed=True):
+                if held.row.state is not RegistryState.ACTIVE and held.config is not None:
+                    statuses.append(
+                        await tenant_status(db, held.config, vault, registered=held.row)
+                    )
     if as_json:
         command.console.print_json(json.dumps({"tenants": statuses}))
+    elif not statuses:
+        command.console.print(
+            Text("No tenants: add a [[tenant]] table, or `webcrm-fortnox tenants add` one.")
+        )
     else:
         print_status(command.console, statuses)
     return 0

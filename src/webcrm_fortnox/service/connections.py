@@ -12,7 +12,7 @@ import asyncio
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from contextlib import AsyncExitStack, asynccontextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Protocol
 
@@ -34,6 +34,7 @@ from webcrm_fortnox.store.ratelimits import RateWindows
 from webcrm_fortnox.store.service import ServiceStore
 from webcrm_fortnox.store.state import StateDatabase
 from webcrm_fortnox.transport.limiters import LimiterRegistry
+from webcrm_fortnox.transport.ratelimit import RateLimiter
 from webcrm_fortnox.webcrm.client import WebcrmClient, webcrm_limiters
 from webcrm_fortnox.webcrm.client import limiter_key as webcrm_limiter_key
 
@@ -88,12 +89,15 @@ class TenantClients:
         fortnox: the Fortnox client.
         now: the clock cursors are taken from.
         fortnox_auth: the Fortnox credential (the change feed subscribes with its tokens).
+        windows: the clients' rate limiters by the key their windows are handed over under
+            (see :mod:`webcrm_fortnox.store.ratelimits`).
     """
 
     webcrm: WebcrmClient
     fortnox: FortnoxClient
     now: Callable[[], datetime]
     fortnox_auth: FortnoxAuth | None = None
+    windows: Mapping[str, RateLimiter] = field(default_factory=dict)
 
 
 class Connector:
@@ -237,18 +241,24 @@ class Connector:
                 clock=self.clock.monotonic,
                 sleep=self.sleep,
             )
+            token = tenant.webcrm.api_token.get_secret_value()
+            windows = {
+                ":".join(fortnox_key): fortnox_limiter,
+                webcrm_limiter_key(token): webcrm.limiter,
+            }
             if handover is not None:
-                token = tenant.webcrm.api_token.get_secret_value()
-                windows = {
-                    ":".join(fortnox_key): fortnox_limiter,
-                    webcrm_limiter_key(token): webcrm.limiter,
-                }
-                await stack.enter_async_context(
-                    RateWindows(handover, self.clock.timestamp).kept(windows)
-                )
+                await stack.enter_async_context(self.windows(handover).kept(windows))
             yield TenantClients(
-                webcrm=webcrm, fortnox=fortnox, now=self.clock.now, fortnox_auth=auth
+                webcrm=webcrm,
+                fortnox=fortnox,
+                now=self.clock.now,
+                fortnox_auth=auth,
+                windows=windows,
             )
+
+    def windows(self, db: StateDatabase) -> RateWindows:
+        """The rate-limit windows handed over through ``db``, on this connector's wall clock."""
+        return RateWindows(db, self.clock.timestamp)
 
 
 def fortnox_urls(tenant: TenantConfig) -> FortnoxUrls:

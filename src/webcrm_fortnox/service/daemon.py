@@ -33,12 +33,12 @@ from webcrm_fortnox.service.connections import Connector
 from webcrm_fortnox.service.feed import FeedListener
 from webcrm_fortnox.service.health import health_app
 from webcrm_fortnox.service.http_server import serving
+from webcrm_fortnox.service.job import JobContext, WorkerSettings
 from webcrm_fortnox.service.logs import redact_everywhere
-from webcrm_fortnox.service.metrics import ServiceMetrics
 from webcrm_fortnox.service.registry import Registry
 from webcrm_fortnox.service.roster import DEFAULT_REGISTRY_POLL, Roster
 from webcrm_fortnox.service.runner import TenantPlace
-from webcrm_fortnox.service.worker import TenantWorker, WorkerSettings
+from webcrm_fortnox.service.worker import TenantWorker
 from webcrm_fortnox.store import StateDatabase
 from webcrm_fortnox.store.service import ServiceStore
 from webcrm_fortnox.transport.errors import ApiError
@@ -103,7 +103,15 @@ class SyncService:
         self.db = db
         self.store = ServiceStore(db)
         self.connector = connector
-        self.metrics = ServiceMetrics()
+        #: what every tenant's syncs share (the store, the clients, the metrics)
+        self.jobs = JobContext(
+            db,
+            connector,
+            settings=self.options.worker,
+            tenants=tenants,
+            places=self.options.places,
+        )
+        self.metrics = self.jobs.metrics
         # Tenants the store has no schedule of yet start spread over their interval.
         self.workers = {
             t.name: self._worker(t, first_cycle_delay=t.sync_interval_seconds * n / len(tenants))
@@ -125,15 +133,7 @@ class SyncService:
         self._background: list[asyncio.Task[None]] = []
 
     def _worker(self, tenant: TenantConfig, *, first_cycle_delay: float = 0.0) -> TenantWorker:
-        return TenantWorker(
-            tenant,
-            self.db,
-            self.connector,
-            self.metrics,
-            self.options.worker,
-            place=self.options.places.get(tenant.name),
-            first_cycle_delay=first_cycle_delay,
-        )
+        return TenantWorker(tenant, self.jobs, first_cycle_delay=first_cycle_delay)
 
     @staticmethod
     def _integration(worker: TenantWorker) -> tuple[str, str, str]:
@@ -195,6 +195,7 @@ class SyncService:
             for task in [*self._feed_tasks, *self._background, hooks]:
                 with contextlib.suppress(asyncio.CancelledError, Exception):
                     await task
+            await self.jobs.close()
         log.info("service stopped")
         return 0
 

@@ -38,11 +38,11 @@ from webcrm_fortnox.fortnox.emulator import create_app as fortnox_app
 from webcrm_fortnox.service.connections import Connector, TenantClients
 from webcrm_fortnox.service.daemon import ServiceOptions, SyncService
 from webcrm_fortnox.service.http_server import serving
+from webcrm_fortnox.service.job import WorkerSettings
 from webcrm_fortnox.service.reports import refusal_line
 from webcrm_fortnox.service.runner import SyncOptions, TenantRun, match_tenant, sync_tenant
 from webcrm_fortnox.service.status import tenant_status
 from webcrm_fortnox.service.tenants import open_state, run_tenant
-from webcrm_fortnox.service.worker import WorkerSettings
 from webcrm_fortnox.store import StateDatabase, TenantState
 from webcrm_fortnox.webcrm.emulator import create_app as webcrm_app
 from webcrm_fortnox.webcrm.emulator.state import DEFAULT_API_TOKEN

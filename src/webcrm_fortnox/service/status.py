@@ -22,6 +22,7 @@ from webcrm_fortnox.domain.customer_spec import ENTITY as CUSTOMER
 from webcrm_fortnox.service.runner import COMPLETED
 from webcrm_fortnox.service.vault import TokenKeyError, TokenVault
 from webcrm_fortnox.store import StateDatabase
+from webcrm_fortnox.store.registry import TenantRow, TenantState
 from webcrm_fortnox.store.service import ServiceStore
 from webcrm_fortnox.store.state import HEALTH, CycleRecord
 
@@ -52,7 +53,11 @@ def _iso(at: datetime) -> str:
 
 
 async def tenant_status(
-    db: StateDatabase, tenant: TenantConfig, vault: TokenVault | None
+    db: StateDatabase,
+    tenant: TenantConfig,
+    vault: TokenVault | None,
+    *,
+    registered: TenantRow | None = None,
 ) -> dict[str, Any]:
     """One tenant's status as JSON-ready data.
 
@@ -62,6 +67,11 @@ async def tenant_status(
     sync (or the service pausing the tenant) left: ``ok``, ``failing``, ``reconnect needed``,
     ``not connected``; ``never run`` before any. An authorization-code tenant without tokens is
     ``not connected`` whatever ran.
+
+    A paused tenant has ``paused``: by whom, why, and what resumes it. Either the schedule holds
+    it until new credentials (``state`` is then ``reconnect needed`` or ``not connected``, as its
+    last sync left it), or a person paused or removed its ``registered`` row (``state`` is then
+    ``paused`` or ``removed``, whatever its last sync left).
     """
     store = ServiceStore(db)
     state_store = db.tenant(tenant.name)
@@ -90,10 +100,27 @@ async def tenant_status(
         fortnox = await _fortnox_connection(tenant, vault)
         if fortnox == "not connected":
             state = "not connected"
+    paused = None
+    if schedule is not None and schedule.paused is not None:
+        paused = {
+            "by": schedule.paused_by,
+            "reason": schedule.paused_reason,
+            "until": "new credentials (`webcrm-fortnox connect`, or the settings fixed)",
+        }
+    if registered is not None and registered.state is not TenantState.ACTIVE:
+        verb = "pause" if registered.state is TenantState.PAUSED else "remove"
+        state = registered.state.value
+        reason = f"{state} by a person: {registered.reason or 'no reason given'}"
+        paused = {
+            "by": f"a person (`webcrm-fortnox tenants {verb}`)",
+            "reason": registered.reason,
+            "until": f"`webcrm-fortnox tenants resume {tenant.name}`",
+        }
     return {
         "tenant": tenant.name,
         "state": state,
         "reason": reason,
+        "paused": paused,
         "last_cycle": None if ended is None else cycle_json(ended),
         "last_success_at": None if last_success is None else _iso(last_success),
         "next_cycle_at": None if next_cycle is None else _iso(next_cycle),
@@ -125,6 +152,9 @@ def print_status(console: Console, statuses: Sequence[dict[str, Any]]) -> None:
         if status["reason"]:
             head.append(f" ({status['reason']})")
         console.print(head)
+        paused = status["paused"]
+        if paused is not None:
+            console.print(Text(f"  paused by {paused['by']} until {paused['until']}"))
         last = status["last_cycle"]
         shown = "never"
         if last is not None:

@@ -174,9 +174,18 @@ class TenantRegistry:
         return outcomes
 
     async def set_state(self, name: str, state: TenantState, reason: str | None) -> bool:
-        """Pause, resume or remove ``name``; false when no such tenant is registered."""
+        """Pause, resume or remove ``name``; false when no such tenant is registered.
+
+        Removing it also forgets what the change feed announced for it and its membership of
+        the feed's subscription: nothing syncs those any more, and should it come back, its
+        first sync lists every change (the feed no longer vouches for it).
+        """
         async with self.db.engine.begin() as conn:
-            return await self._bump(conn, name, self.db.clock(), state=state.value, reason=reason)
+            found = await self._bump(conn, name, self.db.clock(), state=state.value, reason=reason)
+            if found and state is TenantState.REMOVED:
+                for table in (t.feed_announcements, t.feed_members):
+                    await conn.execute(sa.delete(table).where(table.c.tenant == name))
+            return found
 
     async def purge(self, name: str) -> None:
         """Delete ``name``'s row and every row of its history, in every table."""

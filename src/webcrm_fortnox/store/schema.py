@@ -307,7 +307,8 @@ cycles = sa.Table(
     # what started it: "cycle" (scheduled), a trigger ("fortnox feed", …), "once", "retry"
     sa.Column("trigger", sa.String(50), nullable=False),
     sa.Column("mode", sa.String(20), nullable=False),
-    # running, completed (some records may have failed), stopped
+    # running, completed (some records may have failed), stopped, interrupted (its process
+    # ended before it did)
     sa.Column("status", sa.String(20), nullable=False),
     sa.Column("started_at", UtcDateTime, nullable=False),
     sa.Column("finished_at", UtcDateTime, nullable=True),

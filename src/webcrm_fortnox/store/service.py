@@ -21,11 +21,12 @@ from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.ext.asyncio import AsyncConnection
 
 from webcrm_fortnox.engine.ports import ErrorState
 from webcrm_fortnox.store import schema as t
 from webcrm_fortnox.store.sql import upsert
-from webcrm_fortnox.store.state import StateDatabase
+from webcrm_fortnox.store.state import INTERRUPTED, RUNNING, StateDatabase
 
 
 @dataclass(frozen=True)
@@ -126,17 +127,20 @@ class ServiceStore:
 
     async def put_many(self, tenant: str, values: Mapping[str, Any]) -> None:
         """Store several values of one tenant in one transaction."""
-        now = self.db.clock()
         async with self.db.begin() as conn:
-            for key, value in values.items():
-                await conn.execute(
-                    upsert(
-                        conn.dialect.name,
-                        t.service_state,
-                        {"tenant": tenant, "key": key},
-                        {"value": value, "updated_at": now},
-                    )
+            await self._put(conn, tenant, values)
+
+    async def _put(self, conn: AsyncConnection, tenant: str, values: Mapping[str, Any]) -> None:
+        now = self.db.clock()
+        for key, value in values.items():
+            await conn.execute(
+                upsert(
+                    conn.dialect.name,
+                    t.service_state,
+                    {"tenant": tenant, "key": key},
+                    {"value": value, "updated_at": now},
                 )
+            )
 
     # schedules --------------------------------------------------------------------------------
 
@@ -153,23 +157,51 @@ class ServiceStore:
 
     async def save_schedule(self, tenant: str, schedule: Schedule) -> None:
         """Store the schedule of ``tenant`` (one statement)."""
+        async with self.db.begin() as conn:
+            await self._save_schedule(conn, tenant, schedule)
+
+    async def _save_schedule(self, conn: AsyncConnection, tenant: str, schedule: Schedule) -> None:
         values = {name: getattr(schedule, name) for name in _SCHEDULE_FIELDS}
         values["updated_at"] = self.db.clock()
-        async with self.db.begin() as conn:
-            await conn.execute(
-                upsert(conn.dialect.name, t.tenant_schedules, {"tenant": tenant}, values)
-            )
+        await conn.execute(
+            upsert(conn.dialect.name, t.tenant_schedules, {"tenant": tenant}, values)
+        )
 
     async def claim(self, tenant: str, owner: str, seconds: float) -> bool:
-        """Take (or renew) the lease to sync ``tenant`` for ``seconds``; false while another
-        owner holds one that has not run out. One statement, so two processes never both win.
+        """Take the lease to sync ``tenant`` for ``seconds``; false while another owner holds
+        one that has not run out. One statement, so two processes never both win.
+
+        Whoever takes the lease knows no other sync of the tenant runs: a cycle still recorded
+        as running was cut short (its process was killed, its lease ran out) and is closed as
+        ``interrupted`` in the same transaction.
         """
+        async with self.db.begin() as conn:
+            if not await self._lease(conn, tenant, owner, seconds):
+                return False
+            cycles = t.cycles.c
+            await conn.execute(
+                sa.update(t.cycles)
+                .where(cycles.tenant == tenant, cycles.status == RUNNING)
+                .values(
+                    status=INTERRUPTED,
+                    finished_at=self.db.clock(),
+                    message="interrupted: the process syncing it ended before the cycle did",
+                )
+            )
+            return True
+
+    async def renew(self, tenant: str, owner: str, seconds: float) -> bool:
+        """Renew ``owner``'s lease on ``tenant`` for ``seconds``; false when it was lost."""
+        async with self.db.begin() as conn:
+            return await self._lease(conn, tenant, owner, seconds)
+
+    async def _lease(self, conn: AsyncConnection, tenant: str, owner: str, seconds: float) -> bool:
         now = self.db.clock()
         rows = t.tenant_schedules.c
         lease = {"lease_owner": owner, "lease_until": now + timedelta(seconds=seconds)}
-        insert = (
-            postgresql.insert if self.db.engine.dialect.name == "postgresql" else sqlite.insert
-        )(t.tenant_schedules).values(tenant=tenant, updated_at=now, **lease)
+        insert = (postgresql.insert if conn.dialect.name == "postgresql" else sqlite.insert)(
+            t.tenant_schedules
+        ).values(tenant=tenant, updated_at=now, **lease)
         statement = insert.on_conflict_do_update(
             index_elements=["tenant"],
             set_=lease,
@@ -177,20 +209,38 @@ class ServiceStore:
             | (rows.lease_owner == owner)
             | (rows.lease_until < now),
         )
-        async with self.db.begin() as conn:
-            # RETURNING names the row only when it was written (rowcount is not told reliably
-            # for an upsert by every driver).
-            return (await conn.execute(statement.returning(rows.tenant))).first() is not None
+        # RETURNING names the row only when it was written (rowcount is not told reliably for
+        # an upsert by every driver).
+        return (await conn.execute(statement.returning(rows.tenant))).first() is not None
 
     async def release(self, tenant: str, owner: str) -> None:
         """Give the lease on ``tenant`` back, if ``owner`` holds it."""
-        rows = t.tenant_schedules.c
         async with self.db.begin() as conn:
-            await conn.execute(
-                sa.update(t.tenant_schedules)
-                .where(rows.tenant == tenant, rows.lease_owner == owner)
-                .values(lease_owner=None, lease_until=None)
-            )
+            await self._release(conn, tenant, owner)
+
+    @staticmethod
+    async def _release(conn: AsyncConnection, tenant: str, owner: str) -> None:
+        rows = t.tenant_schedules.c
+        await conn.execute(
+            sa.update(t.tenant_schedules)
+            .where(rows.tenant == tenant, rows.lease_owner == owner)
+            .values(lease_owner=None, lease_until=None)
+        )
+
+    async def finish(
+        self,
+        tenant: str,
+        owner: str,
+        schedule: Schedule | None,
+        values: Mapping[str, Any],
+    ) -> None:
+        """After a sync: store its tenant's new ``schedule`` (``None``: unchanged) and service
+        ``values``, and give ``owner``'s lease back, in one transaction."""
+        async with self.db.begin() as conn:
+            if schedule is not None:
+                await self._save_schedule(conn, tenant, schedule)
+            await self._put(conn, tenant, values)
+            await self._release(conn, tenant, owner)
 
     # counts for status ------------------------------------------------------------------------
 

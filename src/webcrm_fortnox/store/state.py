@@ -40,6 +40,8 @@ def _utcnow() -> datetime:
 
 #: A cycle that has not ended (it runs, or its process ended without recording the end).
 RUNNING = "running"
+#: A cycle whose process ended before it did, closed by the next process to sync the tenant.
+INTERRUPTED = "interrupted"
 #: The ``service_state`` key of a tenant's health.
 HEALTH = "health"
 
@@ -52,7 +54,8 @@ class CycleRecord:
         id: its id, increasing with time.
         trigger: what started it (``cycle``, ``fortnox feed``, ``once``, ``retry``, …).
         mode: ``incremental``, ``full`` or ``retry``.
-        status: ``running``, ``completed`` (records may have failed) or ``stopped``.
+        status: ``running``, ``completed`` (records may have failed), ``stopped``, or
+            ``interrupted`` (its process ended before it did).
         started_at: when it started.
         finished_at: when it ended (``None`` while running).
         counts: per entity, records by outcome.

@@ -1,0 +1,125 @@
+"""The one job body: a sync of one tenant by name, with its lease, cycle and schedule recorded."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from tests.service.live import Live
+from webcrm_fortnox.engine.plan import Mode
+from webcrm_fortnox.service.job import (
+    LEASE_SECONDS,
+    JobContext,
+    JobResult,
+    WorkerSettings,
+    sync_tenant_job,
+)
+from webcrm_fortnox.service.registry import Registry
+from webcrm_fortnox.store import StateDatabase
+from webcrm_fortnox.store.registry import TenantState
+from webcrm_fortnox.store.service import ServiceStore
+from webcrm_fortnox.store.state import RUNNING
+
+
+async def test_a_job_syncs_records_and_schedules_the_tenant_and_gives_its_lease_back(
+    env: Live, db: StateDatabase
+) -> None:
+    await env.systems.organisation(OrganisationName="Jobb AB")
+    config = env.tenant()
+    async with JobContext(db, env.connector(), tenants=[config]) as ctx:
+        outcome = await sync_tenant_job(ctx, config.name, "cycle")
+        assert (outcome.result, outcome.health, outcome.mode) == (
+            JobResult.SYNCED,
+            "ok",
+            Mode.INCREMENTAL,
+        )
+        clients = ctx.clients.current(config.name)
+        assert clients is not None  # kept for the tenant's next job ...
+        again = await sync_tenant_job(ctx, config.name, "webcrm hook")
+        assert ctx.clients.current(config.name) is clients  # ... which reuses them
+    assert ctx.clients.current(config.name) is None  # closed with the context
+    assert [c["Name"] for c in await env.systems.customers()] == ["Jobb AB"]
+    cycles = await db.tenant(config.name).cycles()
+    assert [(c.trigger, c.status) for c in cycles] == [
+        ("webcrm hook", "completed"),
+        ("cycle", "completed"),
+    ]
+    stored = await ServiceStore(db).schedule(config.name)
+    assert stored == again.schedule and stored is not None
+    assert stored.next_cycle_at is not None and stored.next_full_at is not None
+    assert stored.next_cycle_at - cycles[1].finished_at <= timedelta(seconds=3601)  # type: ignore[operator]
+    # The lease was given back: another process may claim the tenant at once.
+    assert await ServiceStore(db).claim(config.name, "another process", LEASE_SECONDS)
+
+
+async def test_a_tenant_another_process_syncs_is_busy_and_left_alone(
+    env: Live, db: StateDatabase
+) -> None:
+    config = env.tenant()
+    assert await ServiceStore(db).claim(config.name, "another process", LEASE_SECONDS)
+    async with JobContext(db, env.connector(), tenants=[config]) as ctx:
+        outcome = await sync_tenant_job(ctx, config.name, "cycle")
+    assert outcome.result is JobResult.BUSY
+    assert await db.tenant(config.name).cycles() == []
+
+
+async def test_a_name_without_a_tenant_and_a_paused_registered_one_are_outcomes(
+    env: Live, db: StateDatabase
+) -> None:
+    connector = env.connector()
+    registry = Registry(db, connector.keys)
+    await registry.register([env.tenant(name="kept")], update=False)
+    await registry.set_state("kept", TenantState.PAUSED, "audit")
+    async with JobContext(db, connector) as ctx:
+        unknown = await sync_tenant_job(ctx, "nobody", "cycle")
+        paused = await sync_tenant_job(ctx, "kept", "cycle")
+        await registry.set_state("kept", TenantState.ACTIVE)
+        resumed = await sync_tenant_job(ctx, "kept", "cycle")
+    assert (unknown.result, unknown.reason) == (JobResult.UNKNOWN, "no tenant named 'nobody'")
+    assert (paused.result, paused.reason) == (
+        JobResult.INACTIVE,
+        "the registered tenant is paused (audit)",
+    )
+    assert resumed.result is JobResult.SYNCED  # a registered tenant, loaded by name
+
+
+async def test_a_due_full_reconciliation_makes_the_job_full(env: Live, db: StateDatabase) -> None:
+    config = env.tenant()
+    settings = WorkerSettings(full_every=0.0)  # every full reconciliation is due at once
+    async with JobContext(db, env.connector(), tenants=[config], settings=settings) as ctx:
+        first = await sync_tenant_job(ctx, config.name, "cycle")
+        second = await sync_tenant_job(ctx, config.name, "cycle")
+    assert (first.mode, second.mode) == (Mode.INCREMENTAL, Mode.FULL)
+
+
+async def test_refused_credentials_pause_the_tenant_until_they_change(
+    env: Live, db: StateDatabase
+) -> None:
+    refused = env.tenant(webcrm={"api_token": "not-the-token"})
+    async with JobContext(db, env.connector(), tenants=[refused]) as ctx:
+        paused = await sync_tenant_job(ctx, refused.name, "cycle")
+        still = await sync_tenant_job(ctx, refused.name, "cycle")
+        ctx.add(env.tenant())  # the token fixed in the settings
+        resumed = await sync_tenant_job(ctx, refused.name, "cycle")
+    assert (paused.result, paused.health) == (JobResult.PAUSED, "reconnect needed")
+    assert paused.schedule is not None and paused.schedule.paused_by == "run"
+    assert (still.result, still.run) == (JobResult.PAUSED, None)  # nothing ran meanwhile
+    assert (resumed.result, resumed.health) == (JobResult.SYNCED, "ok")
+    assert resumed.schedule is not None and resumed.schedule.paused is None
+    assert len(await db.tenant(refused.name).cycles()) == 2
+
+
+async def test_a_cycle_left_running_by_a_process_whose_lease_ran_out_is_closed_as_interrupted(
+    env: Live, db: StateDatabase
+) -> None:
+    config = env.tenant()
+    store = ServiceStore(db)
+    # A process took the lease, started a cycle and died: its lease has run out.
+    assert await store.claim(config.name, "a killed process", -1.0)
+    cut = await db.tenant(config.name).start_cycle("cycle", "incremental")
+    async with JobContext(db, env.connector(), tenants=[config]) as ctx:
+        outcome = await sync_tenant_job(ctx, config.name, "cycle")
+    assert outcome.result is JobResult.SYNCED
+    cycles = {c.id: c for c in await db.tenant(config.name).cycles()}
+    assert cycles[cut].status == "interrupted"
+    assert cycles[cut].finished_at is not None
+    assert RUNNING not in {c.status for c in cycles.values()}
