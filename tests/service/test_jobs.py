@@ -15,6 +15,7 @@ from datetime import timedelta
 import procrastinate
 import pytest
 import sqlalchemy as sa
+from sqlalchemy.ext.asyncio import AsyncConnection
 
 from tests.e2e.harness import tenant
 from tests.store.backends import postgres_url
@@ -36,6 +37,7 @@ from webcrm_fortnox.service.jobs import (
 from webcrm_fortnox.service.registry import Registry
 from webcrm_fortnox.store import StateDatabase
 from webcrm_fortnox.store.database import create_engine
+from webcrm_fortnox.store.feed import FeedStore
 from webcrm_fortnox.store.service import Schedule, ServiceStore
 
 
@@ -100,6 +102,26 @@ async def test_a_deferral_rolled_back_with_its_transaction_leaves_no_job(queue: 
             await defer_syncs(queue.app, conn, ["t0"], "fortnox customers")
             raise RuntimeError("the announcement's transaction fails")
     assert await queue.waiting() == {}
+
+
+async def test_an_announcement_and_its_job_are_committed_together(queue: Queue) -> None:
+    feed = FeedStore(queue.db)
+
+    async def defer_then_fail(conn: AsyncConnection) -> None:
+        await defer_syncs(queue.app, conn, ["t0"], "fortnox customers")
+        raise RuntimeError("the connection broke before the commit")
+
+    with pytest.raises(RuntimeError):
+        await feed.announce("t0", "customers", "17", within=defer_then_fail)
+    assert (await feed.snapshot("t0")).announced == {}
+    assert await queue.waiting() == {}
+
+    async def defer(conn: AsyncConnection) -> None:
+        await defer_syncs(queue.app, conn, ["t0"], "fortnox customers")
+
+    await feed.announce("t0", "customers", "17", within=defer)
+    assert (await feed.snapshot("t0")).announced == {"customers": frozenset({"17"})}
+    assert await queue.waiting() == {"t0": 1}
 
 
 async def test_the_dispatcher_spreads_first_cycles_and_defers_due_tenants_once(

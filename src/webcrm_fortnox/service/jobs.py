@@ -423,7 +423,7 @@ class WorkerOptions:
 
 
 @contextlib.asynccontextmanager
-async def _health_server(served: Served, host: str, port: int | None) -> AsyncIterator[str | None]:
+async def health_server(served: Served, host: str, port: int | None) -> AsyncIterator[str | None]:
     if port is None:
         yield None
         return
@@ -466,7 +466,7 @@ async def serve_worker(
         for signum in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(signum, runtime.stopping.set)
         try:
-            async with _health_server(runtime, options.metrics_host, options.metrics_port):
+            async with health_server(runtime, options.metrics_host, options.metrics_port):
                 await _work(app, runtime, options)
         finally:
             for signum in (signal.SIGTERM, signal.SIGINT):

@@ -48,7 +48,7 @@ from webcrm_fortnox.service.job import (
 from webcrm_fortnox.service.runner import FAILING, OK, RECONNECT
 from webcrm_fortnox.service.vault import TokenKeyError
 from webcrm_fortnox.store.service import Schedule
-from webcrm_fortnox.store.state import HEALTH
+from webcrm_fortnox.store.state import HEALTH, TenantState
 from webcrm_fortnox.transport.errors import ApiError, ValidationError
 from webcrm_fortnox.webcrm.models import CHANGE_TRACKED, QUOTATION_LINE
 from webcrm_fortnox.webcrm.queries import Query
@@ -349,7 +349,7 @@ class TenantWorker:
         """Ask webCRM whether anything changed after the cursors; trigger a sync if so."""
         try:
             clients = await self.open()
-            rows = await webcrm_rows(self, clients)
+            rows = await webcrm_rows(self.state, clients)
             if changed_rows(self._polled, rows):
                 self.trigger("webcrm poll")
             # Rows a sync has read lie behind the cursors it moved, so the next poll lists them
@@ -447,7 +447,7 @@ class TenantWorker:
 POLL_ROWS = 20
 
 
-async def webcrm_rows(worker: TenantWorker, clients: TenantClients) -> dict[str, str]:
+async def webcrm_rows(state: TenantState, clients: TenantClients) -> dict[str, str]:
     """The newest rows of each polled table from the tenant's cursors on, as ``table:id`` →
     ``UpdatedAt``: one ``/Queries`` call per table.
 
@@ -463,7 +463,7 @@ async def webcrm_rows(worker: TenantWorker, clients: TenantClients) -> dict[str,
         if kind.table in clients.webcrm.refused_tables:
             continue
         query = Query(kind.table)
-        cursor = await worker.state.cursor("webcrm", entity)
+        cursor = await state.cursor("webcrm", entity)
         if cursor is not None:
             try:
                 query = query.where(kind.updated_field, ">=", feed_start(cursor, kind.table))
