@@ -25,9 +25,10 @@ from bench.idle_tenants import IdleTenantSizes, run_idle_tenants
 from bench.latency import LatencySizes, run_latency
 from bench.rate_limit import run_rate_limit
 from bench.report import table, write_results
+from bench.scale import ScaleSizes, run_scale
 
 RESULTS = Path(__file__).parent / "results"
-SCENARIOS = ("cost", "rate", "latency", "engine", "idle-tenants")
+SCENARIOS = ("cost", "rate", "latency", "engine", "idle-tenants", "scale")
 
 
 @dataclass(frozen=True)
@@ -40,6 +41,7 @@ class Sizes:
     engine: tuple[int, ...]
     latency: LatencySizes
     idle_tenants: IdleTenantSizes
+    scale: ScaleSizes
 
 
 FULL = Sizes(
@@ -56,6 +58,18 @@ FULL = Sizes(
     idle_tenants=IdleTenantSizes(
         tenants=10, customers=20, poll_seconds=15, window=120.0, patience=120.0
     ),
+    # 1,000 small tenants cycling every two minutes, watched for three cycles.
+    scale=ScaleSizes(
+        tenants=1_000,
+        organisations=50,
+        deliveries=20,
+        customers=20,
+        articles=20,
+        interval=120,
+        window=360.0,
+        concurrency=8,
+        patience=900.0,
+    ),
 )
 QUICK = Sizes(
     cost=CostSizes(customers=200, articles=10, orders=10, changed=10),
@@ -67,6 +81,17 @@ QUICK = Sizes(
     ),
     idle_tenants=IdleTenantSizes(
         tenants=10, customers=3, poll_seconds=2, window=10.0, patience=40.0
+    ),
+    scale=ScaleSizes(
+        tenants=100,
+        organisations=2,
+        deliveries=0,
+        customers=2,
+        articles=1,
+        interval=20,
+        window=25.0,
+        concurrency=4,
+        patience=120.0,
     ),
 )
 
@@ -83,6 +108,7 @@ def run(sizes: Sizes, only: tuple[str, ...], workdir: Path) -> dict[str, Scenari
         "latency": lambda: asyncio.run(run_latency(workdir, sizes.latency)),
         "engine": lambda: run_engine_scale(sizes.engine),
         "idle-tenants": lambda: asyncio.run(run_idle_tenants(workdir, sizes.idle_tenants)),
+        "scale": lambda: asyncio.run(run_scale(workdir, sizes.scale)),
     }
     results: dict[str, ScenarioResult] = {}
     for name, scenario in scenarios.items():
