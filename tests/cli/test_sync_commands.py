@@ -21,7 +21,9 @@ from tests.e2e.harness import Systems, systems, tenant, write_tenant_config
 from webcrm_fortnox.cli import CliContext, app
 from webcrm_fortnox.config import TenantConfig
 from webcrm_fortnox.service import Connector
+from webcrm_fortnox.service.job import LEASE_SECONDS
 from webcrm_fortnox.store import StateDatabase
+from webcrm_fortnox.store.service import ServiceStore
 
 SECRET = "emulator-secret"
 
@@ -392,3 +394,18 @@ async def test_match_asks_per_pair_on_a_terminal(env: Systems, tmp_path: Path) -
     assert (await cli(env.connector, "sync", "--once", "--config", path)).exit_code == 0
     # The rejected pair was not linked: each side got its own copy of the other.
     assert len(await env.customers()) == 3 and len(await env.organisations()) == 3
+
+
+async def test_sync_once_leaves_a_tenant_another_process_is_syncing_alone(
+    env: Systems, tmp_path: Path
+) -> None:
+    path = config_file(tmp_path)
+    await env.organisation(OrganisationName="Väntar AB", OrganisationType="Customer")
+    async with await StateDatabase.open(f"sqlite:///{tmp_path / 'state.db'}") as db:
+        assert await ServiceStore(db).claim("acme", "a run elsewhere", LEASE_SECONDS)
+
+    busy = await cli(env.connector, "sync", "--once", "--config", path)
+
+    assert busy.exit_code == 1
+    assert "another process is syncing the tenant" in busy.output
+    assert await env.customers() == []

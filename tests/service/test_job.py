@@ -123,3 +123,29 @@ async def test_a_cycle_left_running_by_a_process_whose_lease_ran_out_is_closed_a
     assert cycles[cut].status == "interrupted"
     assert cycles[cut].finished_at is not None
     assert RUNNING not in {c.status for c in cycles.values()}
+
+
+async def test_changed_settings_get_new_clients_and_the_old_close_once_unused(
+    env: Live, db: StateDatabase
+) -> None:
+    config = env.tenant()
+    changed = env.tenant(sync_interval_seconds=1800)
+    async with JobContext(db, env.connector(), tenants=[config]) as ctx:
+        async with ctx.clients.hold(config) as first:
+            async with ctx.clients.hold(config) as same:
+                assert same is first  # one tenant's jobs at once share its clients
+            async with ctx.clients.hold(changed) as fresh:
+                assert fresh is not first
+                assert not first.webcrm.http.is_closed  # still in use
+        assert first.webcrm.http.is_closed
+        assert ctx.clients.current(config.name) is fresh
+    assert fresh.webcrm.http.is_closed
+
+
+async def test_the_clients_kept_between_jobs_are_bounded(env: Live, db: StateDatabase) -> None:
+    tenants = [env.tenant(name=f"t{n}") for n in range(3)]
+    async with JobContext(db, env.connector(), tenants=tenants, clients=2) as ctx:
+        for tenant in tenants:
+            assert (await sync_tenant_job(ctx, tenant.name, "cycle")).result is JobResult.SYNCED
+        kept = [ctx.clients.current(tenant.name) is not None for tenant in tenants]
+    assert kept == [False, True, True]  # the least recently used went first
