@@ -28,6 +28,7 @@ from tests.store.backends import postgres_url
 from tests.support.servers import cli_server, free_port
 from webcrm_fortnox.config import TenantConfig
 from webcrm_fortnox.service import Connector
+from webcrm_fortnox.service.jobs import create_app, defer_syncs
 from webcrm_fortnox.store import StateDatabase
 from webcrm_fortnox.store.state import CycleRecord
 
@@ -84,8 +85,7 @@ def company(fortnox_url: str, webcrm_url: str, **overrides: Any) -> TenantConfig
         name=f"t{number}",
         webcrm={"base_url": webcrm_url, "api_token": token},
         fortnox=fortnox,
-        sync_interval_seconds=10,
-        **overrides,
+        **{"sync_interval_seconds": 10, **overrides},
     )
 
 
@@ -235,3 +235,58 @@ async def test_a_killed_workers_tenant_syncs_on_the_other_without_a_duplicate(
         assert names == wanted, errors
         assert overlapping(cycles[config.name]) == []
     assert paused == []  # it never synced: it waits for `connect`
+
+
+async def test_sigterm_stops_a_worker_after_the_record_in_hand_and_the_other_finishes(
+    fortnox_url: str,
+    webcrm_url: str,
+    state_url: str,
+    tmp_path: Path,
+    workers: Callable[[Path], tuple[subprocess.Popen[bytes], int]],
+) -> None:
+    # No cycle within the test: only the jobs deferred here, and a stopped one deferred again.
+    tenants = [company(fortnox_url, webcrm_url, sync_interval_seconds=3600) for _ in range(2)]
+    for config in tenants:
+        await organisations(config, ORGANISATIONS)
+    path = write_tenant_config(tmp_path / "sync.toml", state_url, *tenants)
+    await faults(fortnox_url, latency_ms=150)
+    try:
+        async with await StateDatabase.open(state_url) as db:
+            (first, first_port), _ = workers(path), workers(path)
+            async with db.begin() as conn:
+                names = [c.name for c in tenants]
+                await defer_syncs(create_app(state_url), conn, names, "webcrm poll")
+
+            async def halfway() -> bool:
+                syncing = await running(first_port)
+                for config in tenants:
+                    if config.name in syncing and 2 <= len(await customer_names(config)) <= 10:
+                        return True
+                return False
+
+            await until(halfway, "the first worker halfway through a first sync")
+            (stopped,) = [c for c in tenants if c.name in await running(first_port)][:1]
+            first.send_signal(signal.SIGTERM)
+            began = time.monotonic()
+            code = first.wait(PATIENCE)
+            stopping = time.monotonic() - began
+            left = len(await customer_names(stopped))
+
+            async def finished() -> bool:
+                cycles = await db.tenant(stopped.name).cycles(status="completed")
+                return bool(cycles)
+
+            await until(finished, "the stopped sync finished by the other worker")
+            finished_after = time.monotonic() - began
+            cycles = await db.tenant(stopped.name).cycles(limit=100)
+    finally:
+        await faults(fortnox_url)
+
+    assert code == 0
+    assert stopping < 10  # a record or two at 150 ms a request, not the whole sync
+    assert left < ORGANISATIONS
+    assert "stopped" in {c.status for c in cycles}
+    assert finished_after < 20  # deferred again at once: no waiting for a stalled job
+    assert await customer_names(stopped) == sorted(
+        f"{stopped.name} kund {n}" for n in range(ORGANISATIONS)
+    )
