@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
+import os
+import sys
 from datetime import timedelta
 
 from tests.service.live import Live
@@ -149,3 +152,21 @@ async def test_the_clients_kept_between_jobs_are_bounded(env: Live, db: StateDat
             assert (await sync_tenant_job(ctx, tenant.name, "cycle")).result is JobResult.SYNCED
         kept = [ctx.clients.current(tenant.name) is not None for tenant in tenants]
     assert kept == [False, True, True]  # the least recently used went first
+
+
+async def test_the_lease_of_an_ended_process_of_this_machine_is_taken_over_at_once(
+    env: Live, db: StateDatabase
+) -> None:
+    config = env.tenant()
+    ended = await asyncio.create_subprocess_exec(sys.executable, "-c", "pass")
+    assert await ended.wait() == 0
+    async with JobContext(db, env.connector(), tenants=[config]) as ctx:
+        machine, _, _ = ctx.process.rsplit(":", 2)
+        store = ServiceStore(db)
+        # Killed during its sync: the lease would run for a minute yet.
+        assert await store.claim(config.name, f"{machine}:{ended.pid}:a:b", LEASE_SECONDS)
+        taken = await sync_tenant_job(ctx, config.name, "once")
+        # A process of this machine that still runs (this one) is waited out.
+        assert await store.claim(config.name, f"{machine}:{os.getpid()}:c:d", LEASE_SECONDS)
+        busy = await sync_tenant_job(ctx, config.name, "once")
+    assert (taken.result, busy.result) == (JobResult.SYNCED, JobResult.BUSY)

@@ -19,7 +19,11 @@ its lease (so no other process syncs it meanwhile; a busy tenant is an outcome, 
 syncs it once, records the cycle, health, lag and metrics, and stores the tenant's next
 schedule, computed by the pure :func:`next_schedule`. It never raises for the tenant: every
 way it can end is a :class:`JobOutcome` (only the state store failing outside the sync
-raises). ``outcome.schedule`` tells when the tenant wants its next job: :func:`due_at`.
+raises). ``outcome.schedule`` tells when the tenant wants its next job: :func:`due_at` (with
+the trigger ``"cycle"``). A tenant paused for its credentials has no due time: ask again every
+``settings.pause_check`` seconds; until the credentials change the job only reads the schedule
+and the tokens' version and answers ``paused``. A job for a change (any other trigger) reads
+only what the change feed announced, while the feed vouches for the tenant.
 Jobs of different tenants may run at once in one context; they share its clients' cache, the
 connector's rate limiters and the database's connection pool, nothing else.
 
@@ -426,7 +430,7 @@ class JobContext:
         self.clients = ClientCache(db, connector, clients)
         self.vault = self.clients.vault
         #: names this process among those holding tenants' leases
-        self.process = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+        self.process = f"{_this_machine()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
 
     def add(self, tenant: TenantConfig, place: TenantPlace | None = None) -> None:
         """Give the process one more tenant (found by name before the registry)."""
@@ -519,7 +523,7 @@ async def sync_tenant_job(
         paused = replace(start, result=JobResult.PAUSED, health=stored.paused)
         return replace(paused, reason=stored.paused_reason)
     owner = f"{ctx.process}:{uuid.uuid4().hex[:8]}"
-    if not await ctx.store.claim(tenant.name, owner, LEASE_SECONDS):
+    if not await _claim(ctx, tenant.name, owner):
         log.info("tenant syncing in another process; skipped", extra={"tenant": tenant.name})
         return replace(start, reason="another process is syncing the tenant")
     renewing = asyncio.create_task(_renew(ctx, tenant.name, owner))
@@ -544,6 +548,43 @@ async def sync_tenant_job(
         if not released:
             with contextlib.suppress(Exception):
                 await ctx.store.release(tenant.name, owner)
+
+
+async def _claim(ctx: JobContext, tenant: str, owner: str) -> bool:
+    """Take the tenant's lease; also from a process of this machine that has ended (killed,
+    say, during ``sync --once``), which need not be waited out."""
+    if await ctx.store.claim(tenant, owner, LEASE_SECONDS):
+        return True
+    holder = await ctx.store.lease_owner(tenant)
+    if holder is None or not _gone(holder):
+        return False
+    log.info("tenant lease of an ended process taken over", extra={"tenant": tenant})
+    return await ctx.store.claim(tenant, owner, LEASE_SECONDS, instead_of=holder)
+
+
+def _this_machine() -> str:
+    """This machine and its process namespace, as a lease owner names them (two containers
+    may share a host name, not a process namespace)."""
+    try:
+        namespace = os.readlink("/proc/self/ns/pid")
+    except OSError:
+        namespace = ""
+    return f"{socket.gethostname()}|{namespace}"
+
+
+def _gone(owner: str) -> bool:
+    """Whether the lease ``owner`` names a process of this machine that no longer runs."""
+    parts = owner.rsplit(":", 3)  # machine, process id, process's context, job
+    if len(parts) != 4 or parts[0] != _this_machine() or not parts[1].isdigit():
+        return False
+    pid = parts[1]
+    try:
+        os.kill(int(pid), 0)
+    except ProcessLookupError:
+        return True
+    except PermissionError:
+        return False  # it runs, as another user
+    return False
 
 
 async def _renew(ctx: JobContext, tenant: str, owner: str) -> None:

@@ -167,16 +167,19 @@ class ServiceStore:
             upsert(conn.dialect.name, t.tenant_schedules, {"tenant": tenant}, values)
         )
 
-    async def claim(self, tenant: str, owner: str, seconds: float) -> bool:
+    async def claim(
+        self, tenant: str, owner: str, seconds: float, *, instead_of: str | None = None
+    ) -> bool:
         """Take the lease to sync ``tenant`` for ``seconds``; false while another owner holds
-        one that has not run out. One statement, so two processes never both win.
+        one that has not run out (unless it is ``instead_of``, an owner known to be gone). One
+        statement, so two processes never both win.
 
         Whoever takes the lease knows no other sync of the tenant runs: a cycle still recorded
         as running was cut short (its process was killed, its lease ran out) and is closed as
         ``interrupted`` in the same transaction.
         """
         async with self.db.begin() as conn:
-            if not await self._lease(conn, tenant, owner, seconds):
+            if not await self._lease(conn, tenant, owner, seconds, instead_of):
                 return False
             cycles = t.cycles.c
             await conn.execute(
@@ -195,7 +198,14 @@ class ServiceStore:
         async with self.db.begin() as conn:
             return await self._lease(conn, tenant, owner, seconds)
 
-    async def _lease(self, conn: AsyncConnection, tenant: str, owner: str, seconds: float) -> bool:
+    async def _lease(
+        self,
+        conn: AsyncConnection,
+        tenant: str,
+        owner: str,
+        seconds: float,
+        instead_of: str | None = None,
+    ) -> bool:
         now = self.db.clock()
         rows = t.tenant_schedules.c
         lease = {"lease_owner": owner, "lease_until": now + timedelta(seconds=seconds)}
@@ -206,12 +216,19 @@ class ServiceStore:
             index_elements=["tenant"],
             set_=lease,
             where=rows.lease_owner.is_(None)
-            | (rows.lease_owner == owner)
+            | rows.lease_owner.in_([owner, instead_of or owner])
             | (rows.lease_until < now),
         )
         # RETURNING names the row only when it was written (rowcount is not told reliably for
         # an upsert by every driver).
         return (await conn.execute(statement.returning(rows.tenant))).first() is not None
+
+    async def lease_owner(self, tenant: str) -> str | None:
+        """Who holds the lease on ``tenant`` (run out or not), if anyone."""
+        rows = t.tenant_schedules.c
+        query = sa.select(rows.lease_owner).where(rows.tenant == tenant)
+        async with self.db.engine.connect() as conn:
+            return (await conn.execute(query)).scalar()
 
     async def release(self, tenant: str, owner: str) -> None:
         """Give the lease on ``tenant`` back, if ``owner`` holds it."""
