@@ -290,3 +290,39 @@ async def test_sigterm_stops_a_worker_after_the_record_in_hand_and_the_other_fin
     assert await customer_names(stopped) == sorted(
         f"{stopped.name} kund {n}" for n in range(ORGANISATIONS)
     )
+
+
+async def test_a_worker_cut_off_from_postgresql_reconnects_by_itself(
+    fortnox_url: str,
+    webcrm_url: str,
+    state_url: str,
+    tmp_path: Path,
+    workers: Callable[[Path], tuple[subprocess.Popen[bytes], int]],
+) -> None:
+    config = company(fortnox_url, webcrm_url)
+    path = write_tenant_config(tmp_path / "sync.toml", state_url, config)
+    async with await StateDatabase.open(state_url) as db:
+        worker, _ = workers(path)
+
+        async def cycled() -> bool:
+            return bool(await db.tenant(config.name).cycles(status="completed"))
+
+        await until(cycled, "a first cycle")
+        # Every connection of the worker's job queue ends, as in a PostgreSQL restart.
+        async with db.engine.connect() as conn:
+            cut = await conn.execute(
+                sa.text(
+                    "SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
+                    " WHERE application_name = :name"
+                ),
+                {"name": f"webcrm-fortnox worker {worker.pid}"},
+            )
+            assert len(cut.all()) >= 2  # the pool's and the listener's
+        cut_at = datetime.now(UTC)
+
+        async def cycled_again() -> bool:
+            cycles = await db.tenant(config.name).cycles(status="completed")
+            return any(c.started_at > cut_at for c in cycles)
+
+        await until(cycled_again, "a cycle after the connections were cut")
+        assert worker.poll() is None

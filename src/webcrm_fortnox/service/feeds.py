@@ -421,7 +421,7 @@ async def serve_feed(
 ) -> int:
     """Follow the changes of every tenant until SIGTERM or SIGINT; 0 after a clean stop."""
     fixed = list(tenants)
-    app = create_app(url)
+    app = create_app(url, "feed")
     # Every followed tenant keeps its clients open: the subscription holds their tokens.
     ctx = JobContext(db, connector, tenants=fixed, actor="feed", clients=1_000_000)
     async with app.open_async(), ctx:

@@ -146,9 +146,19 @@ class JobSettings:
     stop_grace: float = 60.0
 
 
-def create_app(url: str) -> procrastinate.App:
-    """The Procrastinate app of the product's tasks over the state store at ``url``."""
-    app = procrastinate.App(connector=procrastinate.PsycopgConnector(conninfo=conninfo(url)))
+def application_name(role: str) -> str:
+    """How this process's job-queue connections name themselves to PostgreSQL
+    (``pg_stat_activity``): ``webcrm-fortnox worker 4242``."""
+    return f"webcrm-fortnox {role} {os.getpid()}"
+
+
+def create_app(url: str, role: str = "client") -> procrastinate.App:
+    """The Procrastinate app of the product's tasks over the state store at ``url``, its
+    connections named after ``role`` (see :func:`application_name`)."""
+    connector = procrastinate.PsycopgConnector(
+        conninfo=conninfo(url), kwargs={"application_name": application_name(role)}
+    )
+    app = procrastinate.App(connector=connector)
     app.task(name=SYNC_TASK, queue=SYNC_QUEUE, pass_context=True)(_sync_task)
     app.periodic(cron=DISPATCH_CRON, queueing_lock=DISPATCH_TASK, priority=CONTROL_PRIORITY)(
         app.task(name=DISPATCH_TASK, queue=CONTROL_QUEUE, pass_context=True)(_dispatch_task)
@@ -449,7 +459,7 @@ async def serve_worker(
         options: how to run.
     """
     fixed = list(tenants)
-    app = create_app(url)
+    app = create_app(url, "worker")
     jobs = JobContext(
         db,
         connector,
