@@ -69,6 +69,7 @@ FULL = Sizes(
         window=360.0,
         concurrency=8,
         patience=900.0,
+        edits=50,
     ),
 )
 QUICK = Sizes(
@@ -92,6 +93,7 @@ QUICK = Sizes(
         window=25.0,
         concurrency=4,
         patience=120.0,
+        edits=5,
     ),
 )
 

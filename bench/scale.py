@@ -16,6 +16,9 @@ completed), the bench watches ``window`` seconds and reports:
   plus the interval), p95;
 - **never two at once**: pairs of one tenant's cycles that overlapped, from the cycle rows;
 - **429s** answered by either emulator in the window;
+- **propagation under load**: on ``edits`` tenants, a person changes a linked customer's phone
+  in Fortnox and another's in webCRM at random moments of the window, while the others cycle;
+  each is timed until the other side holds it (read every half second);
 - CPU and memory of each process kind (workers, feed, emulators, the PostgreSQL backends
   serving the bench's database) and PostgreSQL transactions per tenant-cycle.
 """
@@ -26,6 +29,7 @@ import asyncio
 import contextlib
 import itertools
 import os
+import random
 import statistics
 import subprocess
 import sys
@@ -41,6 +45,9 @@ import sqlalchemy as sa
 from bench.emulators import EmulatorControl, emulator_process
 from bench.figures import Figure, ScenarioResult
 from bench.latency import FORTNOX_SECRET, tenant_table
+from webcrm_fortnox.config import TenantConfig, load_config
+from webcrm_fortnox.fortnox.models import Customer
+from webcrm_fortnox.service import Connector
 from webcrm_fortnox.service.http_server import free_port
 from webcrm_fortnox.store import StateDatabase
 
@@ -49,6 +56,10 @@ TEST_ENV = "WEBCRM_FORTNOX_TEST_POSTGRES_URL"
 #: Targets (issue: scale-out).
 CAPACITY_TARGET = 10.0
 LATENESS_TARGET = 10.0
+FORTNOX_TO_WEBCRM_TARGET = 5.0
+#: The tenants' webCRM poll, and the webCRM → Fortnox target: the poll plus 5 s.
+POLL_SECONDS = 15
+WEBCRM_TO_FORTNOX_TARGET = POLL_SECONDS + 5.0
 _TICKS = os.sysconf("SC_CLK_TCK")
 _PAGE = os.sysconf("SC_PAGE_SIZE")
 
@@ -67,6 +78,7 @@ class ScaleSizes:
         window: seconds watched once every tenant imported.
         concurrency: syncs each worker runs at once.
         patience: the longest wait for every tenant's import.
+        edits: tenants edited on each side during the window.
     """
 
     tenants: int
@@ -78,6 +90,7 @@ class ScaleSizes:
     window: float
     concurrency: int
     patience: float
+    edits: int
 
 
 def _server_url() -> str | None:
@@ -230,6 +243,22 @@ def _measure(rows: list[sa.Row[Any]], interval: int, start: Any, end: Any) -> di
     return {"completed": len(completed), "lateness": lateness, "overlaps": overlaps}
 
 
+def _propagation_figures(delays: dict[str, list[float | None]], patience: float) -> list[Figure]:
+    figures = []
+    for side, name, target in (
+        ("fortnox", "propagation Fortnox → webCRM p95", FORTNOX_TO_WEBCRM_TARGET),
+        ("webcrm", "propagation webCRM → Fortnox p95", WEBCRM_TO_FORTNOX_TARGET),
+    ):
+        measured = delays.get(side, [])
+        arrived = [d for d in measured if d is not None]
+        missing = len(measured) - len(arrived)
+        # An edit that never arrived counts as arriving when the bench stopped waiting.
+        value = _p95(arrived + [patience] * missing) if measured else 0.0
+        note = f"{len(arrived)} of {len(measured)} edits arrived, while the others cycle"
+        figures.append(Figure("scale", name, round(value, 2), "s", target, "max", note))
+    return figures
+
+
 def _p95(values: list[float]) -> float:
     if len(values) < 2:
         return values[0] if values else 0.0
@@ -266,7 +295,7 @@ async def run_scale(workdir: Path, sizes: ScaleSizes) -> ScenarioResult:
                     api_token=token,
                     company=company,
                     cycle_seconds=sizes.interval,
-                    poll_seconds=15,
+                    poll_seconds=POLL_SECONDS,
                 )
                 for i, (company, token) in enumerate(pairs)
             )
@@ -287,7 +316,8 @@ async def run_scale(workdir: Path, sizes: ScaleSizes) -> ScenarioResult:
                     await asyncio.sleep(1.0)
                 details["imported"] = await _imported(db)
                 details["import_seconds"] = round(time.monotonic() - started, 1)
-                details.update(await _window(db, processes, fortnox, webcrm, sizes))
+                tenants = _tenants(config)[: sizes.edits]
+                details.update(await _window(db, processes, fortnox, webcrm, sizes, tenants))
         finally:
             for process in itertools.chain.from_iterable(processes.values()):
                 process.terminate()
@@ -321,6 +351,7 @@ async def _window(
     fortnox: EmulatorControl,
     webcrm: EmulatorControl,
     sizes: ScaleSizes,
+    edited: Sequence[TenantConfig],
 ) -> dict[str, Any]:
     await fortnox.reset_stats()
     await webcrm.reset_stats()
@@ -335,7 +366,13 @@ async def _window(
     usage.first = usage.sample(kinds)
     start = db.clock()
     began = time.monotonic()
-    await asyncio.sleep(sizes.window)
+    rng = random.Random(15)
+    edits = [
+        _propagate(db, tenant, side, rng.uniform(0, sizes.window * 0.6), sizes.window)
+        for tenant in edited
+        for side in ("fortnox", "webcrm")
+    ]
+    delays = await asyncio.gather(asyncio.sleep(sizes.window), *edits)
     seconds = time.monotonic() - began
     end = db.clock()
     commits_after, backends = await _transactions(db)
@@ -343,7 +380,12 @@ async def _window(
     usage.last = usage.sample(kinds)
     measured = _measure(await _cycles(db), sizes.interval, start, end)
     calls = {"fortnox": await fortnox.calls(), "webcrm": await webcrm.calls()}
+    sides = ("fortnox", "webcrm") * len(edited)
     return {
+        "propagation": {
+            side: [d for s, d in zip(sides, delays[1:], strict=True) if s == side]
+            for side in ("fortnox", "webcrm")
+        },
         "window_seconds": round(seconds, 1),
         "cycles_completed": measured["completed"],
         "lateness": measured["lateness"],
@@ -353,6 +395,47 @@ async def _window(
         "rate_limited": {system: c.rate_limited for system, c in calls.items()},
         "calls": {system: c.total for system, c in calls.items()},
     }
+
+
+def _tenants(config: Path) -> list[TenantConfig]:
+    os.environ.setdefault("FORTNOX_CLIENT_SECRET", FORTNOX_SECRET)
+    return list(load_config(config).tenant)
+
+
+async def _propagate(
+    db: StateDatabase, tenant: TenantConfig, side: str, at: float, window: float
+) -> float | None:
+    """A person's edit on ``side`` after ``at`` seconds; seconds until the other side holds it
+    (``None``: not within the window and half a minute)."""
+    query = sa.text(
+        "SELECT webcrm_id, fortnox_id FROM links WHERE tenant = :tenant AND entity = 'customer'"
+        " ORDER BY id LIMIT 2"
+    )
+    async with db.engine.connect() as conn:
+        links = list(await conn.execute(query, {"tenant": tenant.name}))
+    if not links:
+        return None
+    webcrm_id, fortnox_id = links[0] if side == "fortnox" else links[-1]
+    value = f"08-{700 + (side == 'webcrm')} {random.randrange(10_000):04d}"
+    await asyncio.sleep(at)
+    async with Connector().clients(tenant) as clients:
+        if side == "fortnox":
+            await clients.fortnox.customers.update(fortnox_id, Customer(phone1=value))
+        else:
+            await clients.webcrm.transport.request(
+                "PUT", f"Organisations/{webcrm_id}", json={"OrganisationTelephone": value}
+            )
+        edited = time.monotonic()
+        deadline = edited + window + 30.0
+        while time.monotonic() < deadline:
+            if side == "fortnox":
+                now = (await clients.webcrm.get_organisation(int(webcrm_id))).telephone
+            else:
+                now = (await clients.fortnox.customers.get(fortnox_id)).phone1
+            if now == value:
+                return round(time.monotonic() - edited, 2)
+            await asyncio.sleep(0.5)
+    return None
 
 
 def _result(sizes: ScaleSizes, details: dict[str, Any]) -> ScenarioResult:
@@ -402,6 +485,7 @@ def _result(sizes: ScaleSizes, details: dict[str, Any]) -> ScenarioResult:
             "max",
             "both emulators, in the window",
         ),
+        *_propagation_figures(details.get("propagation", {}), sizes.window + 30.0),
         Figure(
             "scale",
             "PostgreSQL transactions per tenant-cycle",

@@ -96,6 +96,16 @@ async def test_triggers_collapse_into_one_waiting_job_per_tenant(queue: Queue) -
     assert await queue.waiting() == {"t0": 1, "t1": 1}
 
 
+async def test_a_changes_sync_goes_before_cycles_waiting_longer(queue: Queue) -> None:
+    async with queue.db.begin() as conn:
+        await defer_syncs(queue.app, conn, ["t0", "t1"], "cycle")
+        await defer_syncs(queue.app, conn, ["t2"], "fortnox customers")
+    manager = queue.app.job_manager
+    worker = await manager.register_worker()
+    fetched = [await manager.fetch_job(queues=["sync"], worker_id=worker) for _ in range(3)]
+    assert [job.task_kwargs["tenant"] for job in fetched if job] == ["t2", "t0", "t1"]
+
+
 async def test_a_deferral_rolled_back_with_its_transaction_leaves_no_job(queue: Queue) -> None:
     with pytest.raises(RuntimeError):
         async with queue.db.begin() as conn:

@@ -55,6 +55,7 @@ from webcrm_fortnox.service.connections import Connector
 from webcrm_fortnox.service.health import Served, health_app
 from webcrm_fortnox.service.http_server import serving
 from webcrm_fortnox.service.job import (
+    CYCLE,
     JobContext,
     JobOutcome,
     JobResult,
@@ -88,8 +89,10 @@ RUNTIME = "webcrm_fortnox"
 #: Seconds a waiting worker looks for new jobs besides being notified: a tenant's next job
 #: starts at most this long after its previous one frees the tenant's lock.
 FETCH_POLL = 0.5
-#: The dispatcher and the sweep go before waiting syncs when a worker has a free slot.
+#: The dispatcher and the sweep go before waiting syncs when a worker has a free slot, and a
+#: change's sync before a scheduled cycle.
 CONTROL_PRIORITY = 10
+CHANGE_PRIORITY = 5
 #: How the leases that workers take on tenants begin (see :meth:`WorkerRuntime._sync`).
 LEASE_PREFIX = "worker:"
 
@@ -191,8 +194,13 @@ async def defer_syncs(
     app: procrastinate.App, conn: AsyncConnection, tenants: Iterable[str], trigger: str
 ) -> int:
     """Defer a sync of each tenant in ``conn``'s transaction (committed with it); a tenant
-    that has one waiting already keeps that one. The number deferred."""
+    that has one waiting already keeps that one. The number deferred.
+
+    A change's sync goes before waiting cycles (:data:`CHANGE_PRIORITY`): under load, an edit
+    still crosses within seconds while the cycles, the safety net, wait their turn.
+    """
     raw = await conn.get_raw_connection()
+    priority = 0 if trigger == CYCLE else CHANGE_PRIORITY
     task = app.tasks[SYNC_TASK]
     deferred = 0
     for tenant in tenants:
@@ -201,7 +209,10 @@ async def defer_syncs(
             # A savepoint each: a tenant whose job already waits must not undo the others.
             async with conn.begin_nested():
                 await task.configure(
-                    lock=lock, queueing_lock=lock, connection=raw.driver_connection
+                    lock=lock,
+                    queueing_lock=lock,
+                    priority=priority,
+                    connection=raw.driver_connection,
                 ).defer_async(tenant=tenant, trigger=trigger)
         except job_errors.AlreadyEnqueued:
             continue
@@ -343,7 +354,7 @@ class WorkerRuntime:
                     .where(rows.tenant.in_(names))
                     .values(next_cycle_at=now + timedelta(seconds=interval), updated_at=now)
                 )
-            await defer_syncs(self.app, conn, picked, "cycle")
+            await defer_syncs(self.app, conn, picked, CYCLE)
         if picked:
             log.info("tenants dispatched", extra={"tenants": len(picked)})
         return len(picked)
