@@ -262,7 +262,7 @@ def _propagation_figures(delays: dict[str, list[float | None]], patience: float)
 def _p95(values: list[float]) -> float:
     if len(values) < 2:
         return values[0] if values else 0.0
-    return statistics.quantiles(values, n=20)[-1]
+    return statistics.quantiles(values, n=20, method="inclusive")[-1]
 
 
 async def run_scale(workdir: Path, sizes: ScaleSizes) -> ScenarioResult:
