@@ -4,7 +4,8 @@ The full run (under 15 minutes on two cores) measures, against both emulators as
 idle and incremental API cost with 10,000 linked customers, the initial import at the real rate
 limits for 65 s, propagation latency with the service running, the engine's diff + plan at
 1,000 / 10,000 / 100,000 records per side, and what ten idle tenants of one Fortnox integration
-cost in one ``run`` between their cycles (``idle-tenants``). ``--quick`` runs the same code on
+cost in one ``run`` between their cycles (``idle-tenants``), and 1,000 small tenants on two
+``worker`` processes and a ``feed`` over PostgreSQL (``scale``). ``--quick`` runs the same code on
 small sizes, only to prove it works; its figures mean little.
 """
 
