@@ -346,7 +346,8 @@ tenant_schedules = sa.Table(
     sa.Column("paused", sa.String(30), nullable=True),
     sa.Column("paused_by", sa.String(100), nullable=True),
     sa.Column("paused_reason", sa.Text, nullable=True),
-    # the stored tokens' version when it paused: new tokens (``connect``) resume it
+    # the version of its credentials (settings and stored tokens) when it paused: others
+    # (``connect`` ran, the settings were fixed) resume it
     sa.Column("paused_tokens", sa.String(100), nullable=True),
     # the process syncing the tenant, until when (renewed while it syncs): one at a time
     sa.Column("lease_owner", sa.String(200), nullable=True),

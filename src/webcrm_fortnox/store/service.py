@@ -59,7 +59,8 @@ class Schedule:
         paused: its state while paused (``reconnect needed``, ``not connected``), else ``None``.
         paused_by: who or what paused it.
         paused_reason: why.
-        paused_tokens: the version of its stored tokens when it paused: new ones resume it.
+        paused_tokens: the version of its credentials (its settings and stored tokens) when it
+            paused: others resume it.
     """
 
     next_cycle_at: datetime | None = None
