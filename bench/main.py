@@ -5,8 +5,9 @@ idle and incremental API cost with 10,000 linked customers, the initial import a
 limits for 65 s, propagation latency with the service running, the engine's diff + plan at
 1,000 / 10,000 / 100,000 records per side, what ten idle tenants of one Fortnox integration
 cost in one ``run`` between their cycles (``idle-tenants``), the CPU an idle cycle of a small
-tenant costs (``idle-cycle``), and one page of the admin fleet at 5,000 tenants (``fleet``, read
-from the state store; ``admin-page``, the page over HTTP). ``--quick`` runs the same code on
+tenant costs (``idle-cycle``), one page of the admin fleet at 5,000 tenants (``fleet``, read
+from the state store; ``admin-page``, the page over HTTP), and 1,000 small tenants on two
+``worker`` processes and a ``feed`` over PostgreSQL (``scale``). ``--quick`` runs the same code on
 small sizes, only to prove it works; its figures mean little.
 """
 
@@ -30,6 +31,7 @@ from bench.idle_tenants import IdleTenantSizes, run_idle_tenants
 from bench.latency import LatencySizes, run_latency
 from bench.rate_limit import run_rate_limit
 from bench.report import table, write_results
+from bench.scale import ScaleSizes, run_scale
 
 RESULTS = Path(__file__).parent / "results"
 SCENARIOS = (
@@ -41,6 +43,7 @@ SCENARIOS = (
     "idle-cycle",
     "fleet",
     "admin-page",
+    "scale",
 )
 
 
@@ -56,6 +59,7 @@ class Sizes:
     idle_tenants: IdleTenantSizes
     fleet: FleetSizes
     idle_cycle: IdleCycleSizes
+    scale: ScaleSizes
 
 
 FULL = Sizes(
@@ -76,6 +80,19 @@ FULL = Sizes(
     idle_cycle=IdleCycleSizes(
         tenants=10, organisations=50, deliveries=20, customers=20, articles=20, cycles=5
     ),
+    # 1,000 small tenants cycling every two minutes, watched for three cycles.
+    scale=ScaleSizes(
+        tenants=1_000,
+        organisations=50,
+        deliveries=20,
+        customers=20,
+        articles=20,
+        interval=120,
+        window=360.0,
+        concurrency=16,
+        patience=900.0,
+        edits=50,
+    ),
 )
 QUICK = Sizes(
     cost=CostSizes(customers=200, articles=10, orders=10, changed=10),
@@ -91,6 +108,18 @@ QUICK = Sizes(
     fleet=FleetSizes(tenants=200, cycles=3, repeats=3),
     idle_cycle=IdleCycleSizes(
         tenants=2, organisations=10, deliveries=3, customers=5, articles=3, cycles=2
+    ),
+    scale=ScaleSizes(
+        tenants=100,
+        organisations=2,
+        deliveries=0,
+        customers=2,
+        articles=1,
+        interval=20,
+        window=25.0,
+        concurrency=8,
+        patience=120.0,
+        edits=5,
     ),
 )
 
@@ -110,6 +139,7 @@ def run(sizes: Sizes, only: tuple[str, ...], workdir: Path) -> dict[str, Scenari
         "fleet": lambda: asyncio.run(run_fleet(workdir, sizes.fleet)),
         "admin-page": lambda: asyncio.run(run_admin_page(workdir, sizes.fleet)),
         "idle-cycle": lambda: asyncio.run(run_idle_cycle(workdir, sizes.idle_cycle)),
+        "scale": lambda: asyncio.run(run_scale(workdir, sizes.scale)),
     }
     results: dict[str, ScenarioResult] = {}
     for name, scenario in scenarios.items():

@@ -565,6 +565,98 @@ def run(
     _run(ctx, config, tenant, start, allow_none=True)
 
 
+@app.command()
+def worker(
+    ctx: typer.Context,
+    config: ConfigOption = None,
+    concurrency: Annotated[
+        int, typer.Option(min=1, help="Syncs this process runs at once.", metavar="N")
+    ] = 4,
+    metrics_host: Annotated[
+        str, typer.Option(help="Address of the /metrics and /healthz server.")
+    ] = "127.0.0.1",
+    metrics_port: Annotated[int, typer.Option(help="Port of that server (0: none).")] = 9465,
+    full_every: Annotated[
+        float, typer.Option(help="Hours between full reconciliations (default nightly).")
+    ] = 24.0,
+    log_level: Annotated[
+        str, typer.Option(help="DEBUG, INFO, WARNING or ERROR (any case).", metavar="LEVEL")
+    ] = "INFO",
+) -> None:
+    """Run tenants' syncs as jobs in the PostgreSQL state store, beside any number of other
+    workers on any machines (the README's "Run at scale"): each tenant's cycles on time, one
+    sync of a tenant at a time, the jobs of a killed worker taken over. Start `feed` once
+    beside them for Fortnox's change feed and webCRM's changes. SIGTERM or Ctrl-C finishes the
+    record in hand and exits 0."""
+    from webcrm_fortnox.service.job import WorkerSettings
+    from webcrm_fortnox.service.jobs import JobQueueError, WorkerOptions, worker_command
+    from webcrm_fortnox.transport.listening import PortUnavailableError
+
+    async def start(command: Command) -> int:
+        _log_to_json(command, log_level)
+        options = WorkerOptions(
+            concurrency=concurrency,
+            sync=WorkerSettings(full_every=full_every * 3600),
+            metrics_host=metrics_host,
+            metrics_port=metrics_port or None,
+        )
+        try:
+            return await worker_command(command, options)
+        except JobQueueError as error:
+            typer.echo(str(error), err=True)
+            return 1
+        except PortUnavailableError as error:
+            typer.echo(
+                f"{error}; choose another with --metrics-port (0 serves no metrics)", err=True
+            )
+            return 1
+
+    _run(ctx, config, None, start, allow_none=True)
+
+
+@app.command()
+def feed(
+    ctx: typer.Context,
+    config: ConfigOption = None,
+    metrics_host: Annotated[
+        str, typer.Option(help="Address of the /metrics and /healthz server.")
+    ] = "127.0.0.1",
+    metrics_port: Annotated[int, typer.Option(help="Port of that server (0: none).")] = 9466,
+    no_feed: Annotated[
+        bool, typer.Option("--no-feed", help="Poll Fortnox instead of its change feed.")
+    ] = False,
+    log_level: Annotated[
+        str, typer.Option(help="DEBUG, INFO, WARNING or ERROR (any case).", metavar="LEVEL")
+    ] = "INFO",
+) -> None:
+    """Follow the changes of every tenant for the `worker` processes (the README's "Run at
+    scale"): one Fortnox change-feed connection per integration for all its companies, and
+    webCRM's cheap poll per tenant, each change deferring the tenant's sync job. Start two for
+    a standby: one leads each integration (a PostgreSQL advisory lock), the other takes over
+    when it goes. SIGTERM or Ctrl-C stops it and exits 0."""
+    from webcrm_fortnox.service.feeds import FeedOptions, feed_command
+    from webcrm_fortnox.service.jobs import JobQueueError
+    from webcrm_fortnox.transport.listening import PortUnavailableError
+
+    async def start(command: Command) -> int:
+        _log_to_json(command, log_level)
+        options = FeedOptions(
+            metrics_host=metrics_host, metrics_port=metrics_port or None, no_fortnox_feed=no_feed
+        )
+        try:
+            return await feed_command(command, options)
+        except JobQueueError as error:
+            typer.echo(str(error), err=True)
+            return 1
+        except PortUnavailableError as error:
+            typer.echo(
+                f"{error}; choose another with --metrics-port (0 serves no metrics)", err=True
+            )
+            return 1
+
+    _run(ctx, config, None, start, allow_none=True)
+
+
 def _log_to_json(command: Command, level: str) -> None:
     """JSON logs with every secret of the configuration masked."""
     from webcrm_fortnox.service.logs import Redactor, setup_logging

@@ -13,10 +13,10 @@ from alembic.migration import MigrationContext
 
 from tests.store.backends import BACKENDS, open_database
 from webcrm_fortnox.engine.ports import ErrorKind
-from webcrm_fortnox.store import StateDatabase, StoreUrlError, async_url
+from webcrm_fortnox.store import StateDatabase, StoreUrlError, async_url, job_queue
 from webcrm_fortnox.store.database import MIGRATIONS, create_engine
 from webcrm_fortnox.store.queries import ReadModel
-from webcrm_fortnox.store.schema import metadata
+from webcrm_fortnox.store.schema import declared, metadata
 from webcrm_fortnox.store.service import ServiceStore
 from webcrm_fortnox.store.state import ExclusionChange
 
@@ -47,7 +47,9 @@ async def test_the_migrations_create_exactly_the_declared_tables(
     async for db in open_database(backend, tmp_path):
         async with db.engine.connect() as conn:
             differences = await conn.run_sync(
-                lambda sync: compare_metadata(MigrationContext.configure(sync), metadata)
+                lambda sync: compare_metadata(
+                    MigrationContext.configure(sync, opts={"include_name": declared}), metadata
+                )
             )
         assert differences == []
 
@@ -90,6 +92,13 @@ def _upgrade_to(connection: sa.Connection, revision: str) -> None:
     command.upgrade(config, revision)
 
 
+def _downgrade_to(connection: sa.Connection, revision: str) -> None:
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS))
+    config.attributes["connection"] = connection
+    command.downgrade(config, revision)
+
+
 async def test_the_excluded_sets_of_the_service_become_rows(tmp_path: Path) -> None:
     url = f"sqlite:///{tmp_path / 'state.db'}"
     engine = create_engine(url)
@@ -124,3 +133,33 @@ def test_only_postgresql_connections_are_checked_before_each_use() -> None:
 
     assert sqlite_engine.sync_engine.pool._pre_ping is False
     assert postgresql_engine.sync_engine.pool._pre_ping is True
+
+
+async def test_postgresql_gets_procrastinates_schema_and_loses_it_on_downgrade(
+    tmp_path: Path,
+) -> None:
+    async for db in open_database("postgresql", tmp_path):
+        async with db.engine.begin() as conn:
+            jobs = await conn.exec_driver_sql("SELECT count(*) FROM procrastinate_jobs")
+            assert jobs.scalar() == 0
+            await conn.run_sync(_downgrade_to, "0009")
+            left = await conn.exec_driver_sql(
+                "SELECT count(*) FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace"
+                " WHERE n.nspname = current_schema() AND c.relname LIKE 'procrastinate%%'"
+            )
+            assert left.scalar() == 0
+
+
+async def test_sqlite_gets_no_job_tables(tmp_path: Path) -> None:
+    async for db in open_database("sqlite", tmp_path):
+        async with db.engine.connect() as conn:
+            names = await conn.run_sync(lambda sync: sa.inspect(sync).get_table_names())
+        assert not [name for name in names if name.startswith("procrastinate")]
+
+
+def test_a_procrastinate_whose_schema_our_migrations_do_not_know_is_refused(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(job_queue, "SCHEMA_VERSION", "03.03.00")
+    with pytest.raises(job_queue.JobSchemaError, match=r"at migration 03\.04\.00.*03\.03\.00"):
+        job_queue.check_installed_package()

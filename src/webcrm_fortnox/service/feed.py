@@ -25,18 +25,21 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 import time
 from collections.abc import Awaitable, Callable, Mapping, Sequence
-from typing import Any
+from datetime import datetime
+from typing import Any, Protocol
 
 from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.ext.asyncio import AsyncConnection
 
 from webcrm_fortnox.errors import ApiError, AuthError, TransientError
 from webcrm_fortnox.fortnox.events import ChangeEvent, EventStream
+from webcrm_fortnox.service.connections import TenantClients
 from webcrm_fortnox.service.logs import ConditionLog
 from webcrm_fortnox.service.metrics import ServiceMetrics
-from webcrm_fortnox.service.worker import TenantWorker
 from webcrm_fortnox.store.feed import HEARTBEAT, FeedStore
 from webcrm_fortnox.store.service import ServiceStore
 from webcrm_fortnox.transport.retry import RetryPolicy
@@ -46,6 +49,36 @@ log = logging.getLogger(__name__)
 #: The topics of what the sync keeps in step.
 TOPICS = ("customers", "articles", "orders", "invoices")
 _OFFSET = "offset:"
+
+
+class FeedMember(Protocol):
+    """A tenant as the feed serves it: ``run``'s tenant worker, or the ``feed`` process's."""
+
+    name: str
+    #: set once its clients are open (the subscription carries it from then on)
+    ready: asyncio.Event
+    #: whether the feed carries it now
+    feed_live: bool
+    #: set while the feed carries it (``None``: no feed serves it)
+    feed_joined: asyncio.Event | None
+
+    @property
+    def clients(self) -> TenantClients | None: ...
+
+    @property
+    def company_id(self) -> int | None: ...
+
+    def trigger(
+        self, reason: str, *, fortnox_ids: tuple[str, ...] = (), at: datetime | None = None
+    ) -> None: ...
+
+
+#: Defers a tenant's sync in the transaction that stores an announcement (tenant, trigger).
+Deferral = Callable[[AsyncConnection, str, str], Awaitable[object]]
+
+
+async def _defer_in(defer: Deferral, tenant: str, trigger: str, conn: AsyncConnection) -> None:
+    await defer(conn, tenant, trigger)
 
 
 class StoredOffsets:
@@ -70,7 +103,7 @@ class StoredOffsets:
 class _TenantToken:
     """A worker's Fortnox credential as the feed uses it; a refused grant pauses the tenant."""
 
-    def __init__(self, worker: TenantWorker, on_refused: Callable[[TenantWorker], None]) -> None:
+    def __init__(self, worker: FeedMember, on_refused: Callable[[FeedMember], None]) -> None:
         self.worker = worker
         self._on_refused = on_refused
 
@@ -114,6 +147,8 @@ class FeedListener:
         metrics: ``webcrm_fortnox_change_feed_connected``.
         sleep: between reconnects.
         retry: the backoff between reconnects.
+        defer: defers a tenant's sync job in each announcement's transaction (the ``feed``
+            process, for the workers); without it an event wakes the tenant's worker (``run``).
     """
 
     def __init__(
@@ -121,12 +156,13 @@ class FeedListener:
         url: str,
         client_id: str,
         client_secret: str,
-        workers: Sequence[TenantWorker],
+        workers: Sequence[FeedMember],
         store: ServiceStore,
         metrics: ServiceMetrics,
         *,
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
         retry: RetryPolicy | None = None,
+        defer: Deferral | None = None,
     ) -> None:
         self.url = url
         self.client_id = client_id
@@ -139,14 +175,15 @@ class FeedListener:
         self.metrics = metrics
         self.sleep = sleep
         self.retry = retry or RetryPolicy(attempts=1_000_000, base_delay=1.0, max_delay=30.0)
+        self.defer = defer
         self.stream: EventStream | None = None
         self.connections = 0
         self.events_handled = 0
         #: the tenants in the subscription, with the credential it holds for each
-        self._joined: dict[TenantWorker, _TenantToken] = {}
-        self._by_company: dict[int, TenantWorker] = {}
+        self._joined: dict[FeedMember, _TenantToken] = {}
+        self._by_company: dict[int, FeedMember] = {}
         #: tenants whose token the feed refused: left out until they reopen their clients
-        self._refused_workers: set[TenantWorker] = set()
+        self._refused_workers: set[FeedMember] = set()
         self._members_changed = asyncio.Event()
         #: set once the live connection is recorded in the store (tenants join after that)
         self._recorded = asyncio.Event()
@@ -159,25 +196,25 @@ class FeedListener:
         return self.stream is not None and self.stream.live.is_set()
 
     @property
-    def members(self) -> list[TenantWorker]:
+    def members(self) -> list[FeedMember]:
         """The tenants the subscription carries now."""
         return list(self._joined)
 
-    def add(self, worker: TenantWorker) -> None:
+    def add(self, worker: FeedMember) -> None:
         """Serve one more tenant of this integration; it joins the subscription once ready."""
         if worker not in self.workers:
             worker.feed_joined = asyncio.Event()
             self.workers.append(worker)
             self._members_changed.set()
 
-    def remove(self, worker: TenantWorker) -> None:
+    def remove(self, worker: FeedMember) -> None:
         """Serve this tenant no more; it leaves the subscription."""
         if worker in self.workers:
             worker.feed_joined = None
             self.workers.remove(worker)
             self._members_changed.set()
 
-    def _refused(self, worker: TenantWorker) -> None:
+    def _refused(self, worker: FeedMember) -> None:
         # Until the worker opens new clients (new credentials), asking again is refused again:
         # the tenant is left out rather than retried in a loop.
         self._refused_workers.add(worker)
@@ -190,7 +227,7 @@ class FeedListener:
         )
         self._members_changed.set()
 
-    def _wanted(self) -> list[TenantWorker]:
+    def _wanted(self) -> list[FeedMember]:
         """The tenants the subscription should carry: those whose clients are open."""
         for worker in list(self._refused_workers):
             if not worker.ready.is_set():
@@ -249,20 +286,20 @@ class FeedListener:
             for wait in waits:
                 wait.cancel()
 
-    def _set_live(self, members: Sequence[TenantWorker], live: bool) -> None:
+    def _set_live(self, members: Sequence[FeedMember], live: bool) -> None:
         self._gauge.set(1 if self.live else 0)
         for worker in members:
             worker.feed_live = live
             if worker.feed_joined is not None:
                 (worker.feed_joined.set if live else worker.feed_joined.clear)()
 
-    def _join(self, workers: Sequence[TenantWorker]) -> list[_TenantToken]:
+    def _join(self, workers: Sequence[FeedMember]) -> list[_TenantToken]:
         tokens = [_TenantToken(w, self._refused) for w in workers]
         self._joined.update(zip(workers, tokens, strict=True))
         self._route()
         return tokens
 
-    async def _leave(self, workers: Sequence[TenantWorker]) -> list[_TenantToken]:
+    async def _leave(self, workers: Sequence[FeedMember]) -> list[_TenantToken]:
         tokens = [self._joined.pop(w) for w in workers if w in self._joined]
         self._set_live(workers, False)
         self._route()
@@ -348,7 +385,7 @@ class FeedListener:
         return self._members_changed.is_set() or set(self._wanted()) != set(self._joined)
 
     async def _caught_up(
-        self, workers: Sequence[TenantWorker], *, connected: bool = False, resumed: bool = False
+        self, workers: Sequence[FeedMember], *, connected: bool = False, resumed: bool = False
     ) -> None:
         """``workers`` were just subscribed: live from now on.
 
@@ -379,11 +416,16 @@ class FeedListener:
             if worker is None:
                 continue  # a company no tenant follows (any more)
             # Stored before the event's offset is: a restart cannot lose it.
-            await self.ledger.announce(worker.name, event.topic, event.entity_id)
+            reason = f"fortnox {event.topic}"
+            defer = self.defer
+            if defer is None:
+                await self.ledger.announce(worker.name, event.topic, event.entity_id)
+                worker.trigger(reason, fortnox_ids=event_record_ids(event), at=event.timestamp)
+            else:
+                # The announcement and the job that reads it are committed together.
+                within = functools.partial(_defer_in, defer, worker.name, reason)
+                await self.ledger.announce(worker.name, event.topic, event.entity_id, within=within)
             self.events_handled += 1
-            worker.trigger(
-                f"fortnox {event.topic}", fortnox_ids=event_record_ids(event), at=event.timestamp
-            )
 
     async def _watch(self, stream: EventStream) -> None:
         """Mark the tenants live while subscribed; after a (re)connect, let them catch up."""

@@ -8,17 +8,31 @@ registered, keeps strangers from waking tenants.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import Any, Protocol
 
 from fastapi import FastAPI
 from fastapi.responses import JSONResponse, Response
 from prometheus_client import CONTENT_TYPE_LATEST
 
-if TYPE_CHECKING:
-    from webcrm_fortnox.service.daemon import SyncService
+from webcrm_fortnox.service.metrics import ServiceMetrics
 
 
-def health_app(service: SyncService) -> FastAPI:
+class Served(Protocol):
+    """A process this server serves (``run``'s service, a ``worker``, the ``feed``)."""
+
+    @property
+    def metrics(self) -> ServiceMetrics: ...
+
+    def health(self) -> dict[str, Any]:
+        """What ``/healthz`` answers; its ``status`` is ``ok`` when all is well."""
+        ...
+
+    def hook_called(self, tenant: str, secret: str) -> bool:
+        """A webCRM hook arrived for ``tenant``; true when it is genuine."""
+        ...
+
+
+def health_app(service: Served) -> FastAPI:
     """The ASGI app serving ``service``'s metrics, health and hooks."""
     app = FastAPI(title="webcrm-fortnox", openapi_url=None, docs_url=None, redoc_url=None)
 

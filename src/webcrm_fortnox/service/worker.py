@@ -50,7 +50,7 @@ from webcrm_fortnox.service.requests import carry_out_pending
 from webcrm_fortnox.service.runner import FAILING, OK, RECONNECT
 from webcrm_fortnox.service.vault import TokenKeyError
 from webcrm_fortnox.store.service import Schedule
-from webcrm_fortnox.store.state import HEALTH
+from webcrm_fortnox.store.state import HEALTH, TenantState
 from webcrm_fortnox.webcrm.models import CHANGE_TRACKED
 
 log = logging.getLogger(__name__)
@@ -354,7 +354,7 @@ class TenantWorker:
         """Ask webCRM whether anything changed after the cursors; trigger a sync if so."""
         try:
             clients = await self.open()
-            rows = await webcrm_rows(self, clients)
+            rows = await webcrm_rows(self.state, clients)
             if changed_rows(self._polled, rows):
                 self.trigger("webcrm poll")
             # Rows a sync has read lie behind the cursors it moved, so the next poll lists them
@@ -452,7 +452,7 @@ class TenantWorker:
 POLL_ROWS = 20
 
 
-async def webcrm_rows(worker: TenantWorker, clients: TenantClients) -> dict[str, str]:
+async def webcrm_rows(state: TenantState, clients: TenantClients) -> dict[str, str]:
     """The newest rows of each polled table from the tenant's cursors on, as ``table:id`` →
     ``UpdatedAt``: one ``/Queries`` call per table.
 
@@ -468,7 +468,7 @@ async def webcrm_rows(worker: TenantWorker, clients: TenantClients) -> dict[str,
         if not clients.webcrm.lists(kind):
             continue
         since = None
-        cursor = await worker.state.cursor("webcrm", entity)
+        cursor = await state.cursor("webcrm", entity)
         if cursor is not None:
             try:
                 since = feed_start(cursor, kind.table)

@@ -20,11 +20,12 @@ a service now runs without the feed), so nobody relies on a feed that no longer 
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import timedelta
 
 import sqlalchemy as sa
+from sqlalchemy.ext.asyncio import AsyncConnection
 
 from webcrm_fortnox.store import schema as t
 from webcrm_fortnox.store.state import StateDatabase
@@ -141,8 +142,16 @@ class FeedStore:
                 .values(live=False, updated_at=self.db.clock())
             )
 
-    async def announce(self, tenant: str, topic: str, number: str) -> None:
-        """The feed announced a change of record ``number`` of ``topic`` for ``tenant``."""
+    async def announce(
+        self,
+        tenant: str,
+        topic: str,
+        number: str,
+        *,
+        within: Callable[[AsyncConnection], Awaitable[object]] | None = None,
+    ) -> None:
+        """The feed announced a change of record ``number`` of ``topic`` for ``tenant``;
+        ``within`` runs in the same transaction (it defers the sync that reads it)."""
         table = t.feed_announcements
         now = self.db.clock()
         async with self.db.engine.begin() as conn:
@@ -153,6 +162,8 @@ class FeedStore:
                 {"version": 1, "announced_at": now},
                 updates={"version": table.c.version + 1, "announced_at": now},
             )
+            if within is not None:
+                await within(conn)
 
     async def snapshot(self, tenant: str) -> FeedSnapshot:
         """The tenant's membership and unsettled announcements, read together."""

@@ -1,6 +1,7 @@
 """The state tables, as SQLAlchemy Core metadata. Every row carries its tenant.
 
-The migrations in ``migrations/versions`` create exactly these tables; a test compares the two.
+The migrations in ``migrations/versions`` create exactly these tables (and, on PostgreSQL,
+Procrastinate's job tables, which :func:`declared` leaves out); a test compares the two.
 """
 
 from __future__ import annotations
@@ -12,6 +13,8 @@ from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Dialect
+
+from webcrm_fortnox.store.job_queue import is_job_table
 
 metadata = sa.MetaData()
 
@@ -411,3 +414,9 @@ lag_samples = sa.Table(
     sa.Column("at", UtcDateTime, nullable=False),
     sa.Index("ix_lag_samples_tenant", "tenant", "at"),
 )
+
+
+def declared(name: str | None, type_: str, parent_names: Any) -> bool:
+    """Whether Alembic compares a database object with these tables (its ``include_name``):
+    all but Procrastinate's, which migration 0011 installs from Procrastinate's own schema."""
+    return not (type_ == "table" and is_job_table(name))
