@@ -92,8 +92,9 @@ CASES: dict[str, Case] = {
     ),
     "Långt ERP-id": Case([line("A")], {"DeliveryErpId": "9" * 50}, rows=[(None, "A", "1", "10")]),
     "Moms 17 %": Case(
+        # A row's VAT: Fortnox names no field, so the refusal is put on the lines.
         [line("Moms", QuotationLineVatPercentage=17)],
-        error=(None, "2001392", "VAT rate is not one the company has"),
+        error=("lines", "2001392", "VAT rate is not one the company has"),
     ),
     "Leverans imorgon": Case(
         [line("A")], {"DeliveryCustom1": "imorgon"}, error=("delivery_date", None, "'imorgon'")
@@ -101,8 +102,8 @@ CASES: dict[str, Case] = {
     "Leverans 31 feb": Case(
         [line("A")], {"DeliveryCustom1": "2026-02-31"}, error=("delivery_date", None, "not a date")
     ),
-    "Tom text": Case([line("", 2, 5)], error=(None, "2003977", "needs a description")),
-    "Blank text": Case([line("   ", 2, 5)], error=(None, "2003977", "needs a description")),
+    "Tom text": Case([line("", 2, 5)], error=("lines", "2003977", "needs a description")),
+    "Blank text": Case([line("   ", 2, 5)], error=("lines", "2003977", "needs a description")),
     "Lång text": Case([line("x" * 300)], error=("Description", "2001392", "too long")),
     "Emoji": Case([line("Kaffe ☕ 🚀")], error=(None, "2000359", "characters Fortnox does not")),
     "API_BLANK": Case([line("API_BLANK")], error=("lines", None, "command to clear a field")),
