@@ -77,6 +77,32 @@ async def test_conflicts_json_shows_both_values_the_base_and_what_was_kept(
     assert [c["field"] for c in opened["tenants"][0]["conflicts"]] == ["phone"]
 
 
+async def test_a_conflict_a_later_one_replaced_is_listed_closed_undecided(
+    env: Systems, tmp_path: Path
+) -> None:
+    path = config_file(tmp_path, tenant(field_policy={"phone": {"conflict": "manual"}}))
+    organisation = await env.organisation(OrganisationName="Acme AB")
+    await cli(env.connector, "sync", "--once", "--config", path)
+    (customer,) = await env.customers()
+    for webcrm_phone, fortnox_phone in [("1", "2"), ("3", "4")]:
+        env.clock.advance(60)
+        await env.edit_organisation(organisation, OrganisationTelephone=webcrm_phone)
+        await env.edit_customer(customer["CustomerNumber"], Phone1=fortnox_phone)
+        await cli(env.connector, "sync", "--once", "--config", path)
+
+    doc = await document(env, "conflicts", "--json", "--config", path)
+    table = await cli(env.connector, "conflicts", "--config", path)
+
+    listed = doc["tenants"][0]["conflicts"]
+    assert [(c["webcrm_value"], c["kept"], c["open"]) for c in listed] == [
+        ("1", None, False),
+        ("3", None, True),
+    ]
+    assert listed[0]["resolved_at"] is not None
+    assert table.stdout.count("closed undecided") == 1
+    assert table.stdout.count(" open ") == 1
+
+
 async def test_plan_json_lists_every_action_with_its_changes_and_writes_nothing(
     env: Systems, tmp_path: Path
 ) -> None:

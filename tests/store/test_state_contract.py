@@ -203,6 +203,28 @@ async def test_conflicts_keep_both_values_the_base_and_the_outcome(state: StateS
     assert (await state.conflicts())[1].report.resolution == "webcrm"
 
 
+async def test_a_conflict_on_a_field_closes_the_open_ones_of_that_field_of_the_pair(
+    state: StateStore,
+) -> None:
+    first = ConflictReport("email", "a@x.se", "b@x.se", None, Policy.MANUAL, None)
+    other_field = ConflictReport("city", "Lund", "Umeå", None, Policy.MANUAL, None)
+    link = await state.save_link("customer", "17", "1001", {}, conflicts=[first, other_field])
+    other_pair = await state.save_link("customer", "18", "1002", {}, conflicts=[first])
+
+    later = ConflictReport("email", "c@x.se", "d@x.se", None, Policy.MANUAL, None)
+    await state.add_conflicts("customer", link, [later])
+
+    still_open = await state.conflicts(open_only=True)
+    assert [(c.link_id, c.report) for c in still_open] == [
+        (link.id, other_field),
+        (other_pair.id, first),
+        (link.id, later),
+    ]
+    # The superseded one keeps its values on record, closed without a resolution.
+    [superseded] = [c for c in await state.conflicts() if c.resolved_at is not None]
+    assert (superseded.link_id, superseded.report) == (link.id, first)
+
+
 async def test_a_later_match_decision_replaces_an_earlier_one(state: StateStore) -> None:
     await state.save_match_decision("customer", "17", "1001", MatchVerdict.ACCEPTED, "name")
     await state.save_match_decision("customer", "18", "1002", MatchVerdict.ACCEPTED, "vat")

@@ -486,10 +486,11 @@ class StateStore(Protocol):
         """Create or update the link of this pair with a new base, all in one transaction.
 
         In the same transaction: the intent ``intent_id`` (if given) becomes ``done``, the
-        ``conflicts`` are recorded against the link, and (unless ``resolve_errors`` is false, as
-        when only part of a pair's writes succeeded) open errors of both records are resolved
-        because they synced. A link that held either id with another partner is replaced.
-        The link is :attr:`Link.held` exactly when ``held`` is given true.
+        ``conflicts`` are recorded against the link (as :meth:`add_conflicts` does), and (unless
+        ``resolve_errors`` is false, as when only part of a pair's writes succeeded) open errors
+        of both records are resolved because they synced. A link that held either id with
+        another partner is replaced. The link is :attr:`Link.held` exactly when ``held`` is
+        given true.
         """
         ...
 
@@ -543,7 +544,11 @@ class StateStore(Protocol):
     async def add_conflicts(
         self, entity: str, link: Link, conflicts: Sequence[ConflictReport]
     ) -> None:
-        """Record conflicts without changing the link (e.g. manual ones while nothing syncs)."""
+        """Record conflicts without changing the link (e.g. manual ones while nothing syncs).
+
+        A conflict recorded on a field closes the open conflicts of that field of the pair,
+        without a resolution: they name values the field no longer holds.
+        """
         ...
 
     async def conflicts(

@@ -85,7 +85,8 @@ def conflict_entry(conflict: Conflict) -> dict[str, Any]:
         "webcrm_id": conflict.webcrm_id,
         "fortnox_id": conflict.fortnox_id,
         **_report(conflict.report),
-        "open": conflict.report.resolution is None,
+        # Closed without a decision too: replaced by a later conflict, or its pair unlinked.
+        "open": conflict.resolved_at is None,
         "created_at": _iso(conflict.created_at),
         "resolved_at": _iso(conflict.resolved_at),
     }

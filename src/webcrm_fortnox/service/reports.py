@@ -264,7 +264,11 @@ def print_conflicts(console: Console, tenant: str, conflicts: Iterable[Conflict]
         table.add_column(column, overflow="fold")
     for conflict in rows:
         report = conflict.report
-        outcome = "open" if report.resolution is None else f"{system_name(report.resolution)} kept"
+        if report.resolution is not None:
+            outcome = f"{system_name(report.resolution)} kept"
+        else:
+            # A conflict closed undecided was replaced by a later one, or its pair unlinked.
+            outcome = "open" if conflict.resolved_at is None else "closed undecided"
         table.add_row(
             str(conflict.id),
             conflict.entity,

@@ -526,6 +526,20 @@ class TenantState:
     ) -> None:
         if not conflicts:
             return
+        # A field's newest conflict supersedes the open ones before it: they name values the
+        # field no longer holds, and left open they would pass a later return to those values
+        # for a conflict already recorded (the planner skips conflicts still open). Closed
+        # without a resolution, as when a pair is unlinked; their values stay on record.
+        await conn.execute(
+            sa.update(t.conflicts)
+            .where(
+                t.conflicts.c.tenant == self.tenant,
+                t.conflicts.c.link_id == link.id,
+                t.conflicts.c.field.in_(sorted({c.field for c in conflicts})),
+                t.conflicts.c.resolved_at.is_(None),
+            )
+            .values(resolved_at=now)
+        )
         await conn.execute(
             sa.insert(t.conflicts),
             [
