@@ -32,12 +32,13 @@ from webcrm_fortnox.service.jobs import (
     conninfo,
     create_app,
     defer_syncs,
-    tenant_lock,
 )
 from webcrm_fortnox.service.registry import Registry
 from webcrm_fortnox.store import StateDatabase
 from webcrm_fortnox.store.database import create_engine
 from webcrm_fortnox.store.feed import FeedStore
+from webcrm_fortnox.store.job_queue import tenant_lock
+from webcrm_fortnox.store.queries import QueueState, ReadModel
 from webcrm_fortnox.store.service import Schedule, ServiceStore
 
 
@@ -211,3 +212,32 @@ async def test_a_sync_whose_tenant_is_locked_elsewhere_does_nothing(queue: Queue
 
 def test_a_tenants_lock_names_it() -> None:
     assert tenant_lock("acme") == "tenant:acme"
+
+
+async def test_the_fleet_shows_each_tenants_waiting_running_and_scheduled_sync_jobs(
+    queue: Queue,
+) -> None:
+    manager = queue.app.job_manager
+    worker = await manager.register_worker()
+    async with queue.db.begin() as conn:
+        await defer_syncs(queue.app, conn, ["t0", "t2"], "cycle")
+    running = await manager.fetch_job(queues=["sync"], worker_id=worker)
+    assert running is not None and running.task_kwargs["tenant"] == "t0"
+    backing_off = await manager.fetch_job(queues=["sync"], worker_id=worker)
+    assert backing_off is not None and backing_off.task_kwargs["tenant"] == "t2"
+    retry_at = queue.db.clock().replace(microsecond=0) + timedelta(minutes=5)
+    await manager.retry_job(backing_off, retry_at=retry_at)
+    async with queue.db.begin() as conn:  # t0 changes while it syncs: one more waits
+        await defer_syncs(queue.app, conn, ["t0", "t1"], "fortnox customers")
+    model = ReadModel(queue.db)
+
+    page = await model.fleet(configured=[t.name for t in queue.tenants])
+    [t3] = await model.tenants(["t3"])
+
+    assert {row.name: row.queue for row in page.rows} == {
+        "t0": QueueState(waiting=1, running=1, next_at=None),
+        "t1": QueueState(waiting=1, running=0, next_at=None),
+        "t2": QueueState(waiting=1, running=0, next_at=retry_at),
+        "t3": QueueState(waiting=0, running=0, next_at=None),
+    }
+    assert t3.queue == QueueState(waiting=0, running=0, next_at=None)

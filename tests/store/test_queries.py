@@ -13,7 +13,7 @@ from tests.store.backends import BACKENDS, open_database
 from webcrm_fortnox.engine.ports import ConflictReport, ErrorKind, ErrorReport, Policy
 from webcrm_fortnox.store import StateDatabase
 from webcrm_fortnox.store import schema as t
-from webcrm_fortnox.store.queries import NEVER_RUN, FleetFilter, ReadModel
+from webcrm_fortnox.store.queries import NEVER_RUN, FleetFilter, QueueState, ReadModel
 from webcrm_fortnox.store.registry import NewTenant, TenantRegistry
 from webcrm_fortnox.store.registry import TenantState as RegistryState
 from webcrm_fortnox.store.service import Schedule, ServiceStore
@@ -168,6 +168,19 @@ async def test_named_tenants_are_listed_even_when_nothing_is_stored_of_them(
         ("new", NEVER_RUN, False),
         ("registered", NEVER_RUN, True),
     ]
+
+
+async def test_the_queue_state_is_absent_without_a_job_queue_and_empty_before_any_job(
+    db: StateDatabase, model: ReadModel
+) -> None:
+    await register(db, "alpha")
+
+    [row] = (await model.fleet()).rows
+
+    # SQLite keeps no job queue (``run`` syncs itself); PostgreSQL has Procrastinate's tables
+    # from migration 0011, empty until something defers a sync.
+    empty = QueueState(waiting=0, running=0, next_at=None)
+    assert row.queue == (None if db.engine.dialect.name == "sqlite" else empty)
 
 
 async def test_entity_counts_give_in_sync_excluded_failing_and_conflicts(

@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import re
+from datetime import UTC, datetime
 from pathlib import Path
 
 import httpx
+import procrastinate
 import pytest
 
 from tests.web.site import Site, csrf_of, site
+from webcrm_fortnox.service.jobs import create_app, defer_syncs
 from webcrm_fortnox.store.queries import ReadModel
 from webcrm_fortnox.store.requests import AdminRequests, RequestState
 
@@ -210,3 +213,41 @@ async def test_every_fragment_has_a_route_of_its_own(tmp_path: Path) -> None:
         assert answer.status_code == 200, route
         assert "<html" not in answer.text
         assert csrf_of(page.text) in answer.text or "form" not in answer.text
+
+
+@pytest.mark.parametrize("backend", ["sqlite", "postgresql"])
+async def test_the_queue_shows_where_workers_keep_one(tmp_path: Path, backend: str) -> None:
+    async with site(tmp_path, backend=backend) as s, s.client() as http:
+        await _signed_in(s, http)
+        if backend == "postgresql":
+            app = create_app(s.db.engine.url.render_as_string(hide_password=False))
+            async with app.open_async():
+                await _queue_jobs(app, s)
+
+        fleet = await http.get("/fleet")
+        acme = await http.get("/tenants/acme")
+        bolt = await http.get("/tenants/bolt")
+
+    if backend == "sqlite":  # ``run`` syncs tenants itself: no queue to show
+        assert "Queue" not in fleet.text and "Queue" not in acme.text
+        return
+    assert "<th>Queue</th>" in fleet.text
+    cells = re.findall(r'<td class="queue">([^<]*)</td>', fleet.text)
+    backing_off = "1 waiting until 2030-01-01 00:00:00 UTC"
+    assert cells == ["1 running, 1 waiting", backing_off, "no job"]  # acme, bolt, cedar
+    assert '<dt>Queue</dt><dd class="queue">1 running, 1 waiting</dd>' in acme.text
+    assert f'<dd class="queue">{backing_off}</dd>' in bolt.text
+
+
+async def _queue_jobs(app: procrastinate.App, s: Site) -> None:
+    """acme syncing with one more sync waiting, bolt's sync backing off until 2030."""
+    manager = app.job_manager
+    worker = await manager.register_worker()
+    async with s.db.begin() as conn:
+        await defer_syncs(app, conn, ["acme", "bolt"], "cycle")
+    await manager.fetch_job(queues=["sync"], worker_id=worker)  # acme's
+    bolt = await manager.fetch_job(queues=["sync"], worker_id=worker)
+    assert bolt is not None
+    await manager.retry_job(bolt, retry_at=datetime(2030, 1, 1, tzinfo=UTC))
+    async with s.db.begin() as conn:
+        await defer_syncs(app, conn, ["acme"], "fortnox customers")

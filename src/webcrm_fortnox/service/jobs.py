@@ -69,6 +69,7 @@ from webcrm_fortnox.service.runner import TenantPlace
 from webcrm_fortnox.service.tenants import open_state
 from webcrm_fortnox.store import StateDatabase
 from webcrm_fortnox.store import schema as t
+from webcrm_fortnox.store.job_queue import tenant_lock
 
 if TYPE_CHECKING:
     from webcrm_fortnox.service.commands import Command
@@ -95,11 +96,6 @@ CONTROL_PRIORITY = 10
 CHANGE_PRIORITY = 5
 #: How the leases that workers take on tenants begin (see :meth:`WorkerRuntime._sync`).
 LEASE_PREFIX = "worker:"
-
-
-def tenant_lock(tenant: str) -> str:
-    """The Procrastinate ``lock`` and ``queueing_lock`` of a tenant's sync jobs."""
-    return f"tenant:{tenant}"
 
 
 def advisory_key(tenant: str) -> int:

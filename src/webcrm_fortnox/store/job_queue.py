@@ -25,6 +25,22 @@ import sqlalchemy as sa
 SCHEMA_VERSION = "03.04.00"
 #: Every name Procrastinate gives its tables, types, functions and triggers starts so.
 PREFIX = "procrastinate_"
+#: How the ``lock`` and ``queueing_lock`` of every tenant's sync jobs begin.
+TENANT_LOCK = "tenant:"
+#: Procrastinate's job table, as much of it as the read model asks of it (the queue's state
+#: per tenant, see :meth:`webcrm_fortnox.store.queries.ReadModel.fleet`).
+jobs = sa.table(
+    "procrastinate_jobs",
+    sa.column("lock", sa.Text),
+    sa.column("queueing_lock", sa.Text),
+    sa.column("status", sa.Text),
+    sa.column("scheduled_at", sa.DateTime(timezone=True)),
+)
+
+
+def tenant_lock(tenant: str) -> str:
+    """The Procrastinate ``lock`` and ``queueing_lock`` of a tenant's sync jobs."""
+    return f"{TENANT_LOCK}{tenant}"
 
 
 class JobSchemaError(RuntimeError):

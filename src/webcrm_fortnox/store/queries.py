@@ -3,7 +3,9 @@
 Typed rows over the state tables, across tenants, paged (:class:`Page`), on SQLite and
 PostgreSQL alike. The fleet (:meth:`ReadModel.fleet`) is one statement per page whatever the
 number of tenants, plus one for the page's cycles: its filters and counts run in SQL on indexed
-columns, and only the page's rows reach Python.
+columns, and only the page's rows reach Python. On PostgreSQL its rows carry each tenant's
+sync jobs in Procrastinate's queue (:class:`QueueState`), looked up by the tenant's lock names
+on Procrastinate's own partial unique indexes.
 
 Nothing here writes; the rows it returns are the store's own (:class:`CycleRecord`,
 :class:`~webcrm_fortnox.engine.ports.RecordError`, :class:`~webcrm_fortnox.engine.ports.Conflict`)
@@ -15,7 +17,7 @@ from __future__ import annotations
 import json
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any, Generic, TypeVar
 
 import sqlalchemy as sa
@@ -23,6 +25,7 @@ from sqlalchemy.dialects import postgresql
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from webcrm_fortnox.engine.ports import Conflict, ErrorState, RecordError
+from webcrm_fortnox.store import job_queue
 from webcrm_fortnox.store import schema as t
 from webcrm_fortnox.store.requests import AdminRequest, request_row
 from webcrm_fortnox.store.state import (
@@ -86,6 +89,23 @@ class FleetFilter:
 
 
 @dataclass(frozen=True)
+class QueueState:
+    """A tenant's sync jobs in the job queue that ``webcrm-fortnox worker`` processes run.
+
+    Attributes:
+        waiting: its jobs waiting for a worker (Procrastinate's ``todo``; at most one, the
+            tenant's queueing lock collapses triggers into it).
+        running: its jobs a worker runs now (``doing``; at most one, the tenant's lock).
+        next_at: when the waiting job may start, if it waits for a time (``None``: as soon
+            as a worker is free, or none waits).
+    """
+
+    waiting: int
+    running: int
+    next_at: datetime | None
+
+
+@dataclass(frozen=True)
 class TenantOverview:
     """One tenant as the fleet shows it.
 
@@ -114,6 +134,8 @@ class TenantOverview:
         fortnox_tokens: whether Fortnox tokens are stored for it (an authorization-code
             tenant without them is not connected).
         lag: its last measured propagation lag (``seconds``, ``direction``, ``at``).
+        queue: its sync jobs in the job queue (``None``: the store keeps no job queue, as on
+            SQLite, where ``run`` syncs tenants itself).
     """
 
     name: str
@@ -136,6 +158,7 @@ class TenantOverview:
     feed_live: bool | None
     fortnox_tokens: bool
     lag: Mapping[str, Any] | None
+    queue: QueueState | None
 
 
 @dataclass(frozen=True)
@@ -381,6 +404,7 @@ class ReadModel:
             .scalar_subquery()
         )
         total = sa.select(sa.func.count()).select_from(matching).scalar_subquery()
+        queue = self._queue_columns(page.c.name)
         query = (
             sa.select(
                 page.c.name,
@@ -400,6 +424,7 @@ class ReadModel:
                 errors.label("open_errors"),
                 conflicts.label("open_conflicts"),
                 total.label("total"),
+                *queue,
             )
             .select_from(page)
             .outerjoin(t.tenants, registry.name == page.c.name)
@@ -411,6 +436,30 @@ class ReadModel:
             .order_by(page.c.name)
         )
         return query, matching
+
+    def _queue_columns(self, name: sa.ColumnElement[str]) -> list[sa.Label[Any]]:
+        """The columns of a tenant's :class:`QueueState` (none without a job queue).
+
+        Each is a lookup of the tenant's lock on one of Procrastinate's partial unique indexes
+        (``queueing_lock`` where ``todo``, ``lock`` where ``doing``), so a page costs the same
+        however many jobs wait. The statuses are written into the statement, not bound: only
+        then does PostgreSQL match them to those indexes' predicates in a prepared plan.
+        """
+        if self._dialect != "postgresql":
+            return []
+        jobs = job_queue.jobs.c
+        lock = sa.literal(job_queue.TENANT_LOCK, sa.Text) + name
+        todo = (jobs.queueing_lock == lock) & (jobs.status == sa.literal_column("'todo'"))
+        doing = (jobs.lock == lock) & (jobs.status == sa.literal_column("'doing'"))
+
+        def of(column: sa.ColumnElement[Any], where: sa.ColumnElement[bool]) -> Any:
+            return sa.select(column).select_from(job_queue.jobs).where(where).scalar_subquery()
+
+        return [
+            of(sa.func.count(), todo).label("queue_waiting"),
+            of(sa.func.count(), doing).label("queue_running"),
+            of(sa.func.min(jobs.scheduled_at), todo).label("queue_next_at"),
+        ]
 
     @staticmethod
     async def _count(conn: AsyncConnection, query: sa.Select[Any], offset: int) -> int:
@@ -473,7 +522,15 @@ class ReadModel:
             feed_live=None if row.feed_live is None else bool(row.feed_live),
             fortnox_tokens=row.fortnox_tokens is not None,
             lag=row.lag,
+            queue=self._queue(row),
         )
+
+    def _queue(self, row: sa.Row[Any]) -> QueueState | None:
+        if self._dialect != "postgresql":
+            return None
+        at = row.queue_next_at  # in the session's time zone; the store speaks UTC
+        next_at = None if at is None else at.astimezone(UTC)
+        return QueueState(int(row.queue_waiting), int(row.queue_running), next_at)
 
     # one tenant's records ---------------------------------------------------------------------
 

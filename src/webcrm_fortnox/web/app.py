@@ -34,7 +34,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.middleware.sessions import SessionMiddleware
 
 from webcrm_fortnox.config.models import AdminSettings
-from webcrm_fortnox.store.queries import FleetFilter, TenantOverview
+from webcrm_fortnox.store.queries import FleetFilter, QueueState, TenantOverview
 from webcrm_fortnox.store.requests import RequestKind, RequestState
 from webcrm_fortnox.web import charts
 from webcrm_fortnox.web.data import SiteData
@@ -100,6 +100,7 @@ def create_app(
     templates.env.filters["when"] = _when
     templates.env.filters["seconds"] = _seconds
     templates.env.filters["value"] = _value
+    templates.env.filters["queue"] = _queue
     key = secrets.token_urlsafe(32)
     if settings.session_key is not None:
         key = settings.session_key.get_secret_value()
@@ -451,6 +452,19 @@ def _seconds(value: float | None) -> str:
     if value < 5400:
         return f"{value / 60:.0f} min"
     return f"{value / 3600:.1f} h"
+
+
+def _queue(queue: QueueState | None) -> str:
+    """A tenant's sync jobs in the job queue: ``1 running, 1 waiting until …``, or a dash."""
+    if queue is None:
+        return "—"
+    parts = []
+    if queue.running:
+        parts.append(f"{queue.running} running")
+    if queue.waiting:
+        until = "" if queue.next_at is None else f" until {_when(queue.next_at)}"
+        parts.append(f"{queue.waiting} waiting{until}")
+    return ", ".join(parts) or "no job"
 
 
 def _value(value: Any) -> str:
