@@ -23,6 +23,7 @@ from webcrm_fortnox.config import TenantConfig
 from webcrm_fortnox.service import Connector
 from webcrm_fortnox.service.job import JobContext
 from webcrm_fortnox.service.jobs import (
+    REQUESTS,
     SYNC_TASK,
     JobQueueError,
     JobSettings,
@@ -39,6 +40,7 @@ from webcrm_fortnox.store.database import create_engine
 from webcrm_fortnox.store.feed import FeedStore
 from webcrm_fortnox.store.job_queue import tenant_lock
 from webcrm_fortnox.store.queries import QueueState, ReadModel
+from webcrm_fortnox.store.requests import AdminRequests, RequestKind, RequestState
 from webcrm_fortnox.store.service import Schedule, ServiceStore
 
 
@@ -241,3 +243,18 @@ async def test_the_fleet_shows_each_tenants_waiting_running_and_scheduled_sync_j
         "t3": QueueState(waiting=0, running=0, next_at=None),
     }
     assert t3.queue == QueueState(waiting=0, running=0, next_at=None)
+
+
+async def test_a_workers_job_carries_out_what_an_operator_asked_for(queue: Queue) -> None:
+    # The admin page records requests; on workers, the dispatcher defers a job for them and
+    # the job carries them out (here one that fails, as a proposal nobody made cannot be
+    # accepted: its outcome says so, and it waits no more).
+    requests = AdminRequests(queue.db)
+    asked = await requests.record("t1", RequestKind.ACCEPT, {"proposal_id": 999}, "ops")
+    await queue.runtime.dispatch()
+    assert await queue.waiting() == {"t1": 1}
+    await queue.runtime.sync("t1", REQUESTS)
+    (done,) = (await ReadModel(queue.db).requests(tenant="t1")).rows
+    assert (done.id, done.state) == (asked.id, RequestState.FAILED)
+    assert done.outcome is not None and "999" in done.outcome
+    assert not await requests.waiting("t1")

@@ -16,8 +16,10 @@ job one call of the job body (:func:`webcrm_fortnox.service.job.sync_tenant_job`
   cycle is due from ``tenant_schedules`` (``FOR UPDATE SKIP LOCKED``), moves their due time one
   interval on and defers their jobs, all in one transaction. A tenant without a schedule gets a
   first due time spread over its interval by its name, so tenants added together do not start
-  together. Jobs are never deferred into the future: a waiting job holds its tenant's queueing
-  lock, and Procrastinate would hold the tenant's ``lock`` for it too.
+  together. It also defers a job for each tenant with admin requests waiting (the page's
+  actions), which the job carries out before its sync, and carries out the store-only requests
+  of paused tenants. Jobs are never deferred into the future: a waiting job holds its tenant's
+  queueing lock, and Procrastinate would hold the tenant's ``lock`` for it too.
 - **The stalled-job sweep** (:meth:`WorkerRuntime.sweep`, periodic too) gives the jobs of
   workers whose heartbeat stopped (killed, or cut off) back to the queue. When the tenant has a
   newer job waiting, giving the stalled one back breaks the queueing lock; the waiting job
@@ -64,12 +66,14 @@ from webcrm_fortnox.service.job import (
 )
 from webcrm_fortnox.service.metrics import ServiceMetrics
 from webcrm_fortnox.service.registry import Registry
+from webcrm_fortnox.service.requests import carry_out_for_paused, carry_out_in_job
 from webcrm_fortnox.service.roster import Roster
 from webcrm_fortnox.service.runner import TenantPlace
 from webcrm_fortnox.service.tenants import open_state
 from webcrm_fortnox.store import StateDatabase
 from webcrm_fortnox.store import schema as t
 from webcrm_fortnox.store.job_queue import tenant_lock
+from webcrm_fortnox.store.requests import AdminRequests, RequestKind
 
 if TYPE_CHECKING:
     from webcrm_fortnox.service.commands import Command
@@ -94,6 +98,8 @@ FETCH_POLL = 0.5
 #: change's sync before a scheduled cycle.
 CONTROL_PRIORITY = 10
 CHANGE_PRIORITY = 5
+#: The trigger of a job deferred for a tenant's admin requests alone.
+REQUESTS = "admin requests"
 #: How the leases that workers take on tenants begin (see :meth:`WorkerRuntime._sync`).
 LEASE_PREFIX = "worker:"
 
@@ -300,6 +306,10 @@ class WorkerRuntime:
         ``sync --once``) is waited for.
         """
         stop = self.stopping.is_set
+        await carry_out_in_job(self.jobs, tenant)  # what operators asked (admin requests)
+        if trigger == REQUESTS:
+            # The job was deferred for the requests alone; those that sync have synced.
+            return JobOutcome(tenant, JobResult.SYNCED, trigger)
         outcome = await sync_tenant_job(self.jobs, tenant, trigger, stop=stop)
         if outcome.result is JobResult.BUSY and await self._release_dead_lease(tenant):
             outcome = await sync_tenant_job(self.jobs, tenant, trigger, stop=stop)
@@ -351,6 +361,12 @@ class WorkerRuntime:
                     .values(next_cycle_at=now + timedelta(seconds=interval), updated_at=now)
                 )
             await defer_syncs(self.app, conn, picked, CYCLE)
+            # A tenant with requests waiting gets a job for them (see service.requests).
+            asked = set(await AdminRequests(self.db).waiting_tenants(list(RequestKind))) & set(
+                tenants
+            )
+            await defer_syncs(self.app, conn, sorted(asked - set(picked)), REQUESTS)
+        await carry_out_for_paused(self.db, self.jobs.process)
         if picked:
             log.info("tenants dispatched", extra={"tenants": len(picked)})
         return len(picked)

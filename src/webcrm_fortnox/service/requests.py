@@ -6,6 +6,8 @@ and resume, a sync) and records the outcome:
 
 - ``run``'s worker of a tenant looks for its requests each time it wakes
   (:func:`carry_out_pending`), so a request recorded while nothing runs waits until it starts;
+- on ``worker`` processes, the dispatcher defers a job for a tenant with pending requests, and
+  each sync job carries them out first (:func:`carry_out_in_job`), holding the tenant's locks;
 - the service also resumes a paused registered tenant (no worker runs it while paused), and
   decides its match proposals, which need neither system (:func:`carry_out_for_paused`).
 
@@ -18,6 +20,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Coroutine, Mapping, Sequence
+from contextlib import AsyncExitStack
 from typing import Any, Protocol
 
 from webcrm_fortnox.config.models import TenantConfig
@@ -26,7 +29,7 @@ from webcrm_fortnox.engine.ports import ErrorState
 from webcrm_fortnox.errors import ApiError
 from webcrm_fortnox.service import actions
 from webcrm_fortnox.service.connections import NotConnectedError, TenantClients
-from webcrm_fortnox.service.job import JobOutcome
+from webcrm_fortnox.service.job import JobContext, JobOutcome, sync_tenant_job
 from webcrm_fortnox.service.runner import TenantPlace, TenantRun
 from webcrm_fortnox.service.vault import TokenKeyError
 from webcrm_fortnox.store import StateDatabase
@@ -96,6 +99,47 @@ async def carry_out_pending(runner: TenantRunner) -> int:
         await _carry_out(requests, request, _outcome(runner, request))
         done += 1
     return done
+
+
+class _JobRunner:
+    """A tenant's runner inside one job of a scheduler other than ``run`` (a ``worker``): its
+    clients from the process's cache, held until the job ends; its syncs, jobs of their own."""
+
+    def __init__(self, ctx: JobContext, tenant: TenantConfig, stack: AsyncExitStack) -> None:
+        self.ctx = ctx
+        self.tenant = tenant
+        self.db = ctx.db
+        self.owner = ctx.process
+        self.place = ctx.places.get(tenant.name)
+        self.lock = asyncio.Lock()
+        self.reason: str | None = None
+        self._stack = stack
+        self._clients: TenantClients | None = None
+
+    async def open(self) -> TenantClients:
+        if self._clients is None:
+            self._clients = await self._stack.enter_async_context(
+                self.ctx.clients.hold(self.tenant)
+            )
+        return self._clients
+
+    async def sync(self, mode: Mode | None, trigger: str) -> JobOutcome:
+        outcome = await sync_tenant_job(self.ctx, self.tenant.name, trigger, mode=mode)
+        self.reason = outcome.reason
+        return outcome
+
+
+async def carry_out_in_job(ctx: JobContext, tenant_name: str) -> int:
+    """Carry out the tenant's pending requests inside a job (the caller holds the tenant's
+    locks); returns how many. A tenant that is unknown, paused or removed carries none out
+    here (:func:`carry_out_for_paused` takes a paused one's store-only requests)."""
+    if not await AdminRequests(ctx.db).waiting(tenant_name):
+        return 0
+    tenant = await ctx.tenant(tenant_name)
+    if isinstance(tenant, JobOutcome):
+        return 0
+    async with AsyncExitStack() as stack:
+        return await carry_out_pending(_JobRunner(ctx, tenant, stack))
 
 
 async def carry_out_for_paused(db: StateDatabase, owner: str) -> int:
