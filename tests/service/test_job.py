@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import os
 import sys
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 
 from tests.service.live import Live
 from webcrm_fortnox.engine.plan import Mode
@@ -19,7 +19,7 @@ from webcrm_fortnox.service.job import (
 from webcrm_fortnox.service.registry import Registry
 from webcrm_fortnox.store import StateDatabase
 from webcrm_fortnox.store.registry import TenantState
-from webcrm_fortnox.store.service import ServiceStore
+from webcrm_fortnox.store.service import Schedule, ServiceStore
 from webcrm_fortnox.store.state import RUNNING
 
 
@@ -63,6 +63,25 @@ async def test_a_tenant_another_process_syncs_is_busy_and_left_alone(
         outcome = await sync_tenant_job(ctx, config.name, "cycle")
     assert outcome.result is JobResult.BUSY
     assert await db.tenant(config.name).cycles() == []
+
+
+async def test_a_cycle_another_process_ran_meanwhile_is_not_run_again(
+    env: Live, db: StateDatabase
+) -> None:
+    # The caller read the cycle due at ``read``; another process ran it before this job took
+    # the lease and stored the next one: the job leaves the tenant alone.
+    config = env.tenant()
+    read = datetime(2026, 1, 1, tzinfo=UTC)
+    moved = Schedule(next_cycle_at=read + timedelta(seconds=config.sync_interval_seconds))
+    await ServiceStore(db).save_schedule(config.name, moved)
+    async with JobContext(db, env.connector(), tenants=[config]) as ctx:
+        skipped = await sync_tenant_job(ctx, config.name, "cycle", cycle_of=read)
+        ran = await sync_tenant_job(ctx, config.name, "cycle", cycle_of=moved.next_cycle_at)
+    assert (skipped.result, skipped.reason) == (JobResult.BUSY, "another process ran the cycle")
+    assert skipped.schedule == moved
+    assert ran.result is JobResult.SYNCED
+    assert len(await db.tenant(config.name).cycles()) == 1
+    assert await ServiceStore(db).lease_owner(config.name) is None
 
 
 async def test_a_name_without_a_tenant_and_a_paused_registered_one_are_outcomes(

@@ -490,6 +490,7 @@ async def sync_tenant_job(
     stop: Callable[[], bool] | None = None,
     progress: Progress | None = None,
     announced_at: Callable[[str], datetime | None] | None = None,
+    cycle_of: datetime | None = None,
 ) -> JobOutcome:
     """Sync one tenant once, record it, and store its next schedule.
 
@@ -507,6 +508,9 @@ async def sync_tenant_job(
         progress: called after each applied action with (done, total, outcome).
         announced_at: when the Fortnox record of an id was announced changed (the caller's
             knowledge of its triggers), to measure the propagation lag.
+        cycle_of: for a scheduled cycle, the due time the caller read it for. When the
+            schedule, read again under the lease, has moved on from it, another process ran
+            that cycle meanwhile: the job syncs nothing and returns ``busy`` with the schedule.
 
     Returns:
         How it went. A tenant the schedule holds paused is synced only when its credentials
@@ -527,6 +531,14 @@ async def sync_tenant_job(
     if not await _claim(ctx, tenant.name, owner):
         log.info("tenant syncing in another process; skipped", extra={"tenant": tenant.name})
         return replace(start, reason="another process is syncing the tenant")
+    if cycle_of is not None:
+        # What the caller read may predate another process's sync: only the lease holder's
+        # read of the schedule says whether the cycle is still due.
+        stored = await ctx.store.schedule(tenant.name) or Schedule()
+        start = replace(start, schedule=stored)
+        if stored.next_cycle_at != cycle_of:
+            await ctx.store.release(tenant.name, owner)
+            return replace(start, reason="another process ran the cycle")
     renewing = asyncio.create_task(_renew(ctx, tenant.name, owner))
     released = False
     try:

@@ -213,7 +213,9 @@ class TenantWorker:
                     trigger = CYCLE if due else (self._triggers or ["trigger"])[0]
                     self._wake.clear()
                     self._triggers.clear()
-                    if (await self.sync(None, trigger)).result is JobResult.STOPPED:
+                    cycle_of = self._saved.next_cycle_at if due and self._saved else None
+                    outcome = await self.sync(None, trigger, cycle_of=cycle_of)
+                    if outcome.result is JobResult.STOPPED:
                         break
                 except Exception as error:
                     log.exception("tenant worker failed", extra={"tenant": self.name})
@@ -373,12 +375,15 @@ class TenantWorker:
 
     # -- one sync ----------------------------------------------------------------------------
 
-    async def sync(self, mode: Mode | None, trigger: str) -> JobOutcome:
+    async def sync(
+        self, mode: Mode | None, trigger: str, *, cycle_of: datetime | None = None
+    ) -> JobOutcome:
         """Run one sync of the tenant now (waiting for one in progress): one job.
 
         Args:
             mode: the sync's mode (default: as the schedule says).
             trigger: what asks for it (see :func:`sync_tenant_job`).
+            cycle_of: for a scheduled cycle, the due time it is for (see there).
         """
         async with self.lock:
             if not self.paused:
@@ -401,6 +406,7 @@ class TenantWorker:
                     mode=mode,
                     stop=lambda: self._stopping,
                     announced_at=self._announced_at,
+                    cycle_of=cycle_of,
                 )
             finally:
                 # An incomplete sync leaves its announcements to the next one (earliest kept).
