@@ -45,7 +45,7 @@ from webcrm_fortnox.errors import ApiError
 from webcrm_fortnox.service.connections import Connector, NotConnectedError, TenantClients
 from webcrm_fortnox.service.feed import FeedListener
 from webcrm_fortnox.service.health import Served
-from webcrm_fortnox.service.job import JobContext
+from webcrm_fortnox.service.job import JobContext, keep_clients
 from webcrm_fortnox.service.jobs import (
     Tenants,
     conninfo,
@@ -134,19 +134,8 @@ class FollowedTenant:
         """
         if self._clients is not None:
             return self._clients
-        stack = AsyncExitStack()
-        try:
-            clients = await stack.enter_async_context(
-                self.ctx.clients.hold(self.tenant, handover=False)
-            )
-            vault = self.ctx.vault
-            if vault is not None and self.tenant.fortnox.auth == "authorization-code":
-                grant = await vault.load(self.name)
-                self._company = None if grant is None else grant.tenant_id
-        except BaseException:
-            await stack.aclose()
-            raise
-        self._stack, self._clients = stack, clients
+        self._stack, clients, self._company = await keep_clients(self.ctx, self.tenant)
+        self._clients = clients
         self.ready.set()
         return clients
 

@@ -480,6 +480,29 @@ class JobContext:
 # -- the job ------------------------------------------------------------------------------------
 
 
+async def keep_clients(
+    ctx: JobContext, tenant: TenantConfig
+) -> tuple[AsyncExitStack, TenantClients, int | None]:
+    """The tenant's clients from the process's cache, held until the returned stack is closed
+    (a process that follows the tenant between jobs), and the Fortnox company its stored grant
+    names (an authorization-code tenant's; else ``None``).
+
+    Raises:
+        NotConnectedError, TokenKeyError: the clients cannot be opened.
+    """
+    stack = AsyncExitStack()
+    try:
+        clients = await stack.enter_async_context(ctx.clients.hold(tenant, handover=False))
+        company = None
+        if ctx.vault is not None and tenant.fortnox.auth == "authorization-code":
+            grant = await ctx.vault.load(tenant.name)
+            company = None if grant is None else grant.tenant_id
+    except BaseException:
+        await stack.aclose()
+        raise
+    return stack, clients, company
+
+
 async def sync_tenant_job(
     ctx: JobContext,
     tenant_name: str,

@@ -44,6 +44,7 @@ from webcrm_fortnox.service.job import (
     backoff,
     due_at,
     first_schedule,
+    keep_clients,
     sync_tenant_job,
 )
 from webcrm_fortnox.service.requests import carry_out_pending
@@ -325,19 +326,8 @@ class TenantWorker:
         """
         if self._clients is not None:
             return self._clients
-        stack = AsyncExitStack()
-        try:
-            clients = await stack.enter_async_context(
-                self.ctx.clients.hold(self.tenant, handover=False)
-            )
-            vault = self.ctx.vault
-            if vault is not None and self.tenant.fortnox.auth == "authorization-code":
-                grant = await vault.load(self.name)
-                self._company = None if grant is None else grant.tenant_id
-        except BaseException:
-            await stack.aclose()
-            raise
-        self._stack, self._clients = stack, clients
+        self._stack, clients, self._company = await keep_clients(self.ctx, self.tenant)
+        self._clients = clients
         self._fresh_clients = True
         self.ready.set()
         return clients
